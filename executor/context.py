@@ -1,0 +1,35 @@
+"""The run context handed to each node: progress, cancellation, folders, job metadata."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from executor.events import EventSink, NodeProgress
+from nodes.api import Folders, NodeInterrupted
+
+
+@dataclass
+class NodeRunContext:
+    """Implements ``nodes.api.RunContext`` for one node of one job."""
+
+    node_id: str
+    job_id: str
+    prompt: Mapping[str, Any]
+    extra_pnginfo: Mapping[str, Any]
+    folders: Folders | None
+    services: Mapping[str, Any]
+    log: logging.Logger
+    cancel_event: threading.Event
+    sink: EventSink
+
+    def check_cancelled(self) -> None:
+        if self.cancel_event.is_set():
+            raise NodeInterrupted(f"job {self.job_id} was cancelled")
+
+    def progress(self, value: float, total: float, preview: Any = None) -> None:
+        self.check_cancelled()
+        self.sink(NodeProgress(self.job_id, self.node_id, value, total, preview))

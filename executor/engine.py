@@ -1,0 +1,112 @@
+"""The engine: validates prompts and runs jobs against a shared, content-addressed cache.
+
+A job runs in the calling thread (``execute``) or in one worker thread off the event loop
+(``execute_async``): one thread hop per job, never per node. Events go to the sink from that
+thread. The first failing node stops the job; outputs of nodes that succeeded before it are
+cached, the failed node's never are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from executor.cache import LruCache, OutputCache
+from executor.events import EventSink
+from executor.jobs import JobRequest, JobResult
+from executor.plan import KeyHistory
+from executor.run_loop import JobRun
+from executor.schedule import DefaultOrdering, OrderingPolicy
+from executor.validate import ValidatedPrompt, validate_prompt
+from nodes.api import FingerprintContext, Folders, Registry
+
+logger = logging.getLogger(__name__)
+
+
+def _discard(event: Any) -> None:
+    return None
+
+
+class Engine:
+    """Runs validated prompts; one instance serves every job of a process."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        cache: OutputCache | None = None,
+        *,
+        ordering: OrderingPolicy | None = None,
+        folders: Folders | None = None,
+        services: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.cache: OutputCache = cache if cache is not None else LruCache()
+        self.ordering: OrderingPolicy = ordering or DefaultOrdering()
+        self.folders = folders
+        self.services: dict[str, Any] = dict(services or {})
+        self.history = KeyHistory()
+        self._cancels: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def fingerprint_context(self, node_id: str) -> FingerprintContext:
+        return FingerprintContext(node_id=node_id, folders=self.folders, services=self.services)
+
+    def validate(
+        self,
+        prompt: Mapping[str, Any],
+        *,
+        targets: Sequence[str] | None = None,
+        strict: bool = False,
+    ) -> ValidatedPrompt:
+        """Validate a prompt; raises ``executor.errors.PromptError`` when nothing can run."""
+        return validate_prompt(
+            prompt, self.registry, targets=targets, strict=strict,
+            fingerprint_context=self.fingerprint_context,
+        )
+
+    def cancel(self, job_id: str) -> bool:
+        """Ask a running job to stop at the next node boundary or progress report."""
+        with self._lock:
+            event = self._cancels.get(job_id)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+    def running_jobs(self) -> list[str]:
+        with self._lock:
+            return list(self._cancels)
+
+    def execute(
+        self,
+        request: JobRequest,
+        sink: EventSink | None = None,
+        validated: ValidatedPrompt | None = None,
+    ) -> JobResult:
+        """Run one job to its end in this thread."""
+        vp = validated or self.validate(
+            request.prompt, targets=request.targets, strict=request.strict
+        )
+        cancel_event = threading.Event()
+        with self._lock:
+            if request.job_id in self._cancels:
+                raise ValueError(f"job id {request.job_id!r} is already running")
+            self._cancels[request.job_id] = cancel_event
+        try:
+            return JobRun(self, request, vp, sink or _discard, cancel_event).run()
+        finally:
+            with self._lock:
+                self._cancels.pop(request.job_id, None)
+
+    async def execute_async(
+        self,
+        request: JobRequest,
+        sink: EventSink | None = None,
+        validated: ValidatedPrompt | None = None,
+    ) -> JobResult:
+        """Run one job in a worker thread without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self.execute, request, sink, validated)

@@ -1,0 +1,58 @@
+"""The ``latentgraph`` command. ``main(argv)`` is callable in-process (tests need no subprocess)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from nodes.api import Registry
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="latentgraph", description="Node-graph workflow engine for latent diffusion."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "run", help="run a workflow file (ComfyUI API or UI format) once and exit"
+    )
+    run.add_argument("workflow", type=Path, help="workflow JSON file")
+    run.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="NODE.INPUT=VALUE",
+        help="override an input of a node (by id or title); VALUE is JSON or plain text",
+    )
+    run.add_argument("--output-dir", type=Path, default=None, help="where outputs are written")
+    run.add_argument("--base-dir", type=Path, default=Path.cwd(),
+                     help="folder holding input/, output/ and temp/ (default: current)")
+    run.add_argument("--target", dest="targets", action="append", default=None,
+                     metavar="NODE", help="run only this node and what it needs (repeatable)")
+    run.add_argument("--force", action="append", default=[], metavar="NODE",
+                     help="re-execute this node even if cached (repeatable)")
+    run.add_argument("--strict", action="store_true",
+                     help="refuse to run if any requested output fails validation")
+    run.add_argument("--explain", action="store_true",
+                     help="list why each node ran or was reused")
+    run.add_argument("--json", action="store_true", help="print the result as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, registry: Registry | None = None) -> int:
+    """Entry point; returns the exit status. ``registry`` replaces the built-in one (tests)."""
+    args = _parser().parse_args(list(argv) if argv is not None else None)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "run":
+        from latentgraph.cli_run import run_command
+
+        return run_command(args, registry)
+    raise AssertionError(f"unhandled command {args.command!r}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

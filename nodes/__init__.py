@@ -1,0 +1,1 @@
+"""Built-in nodes. Importing this package registers nothing: see ``nodes.builtin``."""

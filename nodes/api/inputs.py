@@ -1,0 +1,339 @@
+"""Input declarations: one declaration gives validation, coercion and the V1 definition dict.
+
+Coercion table (what a constant may arrive as, and what the node receives):
+
+======== ================================================= ===================================
+type     accepted                                          refused
+======== ================================================= ===================================
+INT      int; float or numeric string with integral value  bool, 20.5, "20.5", nan/inf, other
+         (20.0, "20", "20.0", "1e3") → int                 strings, lists, dicts, None
+FLOAT    int, float, numeric string → float                bool, nan/inf, other strings, None
+STRING   str; int/float → their decimal text               bool, lists, dicts, None
+BOOLEAN  true/false, "true"/"false" (any case), 0/1        other strings ("yes", "False "), 2
+COMBO    a value equal to one of the choices               anything else
+======== ================================================= ===================================
+
+Never ``bool("false")``: the string ``"false"`` is False.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from nodes.api.sockets import Socket
+
+
+class CoercionError(ValueError):
+    """A constant could not be converted to the declared input type."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """One validation problem of a constant input value (ComfyUI error ``type`` code)."""
+
+    code: str
+    message: str
+    details: str
+
+
+@dataclass(frozen=True)
+class Input:
+    """Base of all input declarations."""
+
+    name: str
+    tooltip: str = field(default="", kw_only=True)
+    optional: bool = field(default=False, kw_only=True)
+    lazy: bool = field(default=False, kw_only=True)
+    advanced: bool = field(default=False, kw_only=True)
+
+    type_name: ClassVar[str] = "*"
+    default = None  # widget declarations override this with a typed field
+
+    @property
+    def is_widget(self) -> bool:
+        """Whether the editor shows this input as a widget (a constant) by default."""
+        return True
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not None
+
+    def coerce(self, value: Any) -> Any:
+        """Convert a constant to the declared type or raise :class:`CoercionError`."""
+        return value
+
+    def check(self, value: Any) -> Problem | None:
+        """Check a coerced constant against the declared constraints."""
+        return None
+
+    def options(self) -> dict[str, Any]:
+        """The V1 option dict (``/object_info``)."""
+        opts: dict[str, Any] = {}
+        if self.tooltip:
+            opts["tooltip"] = self.tooltip
+        if self.lazy:
+            opts["lazy"] = True
+        if self.advanced:
+            opts["advanced"] = True
+        return opts
+
+    def v1(self) -> list[Any]:
+        """The V1 ``[type, options]`` entry."""
+        return [self.type_name, self.options()]
+
+    def extra_widget_values(self) -> int:
+        """How many extra UI-only values follow this widget in ``widgets_values``."""
+        return 0
+
+
+def _put(opts: dict[str, Any], key: str, value: Any) -> None:
+    if value is not None and value is not False:
+        opts[key] = value
+
+
+def _range_problem(value: float, low: float | None, high: float | None) -> Problem | None:
+    if low is not None and value < low:
+        return Problem(
+            code="value_smaller_than_min",
+            message=f"Value {value} smaller than min of {low}",
+            details=f"{value} < {low}",
+        )
+    if high is not None and value > high:
+        return Problem(
+            code="value_bigger_than_max",
+            message=f"Value {value} bigger than max of {high}",
+            details=f"{value} > {high}",
+        )
+    return None
+
+
+def _parse_number(value: Any, kind: str) -> float | int:
+    if isinstance(value, bool) or value is None:
+        raise CoercionError(f"expected {kind}, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise CoercionError(f"expected a finite {kind}, got {value!r}")
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            number = float(text)
+        except ValueError:
+            raise CoercionError(f"expected {kind}, got the string {value!r}") from None
+        if not math.isfinite(number):
+            raise CoercionError(f"expected a finite {kind}, got {value!r}")
+        return number
+    raise CoercionError(f"expected {kind}, got {type(value).__name__} {value!r}")
+
+
+@dataclass(frozen=True)
+class Int(Input):
+    """An integer widget. Seeds may go up to 2**64 - 1 (exact, never through a float)."""
+
+    default: int | None = None
+    min: int | None = None
+    max: int | None = None
+    step: int | None = None
+    control_after_generate: bool = False
+    force_input: bool = False
+    type_name: ClassVar[str] = "INT"
+
+    @property
+    def is_widget(self) -> bool:
+        return not self.force_input
+
+    def coerce(self, value: Any) -> int:
+        number = _parse_number(value, "an integer")
+        if isinstance(number, float):
+            if not number.is_integer():
+                raise CoercionError(f"expected an integer, got {value!r}")
+            return int(number)
+        return number
+
+    def check(self, value: Any) -> Problem | None:
+        return _range_problem(value, self.min, self.max)
+
+    def options(self) -> dict[str, Any]:
+        opts = super().options()
+        for key in ("default", "min", "max", "step", "control_after_generate"):
+            _put(opts, key, getattr(self, key))
+        _put(opts, "forceInput", self.force_input)
+        return opts
+
+    def extra_widget_values(self) -> int:
+        return 1 if self.control_after_generate else 0
+
+
+@dataclass(frozen=True)
+class Float(Input):
+    """A floating-point widget."""
+
+    default: float | None = None
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    round: float | None = None
+    force_input: bool = False
+    type_name: ClassVar[str] = "FLOAT"
+
+    @property
+    def is_widget(self) -> bool:
+        return not self.force_input
+
+    def coerce(self, value: Any) -> float:
+        return float(_parse_number(value, "a number"))
+
+    def check(self, value: Any) -> Problem | None:
+        return _range_problem(value, self.min, self.max)
+
+    def options(self) -> dict[str, Any]:
+        opts = super().options()
+        for key in ("default", "min", "max", "step", "round"):
+            _put(opts, key, getattr(self, key))
+        _put(opts, "forceInput", self.force_input)
+        return opts
+
+
+@dataclass(frozen=True)
+class String(Input):
+    """A text widget."""
+
+    default: str | None = None
+    multiline: bool = False
+    dynamic_prompts: bool = False
+    placeholder: str | None = None
+    force_input: bool = False
+    type_name: ClassVar[str] = "STRING"
+
+    @property
+    def is_widget(self) -> bool:
+        return not self.force_input
+
+    def coerce(self, value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise CoercionError(f"expected a string, got {type(value).__name__} {value!r}")
+
+    def options(self) -> dict[str, Any]:
+        opts = super().options()
+        _put(opts, "default", self.default)
+        _put(opts, "multiline", self.multiline)
+        _put(opts, "dynamicPrompts", self.dynamic_prompts)
+        _put(opts, "placeholder", self.placeholder)
+        _put(opts, "forceInput", self.force_input)
+        return opts
+
+
+@dataclass(frozen=True)
+class Boolean(Input):
+    """A toggle widget."""
+
+    default: bool | None = None
+    label_on: str | None = None
+    label_off: str | None = None
+    force_input: bool = False
+    type_name: ClassVar[str] = "BOOLEAN"
+
+    @property
+    def is_widget(self) -> bool:
+        return not self.force_input
+
+    def coerce(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise CoercionError(f"expected true or false, got {value!r}")
+
+    def options(self) -> dict[str, Any]:
+        opts = super().options()
+        if self.default is not None:
+            opts["default"] = self.default
+        _put(opts, "label_on", self.label_on)
+        _put(opts, "label_off", self.label_off)
+        _put(opts, "forceInput", self.force_input)
+        return opts
+
+
+ChoiceSource = Sequence[str] | Callable[[], Sequence[str]]
+
+# ComfyUI does not echo combo lists longer than this in validation errors.
+_ECHO_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class Combo(Input):
+    """A choice among strings. ``choices`` may be a callable, re-read on every request
+    (model and file pickers)."""
+
+    choices: ChoiceSource = ()
+    default: str | None = None
+    image_upload: bool = False
+    image_folder: str | None = None
+    control_after_generate: bool = False
+    type_name: ClassVar[str] = "COMBO"
+
+    def options_list(self) -> list[str]:
+        source = self.choices() if callable(self.choices) else self.choices
+        return list(source)
+
+    def coerce(self, value: Any) -> Any:
+        if isinstance(value, (dict, list)) or value is None:
+            raise CoercionError(f"expected one of the choices, got {type(value).__name__}")
+        return value
+
+    def check(self, value: Any) -> Problem | None:
+        choices = self.options_list()
+        if value in choices:
+            return None
+        shown = f"(list of length {len(choices)})" if len(choices) > _ECHO_LIMIT else choices
+        return Problem(
+            code="value_not_in_list",
+            message="Value not in list",
+            details=f"{self.name}: {value!r} not in {shown}",
+        )
+
+    def options(self) -> dict[str, Any]:
+        opts = super().options()
+        _put(opts, "default", self.default)
+        _put(opts, "image_upload", self.image_upload)
+        _put(opts, "image_folder", self.image_folder)
+        _put(opts, "control_after_generate", self.control_after_generate)
+        return opts
+
+    def v1(self) -> list[Any]:
+        return [self.options_list(), self.options()]
+
+    def extra_widget_values(self) -> int:
+        return int(self.image_upload) + int(self.control_after_generate)
+
+
+@dataclass(frozen=True)
+class Link(Input):
+    """An input fed by another node's output of a socket type."""
+
+    socket: type[Socket] = Socket
+
+    @property
+    def type_name(self) -> str:  # type: ignore[override]
+        return self.socket.type_name
+
+    @property
+    def is_widget(self) -> bool:
+        return False
+
+    def v1(self) -> list[Any]:
+        return [self.type_name, self.options()]

@@ -1,0 +1,174 @@
+"""The Node base class, outputs, results and the narrow run context a node sees."""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from nodes.api.inputs import Input
+from nodes.api.sockets import Socket
+
+
+class CachePolicy(enum.Enum):
+    """How the executor may reuse a node's outputs."""
+
+    PURE = "pure"  # outputs depend only on inputs (the default)
+    FINGERPRINT = "fingerprint"  # also on external state, read by ``Node.fingerprint``
+    NEVER = "never"  # side effects or randomness: always runs
+
+
+class Hidden(enum.Enum):
+    """Job metadata a node asks for (ComfyUI's hidden inputs), read from the run context."""
+
+    PROMPT = "PROMPT"
+    EXTRA_PNGINFO = "EXTRA_PNGINFO"
+    UNIQUE_ID = "UNIQUE_ID"
+
+
+@dataclass(frozen=True)
+class Output:
+    """A named, typed output slot."""
+
+    socket: type[Socket]
+    name: str | None = None
+    tooltip: str = ""
+    is_list: bool = False
+
+    @property
+    def type_name(self) -> str:
+        return self.socket.type_name
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.socket.type_name
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """Stands in for an output value to block every consumer (ComfyUI's ExecutionBlocker).
+
+    With a message, a consumer fails with that message; with ``None`` it is skipped silently.
+    """
+
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """Output values plus UI data (images to show, text …) for the editor and history."""
+
+    values: tuple[Any, ...] = ()
+    ui: Mapping[str, list[Any]] | None = None
+
+
+@dataclass(frozen=True)
+class Folders:
+    """The folders nodes may read from and write to."""
+
+    input: Path
+    output: Path
+    temp: Path
+
+
+class NodeInterrupted(Exception):
+    """Raised inside a node when its job was cancelled."""
+
+
+class RunContext(Protocol):
+    """What a running node may reach: nothing global, nothing of the server."""
+
+    node_id: str
+    job_id: str
+    prompt: Mapping[str, Any]
+    extra_pnginfo: Mapping[str, Any]
+    folders: Folders | None
+    services: Mapping[str, Any]
+    log: logging.Logger
+
+    def progress(self, value: float, total: float, preview: Any = None) -> None:
+        """Report progress; raises :class:`NodeInterrupted` when the job was cancelled."""
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`NodeInterrupted` if the job was cancelled."""
+
+
+@dataclass(frozen=True)
+class FingerprintContext:
+    """What ``Node.fingerprint`` and ``Node.validate`` may use."""
+
+    node_id: str
+    folders: Folders | None = None
+    services: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Node:
+    """Base class of every node. Subclasses declare, the executor drives.
+
+    The class docstring is the node's description in the editor. ``run`` receives the run
+    context and one keyword argument per declared input (absent optional inputs arrive as their
+    default or ``None``); it may be ``async``. It returns a tuple of output values (one per
+    declared output) or a :class:`NodeResult`.
+    """
+
+    type_name: ClassVar[str] = ""  # defaults to the class name
+    display_name: ClassVar[str | None] = None
+    category: ClassVar[str] = "sd"
+    inputs: ClassVar[tuple[Input, ...]] = ()
+    outputs: ClassVar[tuple[Output, ...]] = ()
+    output_node: ClassVar[bool] = False
+    version: ClassVar[int] = 1
+    cache: ClassVar[CachePolicy] = CachePolicy.PURE
+    hidden: ClassVar[frozenset[Hidden]] = frozenset()
+    input_is_list: ClassVar[bool] = False
+    deprecated: ClassVar[bool] = False
+    experimental: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("type_name"):
+            cls.type_name = cls.__name__
+
+    def run(self, ctx: RunContext, **inputs: Any) -> tuple[Any, ...] | NodeResult:
+        raise NotImplementedError(f"node {self.type_name!r} does not implement run()")
+
+    @classmethod
+    def fingerprint(cls, ctx: FingerprintContext, **inputs: Any) -> Any:
+        """External state the outputs depend on (``CachePolicy.FINGERPRINT``).
+
+        Called once per job with the constant inputs (linked ones are ``None``); must return
+        JSON-like data. A changed value re-runs the node.
+        """
+        return None
+
+    @classmethod
+    def validate(cls, ctx: FingerprintContext, **inputs: Any) -> str | None:
+        """Extra validation of constant inputs; return a message to refuse them."""
+        return None
+
+    def check_lazy(self, ctx: RunContext, **inputs: Any) -> Sequence[str]:
+        """Names of lazy inputs still needed, given those evaluated so far (others ``None``)."""
+        return [i.name for i in self.inputs if i.lazy and inputs.get(i.name) is None]
+
+    @classmethod
+    def description(cls) -> str:
+        return inspect.cleandoc(cls.__doc__) if cls.__doc__ else ""
+
+    @classmethod
+    def input(cls, name: str) -> Input:
+        for declared in cls.inputs:
+            if declared.name == name:
+                return declared
+        raise KeyError(f"node {cls.type_name!r} has no input {name!r}")
+
+    @classmethod
+    def is_async(cls) -> bool:
+        return inspect.iscoroutinefunction(cls.run)
+
+    @classmethod
+    def uses_node_id(cls) -> bool:
+        return Hidden.UNIQUE_ID in cls.hidden

@@ -1,0 +1,124 @@
+"""The node Registry: an object built and passed in, never a module global."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nodes.api.node import Hidden, Node
+
+_HIDDEN_NAMES = {
+    Hidden.PROMPT: "prompt",
+    Hidden.EXTRA_PNGINFO: "extra_pnginfo",
+    Hidden.UNIQUE_ID: "unique_id",
+}
+
+
+class UnknownNodeError(KeyError):
+    """A node type that no registered pack provides."""
+
+    def __init__(self, type_name: str) -> None:
+        super().__init__(type_name)
+        self.type_name = type_name
+
+    def __str__(self) -> str:
+        return f"node type {self.type_name!r} does not exist"
+
+
+class DuplicateNodeError(ValueError):
+    """Two node classes claim one type name."""
+
+
+class Registry:
+    """Node classes by type name, with the module each came from.
+
+    Built-in nodes register exactly the way plugin packs do.
+    """
+
+    def __init__(self) -> None:
+        self._nodes: dict[str, type[Node]] = {}
+        self._modules: dict[str, str] = {}
+        self._instances: dict[str, Node] = {}
+
+    def register(self, node: type[Node], *, module: str = "nodes") -> type[Node]:
+        if not (isinstance(node, type) and issubclass(node, Node)):
+            raise TypeError(f"register() takes a Node subclass, got {node!r}")
+        _check_declaration(node)
+        if node.type_name in self._nodes and self._nodes[node.type_name] is not node:
+            raise DuplicateNodeError(
+                f"node type {node.type_name!r} from {module!r} is already registered "
+                f"by {self._modules[node.type_name]!r}"
+            )
+        self._nodes[node.type_name] = node
+        self._modules[node.type_name] = module
+        return node
+
+    def register_all(self, nodes: list[type[Node]], *, module: str = "nodes") -> None:
+        for node in nodes:
+            self.register(node, module=module)
+
+    def get(self, type_name: str) -> type[Node]:
+        try:
+            return self._nodes[type_name]
+        except (KeyError, TypeError):
+            raise UnknownNodeError(str(type_name)) from None
+
+    def instance(self, type_name: str) -> Node:
+        """The one instance of a node class (nodes keep no per-job state)."""
+        if type_name not in self._instances:
+            self._instances[type_name] = self.get(type_name)()
+        return self._instances[type_name]
+
+    def __contains__(self, type_name: object) -> bool:
+        return type_name in self._nodes
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def names(self) -> list[str]:
+        return list(self._nodes)
+
+    def module_of(self, type_name: str) -> str:
+        self.get(type_name)
+        return self._modules[type_name]
+
+    def object_info(self) -> dict[str, dict[str, Any]]:
+        """ComfyUI's ``/object_info`` dict for every registered node."""
+        return {name: self.node_info(name) for name in self._nodes}
+
+    def node_info(self, type_name: str) -> dict[str, Any]:
+        """ComfyUI's V1 definition dict for one node, generated from its declaration."""
+        node = self.get(type_name)
+        required = {i.name: i.v1() for i in node.inputs if not i.optional}
+        optional = {i.name: i.v1() for i in node.inputs if i.optional}
+        hidden = {_HIDDEN_NAMES[h]: h.value for h in sorted(node.hidden, key=lambda h: h.value)}
+        sections = {"required": required, "optional": optional, "hidden": hidden}
+        present = {k: v for k, v in sections.items() if v or k == "required"}
+        info: dict[str, Any] = {
+            "input": present,
+            "input_order": {k: list(v) for k, v in present.items()},
+            "output": [o.type_name for o in node.outputs],
+            "output_is_list": [o.is_list for o in node.outputs],
+            "output_name": [o.display_name for o in node.outputs],
+            "output_tooltips": [o.tooltip for o in node.outputs],
+            "name": node.type_name,
+            "display_name": node.display_name or node.type_name,
+            "description": node.description(),
+            "python_module": self._modules[type_name],
+            "category": node.category,
+            "output_node": node.output_node,
+        }
+        if node.deprecated:
+            info["deprecated"] = True
+        if node.experimental:
+            info["experimental"] = True
+        return info
+
+
+def _check_declaration(node: type[Node]) -> None:
+    names = [i.name for i in node.inputs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"node {node.type_name!r} declares inputs {duplicates} twice")
+    reserved = {"ctx"} & set(names)
+    if reserved:
+        raise ValueError(f"node {node.type_name!r}: input name {sorted(reserved)} is reserved")
