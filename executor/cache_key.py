@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from executor.validate import BoundNode
@@ -26,6 +26,14 @@ class Uncacheable(ValueError):
 
 def _encode(value: Any, out: list[bytes]) -> None:
     """Append a canonical, type-tagged encoding of JSON-like data to ``out``."""
+    kind = type(value)
+    if kind is str:
+        raw = value.encode("utf-8", "surrogatepass")
+        out.append(b"s%d:" % len(raw) + raw)
+        return
+    if kind is int:
+        out.append(b"i%d;" % value)
+        return
     stack: list[Any] = [value]
     while stack:
         item = stack.pop()
@@ -63,23 +71,50 @@ def canonical_bytes(value: Any) -> bytes:
     return b"".join(parts)
 
 
-def _key_material(
-    node: BoundNode, fingerprint: Any, parent_keys: Mapping[str, str]
-) -> Iterator[Any]:
-    yield node.cls.type_name
-    yield node.cls.version
-    yield sorted(node.constants.items())
-    yield sorted((name, parent_keys[ref.node_id], ref.slot) for name, ref in node.links.items())
-    yield fingerprint
-    yield node.node_id if node.cls.uses_node_id() else None
+def _token(value: Any) -> str:
+    """A canonical, type-tagged text for one constant (length-prefixed strings)."""
+    kind = type(value)
+    if kind is str:
+        return f"s{len(value)}:{value}"
+    if kind is int:
+        return f"i{value}"
+    if kind is float:
+        if value != value:
+            raise Uncacheable("NaN has no stable cache encoding")
+        return f"f{value.hex()}"
+    if kind is bool:
+        return "T" if value else "F"
+    if value is None:
+        return "N"
+    return "x" + canonical_bytes(value).hex()
 
 
-def cache_key(node: BoundNode, fingerprint: Any, parent_keys: Mapping[str, str]) -> str:
-    """The node's key given its fingerprint and its parents' keys (by node id)."""
-    digest = hashlib.sha256(canonical_bytes(list(_key_material(node, fingerprint, parent_keys))))
-    return digest.hexdigest()
+def _node_material(node: BoundNode, parent_keys: Mapping[str, str]) -> bytes:
+    constants = node.constants
+    links = node.links
+    text = "\x1f".join((
+        node.cls.type_name,
+        str(node.cls.version),
+        "\x1e".join(f"{name}={_token(constants[name])}" for name in sorted(constants)),
+        "\x1e".join(
+            f"{name}={parent_keys[links[name].node_id]}:{links[name].slot}"
+            for name in sorted(links)
+        ),
+        _token(node.node_id if node.cls.uses_node_id() else None),
+    ))
+    return text.encode("utf-8", "surrogatepass")
 
 
 def inputs_key(node: BoundNode, parent_keys: Mapping[str, str]) -> str:
-    """The key without the fingerprint: tells "inputs changed" from "fingerprint changed"."""
-    return cache_key(node, None, parent_keys)
+    """The key of everything but external state: type, version, constants, ancestors."""
+    return hashlib.sha256(_node_material(node, parent_keys)).hexdigest()
+
+
+def cache_key(in_key: str, fingerprint: Any, fingerprinted: bool) -> str:
+    """The full key: the inputs key, plus the fingerprint for fingerprinted nodes.
+
+    Keeping both lets a job say whether inputs or only external state changed.
+    """
+    if not fingerprinted:
+        return in_key
+    return hashlib.sha256(in_key.encode("ascii") + canonical_bytes(fingerprint)).hexdigest()

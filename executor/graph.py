@@ -62,7 +62,12 @@ def is_link(value: Any) -> bool:
     return isinstance(slot, float) and slot.is_integer() and slot >= 0
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _parse_value(value: Any) -> Any:
+    if type(value) in _SCALARS:  # the common case first: cheap on large graphs
+        return value
     if isinstance(value, Mapping) and set(value) == {"__value__"}:
         return value["__value__"]
     if isinstance(value, (list, tuple)):
@@ -73,7 +78,7 @@ def _parse_value(value: Any) -> Any:
 
 
 def _parse_node(node_id: str, raw: Any) -> NodeCall:
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, dict) and not isinstance(raw, Mapping):
         raise PromptError(
             "invalid_prompt",
             "Cannot execute because a node is not an object.",
@@ -89,7 +94,7 @@ def _parse_node(node_id: str, raw: Any) -> NodeCall:
             {"node_id": node_id},
         )
     inputs = raw.get("inputs", {})
-    if not isinstance(inputs, Mapping):
+    if not isinstance(inputs, dict) and not isinstance(inputs, Mapping):
         raise PromptError(
             "invalid_prompt",
             f"Cannot execute because the inputs of node {node_id} are not an object.",
@@ -97,7 +102,7 @@ def _parse_node(node_id: str, raw: Any) -> NodeCall:
             {"node_id": node_id, "class_type": class_type},
         )
     meta = raw.get("_meta")
-    title = meta.get("title") if isinstance(meta, Mapping) else None
+    title = meta.get("title") if isinstance(meta, dict) else None
     parsed = {str(name): _parse_value(v) for name, v in inputs.items()}
     return NodeCall(node_id, class_type, parsed, title if isinstance(title, str) else None)
 

@@ -60,6 +60,8 @@ class KeyHistory:
         return self._keys.get((node_id, node_type))
 
     def record(self, node_id: str, node_type: str, in_key: str, key: str) -> None:
+        if self._keys.get((node_id, node_type)) == (in_key, key):
+            return  # unchanged (a reused node): keep the hot path cheap
         with self._lock:
             self._keys[(node_id, node_type)] = (in_key, key)
             self._keys.move_to_end((node_id, node_type))
@@ -69,8 +71,6 @@ class KeyHistory:
 
 def _fingerprint(vp: ValidatedPrompt, node_id: str, fctx: FingerprintContext) -> Any:
     node = vp.nodes[node_id]
-    if node.cls.cache is not CachePolicy.FINGERPRINT:
-        return None
     values = {i.name: node.constants.get(i.name) for i in node.cls.inputs}
     try:
         value = node.cls.fingerprint(fctx, **values)
@@ -96,9 +96,11 @@ def compute_keys(
             keys[node_id] = in_keys[node_id] = None
             continue
         try:
-            fingerprint = _fingerprint(vp, node_id, fctx_for(node_id))
-            keys[node_id] = cache_key(node, fingerprint, parents)  # type: ignore[arg-type]
-            in_keys[node_id] = inputs_key(node, parents)  # type: ignore[arg-type]
+            in_key = inputs_key(node, parents)  # type: ignore[arg-type]
+            fingerprinted = node.cls.cache is CachePolicy.FINGERPRINT
+            fingerprint = _fingerprint(vp, node_id, fctx_for(node_id)) if fingerprinted else None
+            keys[node_id] = cache_key(in_key, fingerprint, fingerprinted)
+            in_keys[node_id] = in_key
         except Uncacheable:
             keys[node_id] = in_keys[node_id] = None
     return keys, in_keys

@@ -7,13 +7,13 @@ from collections import deque
 from executor.graph import Graph, LinkRef
 
 
-def ancestors(graph: Graph, node_id: str) -> dict[str, None]:
-    """``node_id`` and every node it depends on through links, as an ordered set.
+def ancestors(graph: Graph, *node_ids: str) -> dict[str, None]:
+    """The given nodes and every node they depend on through links, as an ordered set.
 
     Links to nodes that are not in the prompt are skipped (validation reports them).
     """
-    seen: dict[str, None] = {node_id: None}
-    stack = [node_id]
+    seen: dict[str, None] = dict.fromkeys(node_ids)
+    stack = list(node_ids)
     while stack:
         current = stack.pop()
         for value in graph.nodes[current].inputs.values():

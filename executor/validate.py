@@ -145,6 +145,10 @@ def _check_inputs(
     return bound, issues
 
 
+def _has_custom_validation(cls: type[Node]) -> bool:
+    return cls.validate.__func__ is not Node.validate.__func__  # type: ignore[attr-defined]
+
+
 def _custom_validation(bound: BoundNode, fctx: FingerprintContext) -> InputIssue | None:
     values = {i.name: bound.constants.get(i.name) for i in bound.cls.inputs}
     try:
@@ -196,7 +200,7 @@ def _own_issues(
     issues: dict[str, list[InputIssue]] = {}
     for node_id in needed:
         node, found = _check_inputs(graph, registry, node_id)
-        if not found:
+        if not found and _has_custom_validation(node.cls):
             custom = _custom_validation(node, fctx_for(node_id))
             found = [custom] if custom else []
         if node_id in cyclic:
@@ -238,16 +242,18 @@ def validate_prompt(
     outputs = _select_outputs(graph, registry, targets)
     if not outputs:
         raise PromptError("prompt_no_outputs", "Prompt has no outputs")
-    needs = {out: ancestors(graph, out) for out in outputs}
-    needed = list(dict.fromkeys(n for anc in needs.values() for n in anc))
+    needed = list(ancestors(graph, *outputs))
     order, leftover = topological_order(graph, needed)
     cyclic = find_cycles(graph, leftover) if leftover else {}
     fctx_for = fingerprint_context or (lambda nid: FingerprintContext(node_id=nid))
     bound, issues = _own_issues(graph, registry, order + leftover, cyclic, fctx_for)
+    if not issues and not leftover:
+        return ValidatedPrompt(prompt, graph, bound, order, outputs)
     invalid = set(issues) | set(leftover)
     for node_id in order:
         if any(ref.node_id in invalid for ref in bound[node_id].links.values()):
             invalid.add(node_id)
+    needs = {out: ancestors(graph, out) for out in outputs}
     node_errors = _node_errors(graph, issues, needs)
     valid_outputs = [o for o in outputs if o not in invalid]
     failed = [o for o in outputs if o in invalid]
@@ -259,7 +265,7 @@ def validate_prompt(
             "prompt_outputs_failed_validation", "Prompt outputs failed validation", details,
             node_errors=node_errors,
         )
-    keep = set().union(*(needs[o] for o in valid_outputs))
+    keep = set(ancestors(graph, *valid_outputs))
     return ValidatedPrompt(
         prompt, graph, {n: bound[n] for n in order if n in keep},
         [n for n in order if n in keep], valid_outputs, node_errors, failed,

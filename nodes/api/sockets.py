@@ -7,6 +7,7 @@ Plugins that bring their own types call :func:`socket_type`.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import ClassVar
 
 ANY_TYPE = "*"
@@ -121,6 +122,7 @@ class GUIDER(Socket):
     type_name = "GUIDER"
 
 
+@lru_cache(maxsize=4096)
 def types_match(output_type: str, input_type: str) -> bool:
     """Whether an output of ``output_type`` may feed an input of ``input_type``.
 

@@ -1,0 +1,1 @@
+"""Latentgraph: the composition root (CLI, app wiring)."""
