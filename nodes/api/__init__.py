@@ -31,19 +31,23 @@ from nodes.api.node import (
 from nodes.api.registry import DuplicateNodeError, Registry, UnknownNodeError
 from nodes.api.sockets import (
     ANY,
+    BOOLEAN,
     CLIP,
     CLIP_VISION,
     CLIP_VISION_OUTPUT,
     CONDITIONING,
     CONTROL_NET,
+    FLOAT,
     GUIDER,
     IMAGE,
+    INT,
     LATENT,
     MASK,
     MODEL,
     NOISE,
     SAMPLER,
     SIGMAS,
+    STRING,
     UPSCALE_MODEL,
     VAE,
     Socket,
@@ -52,7 +56,8 @@ from nodes.api.sockets import (
 )
 
 __all__ = [
-    "ANY", "CLIP", "CLIP_VISION", "CLIP_VISION_OUTPUT", "CONDITIONING", "CONTROL_NET", "GUIDER",
+    "ANY", "BOOLEAN", "FLOAT", "INT", "STRING", "CLIP", "CLIP_VISION", "CLIP_VISION_OUTPUT",
+    "CONDITIONING", "CONTROL_NET", "GUIDER",
     "IMAGE", "LATENT", "MASK", "MODEL", "NOISE", "SAMPLER", "SIGMAS", "UPSCALE_MODEL", "VAE",
     "Blocked", "Boolean", "CachePolicy", "CoercionError", "Combo", "DuplicateNodeError",
     "FingerprintContext", "Float", "Folders", "Hidden", "Input", "Int", "Link", "Node",

@@ -122,6 +122,30 @@ class GUIDER(Socket):
     type_name = "GUIDER"
 
 
+class INT(Socket):
+    """An integer value passed along a link (primitive nodes, image sizes)."""
+
+    type_name = "INT"
+
+
+class FLOAT(Socket):
+    """A floating-point value passed along a link."""
+
+    type_name = "FLOAT"
+
+
+class STRING(Socket):
+    """A text value passed along a link."""
+
+    type_name = "STRING"
+
+
+class BOOLEAN(Socket):
+    """A true/false value passed along a link."""
+
+    type_name = "BOOLEAN"
+
+
 @lru_cache(maxsize=4096)
 def types_match(output_type: str, input_type: str) -> bool:
     """Whether an output of ``output_type`` may feed an input of ``input_type``.

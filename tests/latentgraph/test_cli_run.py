@@ -128,3 +128,27 @@ def test_progress_bar_draws_on_a_terminal() -> None:
     quiet = io.StringIO()
     ProgressBar(quiet)(NodeProgress("j", "3", 1, 2))
     assert quiet.getvalue() == ""
+
+
+def test_run_accepts_a_ui_workflow(tmp_path: Path, registry: Any,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    ui = {
+        "last_node_id": 3, "last_link_id": 2, "version": 0.4,
+        "nodes": [
+            {"id": 1, "type": "Constant", "mode": 0, "inputs": [],
+             "outputs": [{"name": "value", "type": "NUMBER", "links": [1]}],
+             "widgets_values": [2.5]},
+            {"id": 2, "type": "Add", "mode": 0,
+             "inputs": [{"name": "a", "type": "NUMBER", "link": 1}],
+             "outputs": [{"name": "NUMBER", "type": "NUMBER", "links": [2]}],
+             "widgets_values": [4]},
+            {"id": 3, "type": "SaveNumber", "mode": 0,
+             "inputs": [{"name": "value", "type": "NUMBER", "link": 2}],
+             "outputs": [], "widgets_values": ["ui"]},
+        ],
+        "links": [[1, 1, 0, 2, 0, "NUMBER"], [2, 2, 0, 3, 0, "NUMBER"]],
+    }
+    code = main(["run", str(write(tmp_path, ui)), "--base-dir", str(tmp_path)],
+                registry=registry)
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "output" / "ui_6.5.txt").read_text() == "6.5"
