@@ -74,24 +74,30 @@ class JobRun:
         self._wire(list(self.plan.to_run))
 
     def _wire(self, added: list[str]) -> None:
-        """Add newly planned nodes to the dependency structures."""
+        """Add newly planned nodes to the dependency structures.
+
+        Every linked parent counts the node as a consumer (lazy links too, so a value stays
+        until the node has decided whether it wants it); only non-lazy links make it wait.
+        """
         for node_id in added:
             lazy = lazy_names(self.vp, node_id)
             self.waiting[node_id] = set()
             for name, ref in self.vp.nodes[node_id].links.items():
+                self._count_consumer(node_id, ref.node_id)
                 if name not in lazy:
-                    self._depend(node_id, ref.node_id)
+                    self._wait_for(node_id, ref.node_id)
         for node_id in added:
             if not self.waiting[node_id]:
                 self.ready.append(node_id)
 
-    def _depend(self, node_id: str, parent: str) -> None:
+    def _count_consumer(self, node_id: str, parent: str) -> None:
         deps = self.deps.setdefault(node_id, set())
-        if parent in deps:
-            return
-        deps.add(parent)
-        self.consumers_left[parent] = self.consumers_left.get(parent, 0) + 1
-        if parent not in self.values:
+        if parent not in deps:
+            deps.add(parent)
+            self.consumers_left[parent] = self.consumers_left.get(parent, 0) + 1
+
+    def _wait_for(self, node_id: str, parent: str) -> None:
+        if parent not in self.values and parent not in self.waiting[node_id]:
             self.waiting[node_id].add(parent)
             self.children.setdefault(parent, []).append(node_id)
 
@@ -112,6 +118,7 @@ class JobRun:
                     continue
                 self._run_node(current)
                 self.state.last_node = current
+            self._check_all_ran()
             self._finish_reasons()
             self.sink(JobSucceeded(request.job_id))
         except (JobCancelled, NodeInterrupted):
@@ -128,6 +135,12 @@ class JobRun:
             return True
         key = self.plan.keys.get(node_id)
         return node_id not in self.plan.to_run and key is not None and key in self.engine.cache
+
+    def _check_all_ran(self) -> None:
+        done = set(self.result.executed)
+        stalled = [n for n in self.plan.to_run if n not in done]
+        if stalled:  # an engine bug, never a silent success
+            raise RuntimeError(f"execution stalled: nodes {stalled} never became ready")
 
     def _report_cached(self) -> None:
         cached = [n for n in self.vp.order if self._is_reused(n)]
@@ -158,7 +171,7 @@ class JobRun:
             for hit in (p for p in self.plan.hits if p not in self.values):
                 self.values[hit] = self.plan.hits[hit].outputs
             self._wire(added)
-            self._depend(node_id, parent)
+            self._wait_for(node_id, parent)
         if not self.waiting[node_id]:
             self.ready.append(node_id)
         return True

@@ -268,3 +268,29 @@ def test_intermediate_values_are_released() -> None:
                              "2": {"class_type": "Use", "inputs": {"a": ["1", 0]}},
                              "3": {"class_type": "Check", "inputs": {"a": ["2", 0]}}})
     assert result.ok and seen_alive == [False]
+
+
+class _Priority:
+    """Runs ready nodes in a fixed id order (to force awkward schedules)."""
+
+    def __init__(self, order: list[str]) -> None:
+        self.order = order
+
+    def pick(self, ready: Any, state: Any) -> int:
+        return min(range(len(ready)), key=lambda i: self.order.index(ready[i]))
+
+
+def test_lazy_input_whose_other_consumers_finished_first(runs: Runs) -> None:
+    engine = engine_for(make_registry(runs), "none")
+    engine.ordering = _Priority(["1", "2", "3", "9", "10", "11"])
+    prompt = {"1": {"class_type": "Constant", "inputs": {"value": 7}},
+              "2": {"class_type": "Add", "inputs": {"a": ["1", 0], "b": 1}},
+              "3": {"class_type": "Show", "inputs": {"value": ["2", 0]}},
+              "9": {"class_type": "Switch", "inputs": {"use_a": True, "a": ["1", 0],
+                                                       "b": ["11", 0]}},
+              "10": {"class_type": "Show", "inputs": {"value": ["9", 0]}},
+              "11": {"class_type": "Constant", "inputs": {"value": 5}}}
+    result, _ = run(engine, prompt)
+    assert result.ok and result.outputs["10"]["numbers"] == [7.0]
+    assert result.outputs["3"]["numbers"] == [8.0]
+    assert "11" not in runs.by_node
