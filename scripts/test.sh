@@ -6,4 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 PY=.venv/bin/python
 [ -n "${VIRTUAL_ENV:-}" ] && PY=python
+# k-diffusion is a test-only reference whose declared deps (torchvision, clip, …) we do not
+# want: its sampling module is loaded by file path.
+"$PY" -m pip install -q --no-deps k-diffusion==0.1.1.post1
 exec "$PY" -m pytest -m "not slow" "$@"

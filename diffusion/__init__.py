@@ -1,0 +1,1 @@
+"""Models, loading and memory for Stable Diffusion; knows nothing of graphs, nodes or HTTP."""

@@ -1,0 +1,49 @@
+"""Sampling core: schedules, discrete model sampling, samplers and ComfyUI-compatible noise.
+
+Pure torch; knows nothing of graphs, nodes, JSON or HTTP.
+"""
+
+from __future__ import annotations
+
+from diffusion.sampling.model_sampling import Denoiser, ModelSamplingDiscrete, make_denoiser
+from diffusion.sampling.noise import (
+    NoiseSampler,
+    brownian_tree_noise_sampler,
+    gaussian_noise_sampler,
+    prepare_noise,
+    seeded_generator,
+)
+from diffusion.sampling.registry import (
+    SAMPLER_NAMES,
+    SAMPLERS,
+    SamplerSpec,
+    advanced_sigmas,
+    get_sampler,
+    ksampler_sigmas,
+    make_noise_sampler,
+)
+from diffusion.sampling.sampler_steps import Sampler, StepCallback
+from diffusion.sampling.schedules import SCHEDULER_NAMES, SCHEDULERS, calculate_sigmas
+
+__all__ = [
+    "SAMPLERS",
+    "SAMPLER_NAMES",
+    "SCHEDULERS",
+    "SCHEDULER_NAMES",
+    "Denoiser",
+    "ModelSamplingDiscrete",
+    "NoiseSampler",
+    "Sampler",
+    "SamplerSpec",
+    "StepCallback",
+    "advanced_sigmas",
+    "brownian_tree_noise_sampler",
+    "calculate_sigmas",
+    "gaussian_noise_sampler",
+    "get_sampler",
+    "ksampler_sigmas",
+    "make_denoiser",
+    "make_noise_sampler",
+    "prepare_noise",
+    "seeded_generator",
+]

@@ -1,0 +1,159 @@
+"""Noise schedules: descending sigma tables ending in 0, with ComfyUI's meaning of each name.
+
+Each ``sigmas_<name>`` returns float32 sigmas of length ``steps + 1`` (``ddim_uniform`` and
+``beta`` may differ, exactly as in ComfyUI), computed with ComfyUI's arithmetic so the values are
+bit-identical to its tables for the same model sampling.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from types import MappingProxyType
+
+import numpy as np
+import scipy.stats
+import torch
+from torch import Tensor
+
+from diffusion.sampling.model_sampling import ModelSamplingDiscrete
+
+logger = logging.getLogger(__name__)
+
+
+def _check_steps(steps: int) -> None:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
+
+
+def _append_zero(sigmas: Tensor) -> Tensor:
+    return torch.cat([sigmas, sigmas.new_zeros([1])])
+
+
+def sigmas_karras(steps: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> Tensor:
+    """Karras et al. (2022): sigmas evenly spaced in sigma**(1/rho)."""
+    _check_steps(steps)
+    ramp = torch.linspace(0, 1, steps)
+    min_inv_rho = sigma_min ** (1 / rho)
+    max_inv_rho = sigma_max ** (1 / rho)
+    return _append_zero((max_inv_rho + ramp * (min_inv_rho - max_inv_rho)) ** rho)
+
+
+def sigmas_exponential(steps: int, sigma_min: float, sigma_max: float) -> Tensor:
+    """Sigmas evenly spaced in log sigma."""
+    _check_steps(steps)
+    return _append_zero(torch.linspace(math.log(sigma_max), math.log(sigma_min), steps).exp())
+
+
+def _timestep_schedule(model_sampling: ModelSamplingDiscrete, steps: int, sgm: bool) -> Tensor:
+    start = int(model_sampling.timestep(model_sampling.sigma_max))
+    end = int(model_sampling.timestep(model_sampling.sigma_min))
+    append_zero = True
+    if sgm:
+        timesteps = torch.linspace(start, end, steps + 1)[:-1]
+    else:
+        if math.isclose(float(model_sampling.sigma(torch.tensor(end))), 0, abs_tol=0.00001):
+            steps += 1
+            append_zero = False
+        timesteps = torch.linspace(start, end, steps)
+    sigmas = model_sampling.sigma(timesteps)
+    return _append_zero(sigmas) if append_zero else sigmas
+
+
+def sigmas_normal(model_sampling: ModelSamplingDiscrete, steps: int) -> Tensor:
+    """Timesteps evenly spaced from the last to the first (inclusive), log-sigma interpolated."""
+    _check_steps(steps)
+    return _timestep_schedule(model_sampling, steps, sgm=False)
+
+
+def sigmas_sgm_uniform(model_sampling: ModelSamplingDiscrete, steps: int) -> Tensor:
+    """As ``normal`` with ``steps + 1`` points and the last (timestep 0) dropped (SGM)."""
+    _check_steps(steps)
+    return _timestep_schedule(model_sampling, steps, sgm=True)
+
+
+def sigmas_simple(model_sampling: ModelSamplingDiscrete, steps: int) -> Tensor:
+    """Every ``len(sigmas) / steps``-th entry of the table from the top, no interpolation."""
+    _check_steps(steps)
+    table = model_sampling.sigmas
+    stride = len(table) / steps
+    picked = [float(table[-(1 + int(i * stride))]) for i in range(steps)]
+    return torch.tensor([*picked, 0.0], dtype=torch.float32)
+
+
+def sigmas_ddim_uniform(model_sampling: ModelSamplingDiscrete, steps: int) -> Tensor:
+    """The DDIM reference schedule: timesteps 1, 1 + k, 1 + 2k, ... with k = T // steps, then 0.
+
+    As in ComfyUI the count follows from the stride, so some step counts (e.g. 7) get one more.
+    """
+    _check_steps(steps)
+    table = model_sampling.sigmas
+    picked: list[float] = []
+    if math.isclose(float(table[1]), 0, abs_tol=0.00001):
+        steps += 1
+    else:
+        picked = [0.0]
+    stride = max(len(table) // steps, 1)
+    picked += [float(table[i]) for i in range(1, len(table), stride)]
+    return torch.tensor(picked[::-1], dtype=torch.float32)
+
+
+def sigmas_beta(
+    model_sampling: ModelSamplingDiscrete, steps: int, alpha: float = 0.6, beta: float = 0.6
+) -> Tensor:
+    """Timesteps at quantiles of a Beta(alpha, beta) distribution (Lee et al. 2024), as ComfyUI.
+
+    Repeated timesteps after rounding are collapsed, so few-step schedules may be shorter.
+    """
+    _check_steps(steps)
+    total = len(model_sampling.sigmas) - 1
+    quantiles = 1 - np.linspace(0, 1, steps, endpoint=False)
+    timesteps = np.rint(scipy.stats.beta.ppf(quantiles, alpha, beta) * total)
+    picked: list[float] = []
+    last = -1.0
+    for t in timesteps:
+        if t != last:
+            picked.append(float(model_sampling.sigmas[int(t)]))
+        last = t
+    return torch.tensor([*picked, 0.0], dtype=torch.float32)
+
+
+def _karras_from_model(model_sampling: ModelSamplingDiscrete, steps: int) -> Tensor:
+    return sigmas_karras(steps, float(model_sampling.sigma_min), float(model_sampling.sigma_max))
+
+
+def _exponential_from_model(model_sampling: ModelSamplingDiscrete, steps: int) -> Tensor:
+    return sigmas_exponential(
+        steps, float(model_sampling.sigma_min), float(model_sampling.sigma_max)
+    )
+
+
+SCHEDULERS: MappingProxyType[str, Callable[[ModelSamplingDiscrete, int], Tensor]] = (
+    MappingProxyType(
+        {
+            "simple": sigmas_simple,
+            "sgm_uniform": sigmas_sgm_uniform,
+            "karras": _karras_from_model,
+            "exponential": _exponential_from_model,
+            "ddim_uniform": sigmas_ddim_uniform,
+            "beta": sigmas_beta,
+            "normal": sigmas_normal,
+        }
+    )
+)
+"""Scheduler name -> ``f(model_sampling, steps)``, in ComfyUI's list order."""
+
+SCHEDULER_NAMES: tuple[str, ...] = tuple(SCHEDULERS)
+
+
+def calculate_sigmas(
+    model_sampling: ModelSamplingDiscrete, scheduler_name: str, steps: int
+) -> Tensor:
+    """The named schedule for this model (ComfyUI's ``calculate_sigmas``)."""
+    schedule = SCHEDULERS.get(scheduler_name)
+    if schedule is None:
+        raise ValueError(
+            f"unknown scheduler {scheduler_name!r}; choose one of {sorted(SCHEDULERS)}"
+        )
+    return schedule(model_sampling, steps)
