@@ -12,12 +12,12 @@ from nodes.api import Folders, Registry
 logger = logging.getLogger(__name__)
 
 
-def build_registry() -> Registry:
+def build_registry(folders: Folders | None = None) -> Registry:
     """A registry holding the built-in node pack (plugins register the same way)."""
     from nodes.builtin import register_builtin_nodes
 
     registry = Registry()
-    register_builtin_nodes(registry)
+    register_builtin_nodes(registry, folders)
     return registry
 
 

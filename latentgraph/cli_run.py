@@ -161,8 +161,8 @@ def _failure_text(result: JobResult) -> str:
 
 
 def run_command(args: argparse.Namespace, registry: Registry | None) -> int:
-    registry = registry if registry is not None else build_registry()
     folders = folders_under(args.base_dir, args.output_dir)
+    registry = registry if registry is not None else build_registry(folders)
     try:
         prompt, extra = load_workflow(args.workflow, registry)
         apply_overrides(prompt, args.overrides)

@@ -152,3 +152,25 @@ def test_run_accepts_a_ui_workflow(tmp_path: Path, registry: Any,
                 registry=registry)
     assert code == 0, capsys.readouterr().err
     assert (tmp_path / "output" / "ui_6.5.txt").read_text() == "6.5"
+
+
+def test_run_with_the_builtin_pack_end_to_end(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    (tmp_path / "input").mkdir()
+    Image.new("RGB", (8, 6), (255, 0, 0)).save(tmp_path / "input" / "red.png")
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "red.png"}},
+        "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0],
+                                                    "filename_prefix": "inv/%width%"}},
+    }
+    code = main(["run", str(write(tmp_path, prompt)), "--base-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    saved = tmp_path / "output" / "inv" / "8_00001_.png"
+    assert f"{saved.resolve()}" in out
+    with Image.open(saved) as image:
+        assert image.size == (8, 6) and image.getpixel((0, 0)) == (0, 255, 255)
+        assert json.loads(image.text["prompt"])["2"]["class_type"] == "ImageInvert"
