@@ -1,0 +1,126 @@
+"""One UNet forward: ours vs diffusers' UNet2DConditionModel on the same weights, interleaved.
+
+Full-size SD1.5 UNet, fp32, batch 2, 32x32 latents (``--latent 64`` for 64x64). Both models share
+the very same parameter tensors (diffusers' converter only renames keys, and the reference loads
+them with ``assign=True``), so only one copy of the weights is in memory. Also reports achieved
+FLOP/s (FLOPs counted by ``torch.utils.flop_counter`` on our forward) divided by the machine's
+measured fp32 matmul FLOP/s.
+
+Run: python benchmarks/unet_step.py [--latent 32|64] [--repeat 3] [--smoke]
+Goal (issue 3): ours / diffusers <= 1.0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from diffusion.unet import UNetConfig, UNetModel, sd1_config  # noqa: E402
+
+logger = logging.getLogger("unet_step")
+
+
+def _reference_config(cfg: UNetConfig) -> dict[str, object]:
+    """SD1-family UNet2DConditionModel config (attention on every level but the last)."""
+    levels = len(cfg.channel_mult)
+    return {
+        "in_channels": cfg.in_channels,
+        "out_channels": cfg.out_channels,
+        "down_block_types": ["CrossAttnDownBlock2D"] * (levels - 1) + ["DownBlock2D"],
+        "up_block_types": ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * (levels - 1),
+        "block_out_channels": [cfg.model_channels * m for m in cfg.channel_mult],
+        "layers_per_block": cfg.num_res_blocks[0],
+        "cross_attention_dim": cfg.context_dim,
+        "attention_head_dim": cfg.num_heads,
+    }
+
+
+def _smoke_config() -> UNetConfig:
+    return sd1_config().replace(
+        model_channels=32,
+        channel_mult=(1, 2),
+        num_res_blocks=(2, 2),
+        transformer_depth=(1, 1, 0, 0),
+        transformer_depth_output=(0, 0, 0, 1, 1, 1),
+        context_dim=64,
+    )
+
+
+def build_pair(cfg: UNetConfig) -> tuple[UNetModel, torch.nn.Module]:
+    import diffusers
+    from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint
+
+    torch.manual_seed(0)
+    ours = UNetModel(cfg).eval().requires_grad_(False)
+    ref_config = _reference_config(cfg)
+    with torch.device("meta"):
+        ref = diffusers.UNet2DConditionModel(**ref_config)
+    checkpoint = {"model.diffusion_model." + k: v for k, v in ours.state_dict().items()}
+    converted = convert_ldm_unet_checkpoint(checkpoint, ref_config)
+    ref.load_state_dict(converted, strict=True, assign=True)
+    return ours, ref.eval().requires_grad_(False)
+
+
+def matmul_flops(size: int = 2048, repeat: int = 5) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeat):
+        a @ b
+    return 2 * size**3 * repeat / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latent", type=int, default=32, choices=(32, 64))
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="tiny UNet, finishes in seconds")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cfg = _smoke_config() if args.smoke else sd1_config()
+    ours, ref = build_pair(cfg)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 4, args.latent, args.latent, generator=gen)
+    t = torch.tensor([999.0, 500.0])
+    context = torch.randn(2, 77, cfg.context_dim, generator=gen)
+    with torch.inference_mode():
+        with FlopCounterMode(display=False) as counter:
+            got = ours(x, t, context)
+        want = ref(x, t, context).sample
+        rel = float((got - want).abs().max() / want.abs().max())
+        times: dict[str, list[float]] = {"ours": [], "diffusers": []}
+        for _ in range(args.repeat):
+            for name, fn in (
+                ("ours", lambda: ours(x, t, context)),
+                ("diffusers", lambda: ref(x, t, context)),
+            ):
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    ours_s, ref_s = statistics.median(times["ours"]), statistics.median(times["diffusers"])
+    flops = counter.get_total_flops()
+    peak = matmul_flops()
+    print(
+        f"unet {'smoke' if args.smoke else 'sd15'} batch 2 latent {args.latent}x{args.latent} fp32"
+    )
+    print(
+        f"ours {ours_s:.3f} s  diffusers {ref_s:.3f} s  ratio {ours_s / ref_s:.3f}  "
+        f"(max rel diff {rel:.1e})"
+    )
+    print(
+        f"forward {flops / 1e9:.1f} GFLOP  achieved {flops / ours_s / 1e9:.1f} GFLOP/s  "
+        f"matmul {peak / 1e9:.1f} GFLOP/s  efficiency {flops / ours_s / peak:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

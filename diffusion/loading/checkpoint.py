@@ -1,0 +1,238 @@
+"""``load_checkpoint(path)``: a single-file SD1.x / SD2.x / SDXL checkpoint into our modules."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from diffusion import latent_format
+from diffusion.latent_format import LatentFormat
+from diffusion.loading.detect import (
+    UNET_PREFIX,
+    VAE_PREFIX,
+    CheckpointLayout,
+    Shapes,
+    TextSlot,
+    detect_layout,
+)
+from diffusion.loading.diffusers_folder import (
+    SD2_TEXT_TRUNCATED,
+    is_diffusers_folder,
+    read_diffusers_folder,
+)
+from diffusion.loading.errors import UnknownModelError
+from diffusion.loading.files import TensorSource, read_tensor_file
+from diffusion.text.clip import CLIPTextModel, OpenCLIPTextModel, TextEncoderConfig
+from diffusion.unet.model import UNetModel
+from diffusion.vae.model import AutoencoderKL
+
+logger = logging.getLogger(__name__)
+
+Prediction = Literal["eps", "v"]
+V_PRED_KEY = "v_pred"  # ComfyUI's marker: an empty tensor saved with v-prediction models
+_METADATA_PREDICTION_KEYS = ("modelspec.prediction_type", "prediction_type")
+# Keys real files carry that are not weights of our modules: DDPM schedule buffers (top-level,
+# no dot), EMA copies, transformers' position_ids buffer.
+_IGNORED = re.compile(r"^[^.]+$|^model_ema\.|\.embeddings\.position_ids$")
+SD2_TEXT_PREFIX = "cond_stage_model.model."
+
+
+def optional_default(key: str, shape: tuple[int, ...]) -> Tensor | None:
+    """A stand-in for a weight some valid files omit; ``None`` when the key is required.
+
+    ``logit_scale`` (OpenCLIP's contrastive temperature) never affects text encoding; SD2's
+    ``text_projection`` only feeds a pooled output SD2 does not use (diffusers drops it).
+    """
+    if key.endswith(".logit_scale"):
+        return torch.tensor(math.log(100.0))
+    if key == SD2_TEXT_PREFIX + "text_projection" and len(shape) == 2 and shape[0] == shape[1]:
+        return torch.eye(shape[0])
+    return None
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    layout: CheckpointLayout
+    unet: UNetModel
+    vae: AutoencoderKL | None
+    text_encoders: dict[str, tuple[TextSlot, nn.Module]]
+    prediction: Prediction
+    latent_format: LatentFormat
+
+
+def prediction_type(shapes: Shapes, metadata: Mapping[str, str]) -> Prediction:
+    """``"v"`` when the file says so (``v_pred`` key or safetensors metadata), else ``"eps"``."""
+    if V_PRED_KEY in shapes:
+        return "v"
+    for key in _METADATA_PREDICTION_KEYS:
+        value = metadata.get(key, "").lower()
+        if value in ("v", "v_prediction", "v-prediction"):
+            return "v"
+        if value and value not in ("eps", "epsilon"):
+            logger.warning("ignoring unknown %s=%r; assuming eps", key, value)
+    return "eps"
+
+
+def _text_module(slot: TextSlot, cfg: TextEncoderConfig) -> nn.Module:
+    return CLIPTextModel(cfg) if slot.kind == "clip" else OpenCLIPTextModel(cfg)
+
+
+def build_modules(layout: CheckpointLayout) -> dict[str, nn.Module]:
+    """Our modules for ``layout`` keyed by checkpoint prefix, on the current default device."""
+    modules: dict[str, nn.Module] = {UNET_PREFIX: UNetModel(layout.unet)}
+    if layout.vae is not None:
+        modules[VAE_PREFIX] = AutoencoderKL(layout.vae)
+    for slot, cfg in layout.text:
+        modules[slot.prefix] = _text_module(slot, cfg)
+    return modules
+
+
+def expected_shapes(modules: Mapping[str, nn.Module]) -> dict[str, tuple[int, ...]]:
+    return {
+        prefix + key: tuple(value.shape)
+        for prefix, module in modules.items()
+        for key, value in module.state_dict().items()
+    }
+
+
+def check_layout(path: Path | str, found: Shapes, expected: Shapes) -> None:
+    """Raises ``UnknownModelError`` naming missing, unexpected and mis-shaped keys."""
+    prefixes = {k.split(".")[0] for k in expected}
+    relevant = {k: v for k, v in found.items() if not _IGNORED.search(k)}
+    missing = sorted(
+        k for k in set(expected) - set(relevant) if optional_default(k, expected[k]) is None
+    )
+    unexpected = sorted(k for k in set(relevant) - set(expected) if k.split(".")[0] in prefixes)
+    shaped = sorted(k for k in set(expected) & set(relevant) if tuple(relevant[k]) != expected[k])
+    if missing or unexpected or shaped:
+        parts = [
+            f"{label} ({len(keys)}): {keys[:4]}"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape", shaped))
+            if keys
+        ]
+        raise UnknownModelError(
+            f"{path}: layout does not match the detected model; " + "; ".join(parts)
+        )
+    ignored = sorted(set(found) - set(expected))
+    if ignored:
+        logger.debug(
+            "%s: ignoring %d keys outside the model (%s ...)", path, len(ignored), ignored[:3]
+        )
+
+
+def load_into(modules: Mapping[str, nn.Module], source: TensorSource, dtype: torch.dtype) -> None:
+    """Streams tensors from ``source`` into the meta-built ``modules`` (assign, no double copy)."""
+    for prefix, module in modules.items():
+        expected = {prefix + k: tuple(v.shape) for k, v in module.state_dict().items()}
+        present = [k for k in expected if k in source.shapes]
+        state: dict[str, Tensor] = {}
+        for key, tensor in source.tensors(present):
+            state[key[len(prefix) :]] = tensor.to(dtype)
+        for key in expected.keys() - set(present):
+            default = optional_default(key, expected[key])
+            assert default is not None, key  # check_layout let only optional keys be absent
+            logger.info("%s: %s absent; using a neutral default", source.path, key)
+            state[key[len(prefix) :]] = default.to(dtype)
+        module.load_state_dict(state, strict=True, assign=True)
+        module.eval().requires_grad_(False)
+
+
+def _read_source(path: Path) -> TensorSource:
+    if path.is_dir():
+        if not is_diffusers_folder(path):
+            raise UnknownModelError(f"{path}: folder is not a diffusers pipeline (no unet/)")
+        return read_diffusers_folder(path)
+    return read_tensor_file(path)
+
+
+def _text_slots(layout: CheckpointLayout, metadata: Mapping[str, str]) -> CheckpointLayout:
+    """diffusers stores SD2's ViT-H without its last layer: its penultimate layer comes last."""
+    if metadata.get(SD2_TEXT_TRUNCATED) != "1":
+        return layout
+    text = tuple(
+        (dataclasses.replace(slot, layer=-1) if slot.prefix == SD2_TEXT_PREFIX else slot, cfg)
+        for slot, cfg in layout.text
+    )
+    return dataclasses.replace(layout, text=text)
+
+
+@dataclass(frozen=True)
+class OpenedCheckpoint:
+    """A checkpoint whose layout is detected and checked; weights are read per component.
+
+    Components are named ``"unet"``, ``"vae"`` and the text slots (``"clip_l"``, ``"clip_g"``,
+    ``"clip_h"``).
+    """
+
+    source: TensorSource
+    layout: CheckpointLayout
+    prediction: Prediction
+    latent_format: LatentFormat
+
+    def prefixes(self) -> dict[str, str]:
+        """Component name -> key prefix in the file."""
+        out = {"unet": UNET_PREFIX}
+        if self.layout.vae is not None:
+            out["vae"] = VAE_PREFIX
+        out.update({slot.name: slot.prefix for slot, _ in self.layout.text})
+        return out
+
+    def nbytes(self, name: str, *, dtype: torch.dtype = torch.float32) -> int:
+        """Bytes component ``name`` occupies once loaded as ``dtype`` (computed on meta)."""
+        with torch.device("meta"):
+            module = build_modules(self.layout)[self.prefixes()[name]]
+        floats = sum(t.numel() for t in [*module.parameters(), *module.buffers()])
+        return floats * dtype.itemsize
+
+    def load(self, name: str, *, dtype: torch.dtype = torch.float32) -> nn.Module:
+        """Builds component ``name`` and reads only its tensors."""
+        prefixes = self.prefixes()
+        if name not in prefixes:
+            raise KeyError(f"component {name!r} not in {self.source.path}; has {sorted(prefixes)}")
+        with torch.device("meta"):
+            module = build_modules(self.layout)[prefixes[name]]
+        load_into({prefixes[name]: module}, self.source, dtype)
+        return module
+
+
+def open_checkpoint(path: str | Path) -> OpenedCheckpoint:
+    """Reads a checkpoint's header (or a diffusers folder's), detects and checks its layout."""
+    source = _read_source(Path(path))
+    try:
+        layout = _text_slots(detect_layout(source.shapes), source.metadata)
+    except UnknownModelError as exc:
+        raise UnknownModelError(f"{source.path}: {exc}") from exc
+    with torch.device("meta"):
+        check_layout(source.path, source.shapes, expected_shapes(build_modules(layout)))
+    fmt = latent_format.SDXL if layout.family in ("sdxl", "sdxl_refiner") else latent_format.SD15
+    return OpenedCheckpoint(source, layout, prediction_type(source.shapes, source.metadata), fmt)
+
+
+def load_checkpoint(path: str | Path, *, dtype: torch.dtype = torch.float32) -> Checkpoint:
+    """Loads a single-file checkpoint (.safetensors, or .ckpt/.pt read weights-only) or a
+    diffusers pipeline folder.
+
+    The family and every configuration come from the keys and shapes; the prediction type from the
+    ``v_pred`` marker key or safetensors metadata. fp16/bf16 weights are converted to ``dtype``.
+    """
+    opened = open_checkpoint(path)
+    modules = {name: opened.load(name, dtype=dtype) for name in opened.prefixes()}
+    text = {slot.name: (slot, modules[slot.name]) for slot, _ in opened.layout.text}
+    unet, vae = modules["unet"], modules.get("vae")
+    assert isinstance(unet, UNetModel) and (vae is None or isinstance(vae, AutoencoderKL))
+    logger.info(
+        "loaded %s: %s, %d text encoders", opened.source.path, opened.layout.family, len(text)
+    )
+    return Checkpoint(
+        opened.source.path, opened.layout, unet, vae, text, opened.prediction, opened.latent_format
+    )

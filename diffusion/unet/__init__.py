@@ -1,0 +1,31 @@
+"""The LDM UNet for SD1.x, SD2.x and SDXL with its configuration and extension hooks."""
+
+from __future__ import annotations
+
+from diffusion.unet.config import (
+    Family,
+    UNetConfig,
+    family_config,
+    sd1_config,
+    sd2_config,
+    sdxl_config,
+    sdxl_refiner_config,
+)
+from diffusion.unet.hooks import UNetResiduals, WeightPatch, patch_weights, restore_weights
+from diffusion.unet.model import UNetModel, sdxl_adm
+
+__all__ = [
+    "Family",
+    "UNetConfig",
+    "UNetModel",
+    "UNetResiduals",
+    "WeightPatch",
+    "family_config",
+    "patch_weights",
+    "restore_weights",
+    "sd1_config",
+    "sd2_config",
+    "sdxl_adm",
+    "sdxl_config",
+    "sdxl_refiner_config",
+]

@@ -1,0 +1,192 @@
+"""Building blocks of the LDM UNet; module and parameter names follow ``ldm.modules`` exactly."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def timestep_embedding(timesteps: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
+    """Sinusoidal embedding ``[cos, sin]`` of (possibly fractional) timesteps: (B,) -> (B, dim)."""
+    half = dim // 2
+    exponent = (
+        -math.log(max_period)
+        * torch.arange(half, dtype=torch.float32, device=timesteps.device)
+        / half
+    )
+    args = timesteps[:, None].float() * torch.exp(exponent)[None]  # (B, dim/2)
+    embedding = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)  # (B, dim)
+    if dim % 2:
+        embedding = torch.cat([embedding, torch.zeros_like(embedding[:, :1])], dim=-1)  # (B, dim)
+    return embedding
+
+
+class ResBlock(nn.Module):
+    """GroupNorm-SiLU-conv twice, with the timestep embedding added in between."""
+
+    def __init__(
+        self, channels: int, emb_channels: int, out_channels: int, groups: int, eps: float
+    ) -> None:
+        super().__init__()
+        self.in_layers = nn.Sequential(
+            nn.GroupNorm(groups, channels, eps=eps),
+            nn.SiLU(),
+            nn.Conv2d(channels, out_channels, 3, padding=1),
+        )
+        self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_channels, out_channels))
+        self.out_layers = nn.Sequential(
+            nn.GroupNorm(groups, out_channels, eps=eps),
+            nn.SiLU(),
+            nn.Dropout(0.0),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1),
+        )
+        self.skip_connection: nn.Module = (
+            nn.Identity() if out_channels == channels else nn.Conv2d(channels, out_channels, 1)
+        )
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        h = self.in_layers(x)
+        h = h + self.emb_layers(emb).to(h.dtype)[:, :, None, None]  # (B, C, H, W)
+        return self.skip_connection(x) + self.out_layers(h)
+
+
+class Downsample(nn.Module):
+    """Stride-2 3x3 convolution (``input_blocks.N.0.op``)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.op = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.op(x)
+
+
+class Upsample(nn.Module):
+    """Nearest 2x upsampling then a 3x3 convolution; ``size`` matches an odd-sized skip."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+        if size is None:
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")  # (B, C, 2H, 2W)
+        else:
+            x = F.interpolate(x, size=size, mode="nearest")  # (B, C, *size)
+        return self.conv(x)
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention through ``scaled_dot_product_attention`` (self when context is None)."""
+
+    def __init__(self, query_dim: int, context_dim: int, heads: int, dim_head: int) -> None:
+        super().__init__()
+        inner = heads * dim_head
+        self.heads = heads
+        self.to_q = nn.Linear(query_dim, inner, bias=False)
+        self.to_k = nn.Linear(context_dim, inner, bias=False)
+        self.to_v = nn.Linear(context_dim, inner, bias=False)
+        self.to_out = nn.Sequential(nn.Linear(inner, query_dim), nn.Dropout(0.0))
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        context = x if context is None else context
+        q, k, v = self.to_q(x), self.to_k(context), self.to_v(context)
+        b, n, inner = q.shape
+        q, k, v = (
+            t.reshape(b, -1, self.heads, inner // self.heads).transpose(1, 2) for t in (q, k, v)
+        )
+        # q: (B, heads, N, d); k, v: (B, heads, M, d)
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, d)
+        out = out.transpose(1, 2).reshape(b, n, inner)  # (B, N, heads*d)
+        return self.to_out(out)
+
+
+class GEGLU(nn.Module):
+    def __init__(self, dim_in: int, dim_out: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(dim_in, dim_out * 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x, gate = self.proj(x).chunk(2, dim=-1)
+        return x * F.gelu(gate)
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, mult: int = 4) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            GEGLU(dim, dim * mult), nn.Dropout(0.0), nn.Linear(dim * mult, dim)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class BasicTransformerBlock(nn.Module):
+    """Pre-norm self-attention, cross-attention and GEGLU feed-forward, each residual."""
+
+    def __init__(self, dim: int, heads: int, dim_head: int, context_dim: int, eps: float) -> None:
+        super().__init__()
+        self.attn1 = CrossAttention(dim, dim, heads, dim_head)
+        self.ff = FeedForward(dim)
+        self.attn2 = CrossAttention(dim, context_dim, heads, dim_head)
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
+        self.norm2 = nn.LayerNorm(dim, eps=eps)
+        self.norm3 = nn.LayerNorm(dim, eps=eps)
+
+    def forward(self, x: Tensor, context: Tensor) -> Tensor:
+        x = x + self.attn1(self.norm1(x))
+        x = x + self.attn2(self.norm2(x), context)
+        return x + self.ff(self.norm3(x))
+
+
+class SpatialTransformer(nn.Module):
+    """GroupNorm, projection in (1x1 conv or linear), ``depth`` blocks, projection out."""
+
+    def __init__(
+        self,
+        channels: int,
+        heads: int,
+        dim_head: int,
+        depth: int,
+        context_dim: int,
+        *,
+        use_linear: bool,
+        groups: int,
+        norm_eps: float,
+        layer_norm_eps: float,
+    ) -> None:
+        super().__init__()
+        inner = heads * dim_head
+        self.use_linear = use_linear
+        self.norm = nn.GroupNorm(groups, channels, eps=norm_eps)
+        self.proj_in: nn.Module = (
+            nn.Linear(channels, inner) if use_linear else nn.Conv2d(channels, inner, 1)
+        )
+        self.transformer_blocks = nn.ModuleList(
+            BasicTransformerBlock(inner, heads, dim_head, context_dim, layer_norm_eps)
+            for _ in range(depth)
+        )
+        self.proj_out: nn.Module = (
+            nn.Linear(inner, channels) if use_linear else nn.Conv2d(inner, channels, 1)
+        )
+
+    def forward(self, x: Tensor, context: Tensor) -> Tensor:
+        b, _, height, width = x.shape
+        h = self.norm(x)
+        if not self.use_linear:
+            h = self.proj_in(h)  # (B, inner, H, W)
+        h = h.flatten(2).transpose(1, 2)  # (B, H*W, C)
+        if self.use_linear:
+            h = self.proj_in(h)  # (B, H*W, inner)
+        for block in self.transformer_blocks:
+            h = block(h, context)
+        if self.use_linear:
+            h = self.proj_out(h)  # (B, H*W, C)
+        h = h.transpose(1, 2).reshape(b, -1, height, width)  # (B, C, H, W)
+        if not self.use_linear:
+            h = self.proj_out(h)  # (B, C, H, W)
+        return x + h
