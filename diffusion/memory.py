@@ -23,6 +23,7 @@ from typing import Literal, Protocol
 import torch
 from torch import nn
 
+from diffusion.dtypes import compute_dtype, needs_attention_upcast, set_attention_upcast
 from diffusion.loading.checkpoint import open_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class ModelManager:
         budget_bytes: int,
         device: torch.device | str = "cpu",
         offload: Literal["host", "drop"] | None = None,
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype | Callable[[ModelHandle], torch.dtype] = torch.float32,
         opener: Callable[[Path], ComponentSource] = open_checkpoint,
     ) -> None:
         if budget_bytes <= 0:
@@ -150,9 +151,13 @@ class ModelManager:
         entry = self._resident.get(handle)
         if entry is None:
             on_cpu = self.device.type == "cpu"
+            dtype = self.dtype(handle) if callable(self.dtype) else self.dtype
             if on_cpu:  # loading lands on the compute device itself: make room first
-                self._make_room(handle.opened.nbytes(handle.component, dtype=self.dtype), handle)
-            module = handle.opened.load(handle.component, dtype=self.dtype)
+                self._make_room(handle.opened.nbytes(handle.component, dtype=dtype), handle)
+            module = handle.opened.load(handle.component, dtype=dtype)
+            family = handle_family(handle)
+            if family is not None and needs_attention_upcast(family, dtype):
+                set_attention_upcast(module, True)
             self.loads += 1
             logger.info("read %s from %s", handle.component, handle.key.path)
             entry = _Resident(module, module_nbytes(module), on_device=on_cpu)
@@ -188,3 +193,21 @@ class ModelManager:
 
 
 __all__ = ["ComponentSource", "FileKey", "ModelHandle", "ModelManager", "module_nbytes"]
+
+
+def handle_family(handle: ModelHandle) -> str | None:
+    """The family of the file a handle points into, when its opener knows it."""
+    layout = getattr(handle.opened, "layout", None)
+    return getattr(layout, "family", None)
+
+
+def device_dtype_policy(
+    device: torch.device | str, *, prefer_bf16: bool = False
+) -> Callable[[ModelHandle], torch.dtype]:
+    """Per-component dtypes for ``device`` (fp32 on CPU; see ``diffusion.dtypes``)."""
+
+    def policy(handle: ModelHandle) -> torch.dtype:
+        family = handle_family(handle) or ""
+        return compute_dtype(device, handle.component, family, prefer_bf16=prefer_bf16)
+
+    return policy

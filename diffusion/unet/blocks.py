@@ -90,6 +90,8 @@ class CrossAttention(nn.Module):
         self.to_k = nn.Linear(context_dim, inner, bias=False)
         self.to_v = nn.Linear(context_dim, inner, bias=False)
         self.to_out = nn.Sequential(nn.Linear(inner, query_dim), nn.Dropout(0.0))
+        # fp32 attention for half-precision weights (SD2.x overflows in fp16): diffusion.dtypes
+        self.upcast_attention = False
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         context = x if context is None else context
@@ -99,7 +101,10 @@ class CrossAttention(nn.Module):
             t.reshape(b, -1, self.heads, inner // self.heads).transpose(1, 2) for t in (q, k, v)
         )
         # q: (B, heads, N, d); k, v: (B, heads, M, d)
-        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, d)
+        if self.upcast_attention and q.dtype != torch.float32:
+            out = F.scaled_dot_product_attention(q.float(), k.float(), v.float()).to(q.dtype)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, d)
         out = out.transpose(1, 2).reshape(b, n, inner)  # (B, N, heads*d)
         return self.to_out(out)
 
