@@ -37,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--explain", action="store_true",
                      help="list why each node ran or was reused")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
+    from latentgraph.cli_serve import add_serve_parser
+
+    add_serve_parser(commands)
+    from latentgraph.cli_tools import add_make_checkpoint_parser
+
+    add_make_checkpoint_parser(commands)
     return parser
 
 
@@ -51,6 +57,14 @@ def main(argv: Sequence[str] | None = None, *, registry: Registry | None = None)
         from latentgraph.cli_run import run_command
 
         return run_command(args, registry)
+    if args.command == "serve":
+        from latentgraph.cli_serve import serve_command
+
+        return serve_command(args, registry)
+    if args.command == "make-checkpoint":
+        from latentgraph.cli_tools import make_checkpoint_command
+
+        return make_checkpoint_command(args)
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

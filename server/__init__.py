@@ -1,2 +1,5 @@
-"""The HTTP/WebSocket server (ComfyUI-compatible API). It talks to the executor only and never
-touches tensors. Built in the "Server" issue."""
+"""The HTTP/WebSocket server: ComfyUI's wire protocol on aiohttp, a durable SQLite job store,
+secure by default. It talks to the executor only and never touches tensors.
+
+Entry point: ``server.app.create_app(engine, registry, settings)``.
+"""

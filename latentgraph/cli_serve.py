@@ -1,0 +1,128 @@
+"""``latentgraph serve``: the HTTP/WebSocket server over a base folder.
+
+The base folder holds ``input/``, ``output/``, ``temp/``, ``user/``, ``models/`` (unless
+``--models-dir``) and the job database ``jobs.db``. The URL is printed once the socket listens.
+SIGINT and SIGTERM stop the server gracefully: the running job is interrupted and put back in
+the queue, pending jobs stay queued.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nodes.api import Folders, Registry
+
+if TYPE_CHECKING:  # the server is imported only when serving: `latentgraph run` stays light
+    from aiohttp import web
+
+    from server.settings import ServerSettings
+
+logger = logging.getLogger(__name__)
+NODE_PACKS_ENV = "LATENTGRAPH_NODE_PACKS"
+TOKEN_ENV = "LATENTGRAPH_TOKEN"  # read by server.security.load_token
+
+
+def add_serve_parser(commands: Any) -> None:
+    serve = commands.add_parser("serve", help="run the HTTP/WebSocket server (ComfyUI API)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default 127.0.0.1; others need a token)")
+    serve.add_argument("--port", type=int, default=8188, help="port (0 picks a free one)")
+    serve.add_argument("--base-dir", type=Path, default=Path.cwd(),
+                       help="folder for input/, output/, temp/, user/, models/ and jobs.db")
+    serve.add_argument("--models-dir", type=Path, default=None,
+                       help="model folders (default BASE/models)")
+    serve.add_argument("--token-file", type=Path, default=None,
+                       help=f"file holding the access token (or set {TOKEN_ENV})")
+    serve.add_argument("--insecure-no-auth", action="store_true",
+                       help="allow a non-loopback bind without a token (anyone can use it)")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="accept this Host name (besides IP literals and localhost)")
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                       help="accept state-changing requests from this origin")
+    serve.add_argument("--requeue-interrupted", action="store_true",
+                       help="after a crash, run the job that was running again "
+                            "(default: mark it lost)")
+    serve.add_argument("--history-limit", type=int, default=10_000,
+                       help="finished jobs kept (oldest dropped first)")
+    serve.add_argument("--max-upload-mb", type=int, default=100, help="request size limit")
+    serve.add_argument("--cache", choices=("lru", "bytes", "none"), default="lru",
+                       help="output cache policy")
+    serve.add_argument("--node-pack", action="append", default=[], metavar="MODULE:FUNCTION",
+                       help=f"also register nodes with FUNCTION(registry) (or {NODE_PACKS_ENV})")
+
+
+def load_node_packs(registry: Registry, specs: list[str]) -> None:
+    for spec in specs:
+        module_name, sep, function_name = spec.partition(":")
+        if not sep or not module_name or not function_name:
+            raise ValueError(f"--node-pack expects MODULE:FUNCTION, got {spec!r}")
+        register = getattr(importlib.import_module(module_name), function_name)
+        register(registry)
+        logger.info("node pack %s loaded", spec)
+
+
+def _settings(args: argparse.Namespace) -> ServerSettings:
+    from server.security import load_token
+    from server.settings import ServerSettings
+
+    return ServerSettings.under(
+        args.base_dir, args.models_dir, host=args.host, port=args.port,
+        token=load_token(args.token_file), insecure_no_auth=args.insecure_no_auth,
+        allowed_hosts=frozenset(args.allow_host), allowed_origins=frozenset(args.allow_origin),
+        on_crash="requeue" if args.requeue_interrupted else "interrupt",
+        history_limit=args.history_limit, max_upload_bytes=args.max_upload_mb * 2**20,
+    )
+
+
+def _url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
+
+
+async def _serve(app: web.Application, settings: ServerSettings) -> None:
+    from aiohttp import web
+
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    port = runner.addresses[0][1] if runner.addresses else settings.port
+    print(f"latentgraph serving on {_url(settings.host, port)}", flush=True)
+    if settings.token:
+        print("authentication required: send 'Authorization: Bearer <token>' or open the "
+              "URL with ?token=<token> once", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("latentgraph stopping", flush=True)
+    await runner.cleanup()
+
+
+def serve_command(args: argparse.Namespace, registry: Registry | None) -> int:
+    from executor.cache import make_cache
+    from latentgraph.app import build_engine, build_registry
+    from server.app import create_app
+    from server.security import InsecureBindError
+
+    try:
+        settings = _settings(args)
+        folders = Folders(settings.input_dir, settings.output_dir, settings.temp_dir)
+        registry = registry if registry is not None else build_registry(folders)
+        packs = [p for p in os.environ.get(NODE_PACKS_ENV, "").split(",") if p]
+        load_node_packs(registry, [*packs, *args.node_pack])
+        engine = build_engine(registry, folders, make_cache(args.cache))
+        app = create_app(engine, registry, settings)
+    except (InsecureBindError, ValueError, OSError, ImportError, AttributeError) as exc:
+        print(f"error: {exc}")
+        return 2
+    asyncio.run(_serve(app, settings))
+    return 0

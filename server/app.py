@@ -1,0 +1,68 @@
+"""The application factory: ``create_app(engine, registry, settings)``.
+
+Middlewares (outermost first): ``error_middleware`` (the one place errors become HTTP), then the
+security checks. The worker task, the job store and the websocket sessions live in
+``cleanup_ctx``: they start with the app and stop gracefully with it (SIGTERM included, via
+``web.run_app``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from executor.engine import Engine
+from nodes.api import Registry
+from server.job_queue import JobQueue
+from server.job_store import JobStore
+from server.middleware import error_middleware
+from server.routes import add_routes
+from server.routes.info import server_features
+from server.security import check_bind, security_middleware
+from server.settings import ServerSettings
+from server.state import ENGINE, HUB, INSTANCE, QUEUE, REGISTRY, SETTINGS, WORKER, Instance
+from server.worker import Worker
+from server.ws_hub import WebSocketHub
+
+logger = logging.getLogger(__name__)
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    settings, queue, worker = app[SETTINGS], app[QUEUE], app[WORKER]
+    instance = app[INSTANCE]
+    instance.instance_id, instance.epoch, instance.stranded = await queue.call(
+        queue.store.boot, settings.on_crash)
+    instance.started_ms = int(time.time() * 1000)
+    task = asyncio.get_running_loop().create_task(worker.run(), name="latentgraph-worker")
+    logger.info("server instance %s epoch %d ready", instance.instance_id, instance.epoch)
+    yield
+    await worker.stop(task, settings.shutdown_grace_s)
+    await app[HUB].close_all()
+    await asyncio.get_running_loop().run_in_executor(None, queue.close)
+    logger.info("server stopped")
+
+
+def create_app(engine: Engine, registry: Registry, settings: ServerSettings) -> web.Application:
+    """A ready-to-run application; refuses an insecure bind (``InsecureBindError``)."""
+    check_bind(settings)
+    app = web.Application(
+        middlewares=[error_middleware, security_middleware(settings)],
+        client_max_size=settings.max_upload_bytes + 65536,
+    )
+    hub = WebSocketHub(server_features(settings), settings.ws_queue_limit)
+    store = JobStore(settings.db_path, history_limit=settings.history_limit)
+    queue = JobQueue(store, hub, engine)
+    app[SETTINGS] = settings
+    app[ENGINE] = engine
+    app[REGISTRY] = registry
+    app[HUB] = hub
+    app[QUEUE] = queue
+    app[WORKER] = Worker(queue, engine, settings.preview_interval_s)
+    app[INSTANCE] = Instance()
+    add_routes(app)
+    app.cleanup_ctx.append(_lifecycle)
+    return app

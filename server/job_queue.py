@@ -1,0 +1,194 @@
+"""The queue as the server sees it: the durable store behind one thread, the running job, waiters.
+
+All store calls go through one dedicated thread (SQLite stays off the event loop, and calls are
+serialised, so every read is one consistent snapshot). Queue changes broadcast ``status`` with
+the count the store returned in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
+
+from executor.engine import Engine
+from executor.validate import ValidatedPrompt
+from server.errors import ConflictError, NotFoundError, UnavailableError
+from server.job_store import RUNNING, TERMINAL_STATUSES, JobRecord, JobStore
+from server.messages import JobMessages
+from server.ws_hub import WebSocketHub
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class RunningJob:
+    """The job the worker is running, and how to stop it."""
+
+    record: JobRecord
+    messages: JobMessages
+    cancel_requested: threading.Event = field(default_factory=threading.Event)
+    for_shutdown: bool = False
+
+    @property
+    def prompt_id(self) -> str:
+        return self.record.prompt_id
+
+    def cancel(self, engine: Engine) -> None:
+        # The flag covers the instant before the engine registers the job: the worker's sink
+        # re-sends the cancel when the job starts.
+        self.cancel_requested.set()
+        engine.cancel(self.prompt_id)
+
+
+class JobQueue:
+    """Submit, cancel, interrupt and read jobs; hands the next job to the worker."""
+
+    def __init__(self, store: JobStore, hub: WebSocketHub, engine: Engine) -> None:
+        self.store = store
+        self.hub = hub
+        self.engine = engine
+        self.running: RunningJob | None = None
+        self.validated: dict[str, ValidatedPrompt] = {}
+        self.accepting = True
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="job-store")
+        self._wake = asyncio.Event()
+        self._waiters: dict[str, list[asyncio.Future[str]]] = {}
+        self._doomed: set[str] = set()
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.store.close()
+
+    def broadcast_status(self, remaining: int) -> None:
+        self.hub.broadcast("status", {"status": {"exec_info": {"queue_remaining": remaining}}})
+
+    # -- changes --------------------------------------------------------------------------
+    async def submit(self, record: JobRecord, validated: ValidatedPrompt | None, *,
+                     number: float | None = None, front: bool = False) -> float:
+        if not self.accepting:
+            raise UnavailableError("shutting_down", "The server is shutting down")
+        if validated is not None:
+            self.validated[record.prompt_id] = validated
+        try:
+            priority, remaining = await self.call(self.store.add, record, number=number,
+                                                  front=front)
+        except BaseException:
+            self.validated.pop(record.prompt_id, None)
+            raise
+        self.broadcast_status(remaining)
+        self._wake.set()
+        return priority
+
+    async def next_job(self) -> RunningJob | None:
+        """Wait for and claim the next pending job; ``None`` once the queue is closing."""
+        while self.accepting:
+            self._wake.clear()
+            record, remaining = await self.call(self.store.claim_next)
+            if record is not None and not self.accepting:  # closing: leave it queued
+                await self.call(self.store.requeue, record.prompt_id)
+                return None
+            if record is not None:
+                running = RunningJob(record, JobMessages(record.prompt_id, record.client_id))
+                self.running = running
+                if record.prompt_id in self._doomed:
+                    running.cancel(self.engine)
+                self.broadcast_status(remaining)
+                return running
+            await self._wake.wait()
+        return None
+
+    def close_queue(self) -> None:
+        """Stop handing out jobs (shutdown); a waiting worker wakes and ends."""
+        self.accepting = False
+        self._wake.set()
+
+    async def finish(self, running: RunningJob, status: str, result: dict[str, Any]) -> int:
+        """Write the history entry (queue → history in one transaction); returns the count."""
+        prompt_id = running.prompt_id
+        try:
+            remaining = await self.call(self.store.finish, prompt_id, status, result)
+        finally:
+            self._forget(prompt_id)
+        self._resolve(prompt_id, status)
+        return remaining
+
+    async def requeue(self, running: RunningJob) -> int:
+        try:
+            return await self.call(self.store.requeue, running.prompt_id)
+        finally:
+            self._forget(running.prompt_id)
+
+    def _forget(self, prompt_id: str) -> None:
+        self.running = None
+        self.validated.pop(prompt_id, None)
+        self._doomed.discard(prompt_id)
+
+    async def delete_pending(self, prompt_ids: list[str] | None) -> list[str]:
+        cancelled, remaining = await self.call(self.store.cancel_pending, prompt_ids)
+        for prompt_id in cancelled:
+            self.validated.pop(prompt_id, None)
+            self._resolve(prompt_id, "cancelled")
+        if cancelled:
+            self.broadcast_status(remaining)
+        return cancelled
+
+    async def cancel(self, prompt_id: str) -> str:
+        """Cancel one job by id, pending or running, touching no other job."""
+        if await self.delete_pending([prompt_id]):
+            return "cancelled"
+        if self.running is not None and self.running.prompt_id == prompt_id:
+            self.running.cancel(self.engine)
+            return "cancelling"
+        record = await self.call(self.store.get, prompt_id)
+        if record is None:
+            raise NotFoundError("job_not_found", "No job with this id", prompt_id)
+        if record.status == RUNNING:  # claimed, but the worker has not taken it in yet
+            self._doomed.add(prompt_id)
+            if self.running is not None and self.running.prompt_id == prompt_id:
+                self.running.cancel(self.engine)
+            return "cancelling"
+        raise ConflictError("job_finished", "The job has already finished",
+                            f"{prompt_id} is {record.status}", {"status": record.status})
+
+    def interrupt(self, prompt_id: str | None) -> bool:
+        """Stop the running job (only if it is ``prompt_id`` when one is given)."""
+        running = self.running
+        if running is None or (prompt_id is not None and running.prompt_id != prompt_id):
+            return False
+        running.cancel(self.engine)
+        return True
+
+    # -- waiting --------------------------------------------------------------------------
+    async def wait(self, prompt_id: str, timeout: float) -> str | None:
+        """The job's final status, or ``None`` if it does not end within ``timeout``."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(prompt_id, []).append(future)
+        record = await self.call(self.store.get, prompt_id)
+        if record is not None and record.status in TERMINAL_STATUSES:
+            self._resolve(prompt_id, record.status)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except asyncio.TimeoutError:
+            return None
+        finally:
+            waiters = self._waiters.get(prompt_id, [])
+            if future in waiters:
+                waiters.remove(future)
+            if not waiters:
+                self._waiters.pop(prompt_id, None)
+
+    def _resolve(self, prompt_id: str, status: str) -> None:
+        for future in self._waiters.pop(prompt_id, []):
+            if not future.done():
+                future.set_result(status)

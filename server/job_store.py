@@ -1,0 +1,334 @@
+"""The durable job store: SQLite in WAL mode, one connection, every change one transaction.
+
+Jobs move through ``pending → running → success | error | interrupted`` (``cancelled`` when
+removed while pending, ``lost`` when the process died while it ran). A job is one row; moving it
+from the queue to the history is one UPDATE, so no reader ever sees it in both or in neither.
+
+Durability: WAL with ``synchronous=NORMAL`` survives a killed process (``kill -9``) without
+losing a committed job; a power cut may lose the last commits (``synchronous="FULL"`` closes
+that at the price of an fsync per change). The priority counter lives in the database, so jobs
+queued after a restart sort after the resumed ones. Calls are synchronous and fast; the server
+makes them from one dedicated thread (``server.job_queue``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from server.errors import DuplicateJobError
+
+logger = logging.getLogger(__name__)
+
+PENDING, RUNNING = "pending", "running"
+SUCCESS, ERROR, INTERRUPTED = "success", "error", "interrupted"
+CANCELLED, LOST = "cancelled", "lost"
+HISTORY_STATUSES = (SUCCESS, ERROR, INTERRUPTED, LOST)
+TERMINAL_STATUSES = (*HISTORY_STATUSES, CANCELLED)
+API_STATUSES = {  # the jobs API's status names → ours
+    "pending": (PENDING,), "in_progress": (RUNNING,), "completed": (SUCCESS,),
+    "failed": (ERROR, LOST), "cancelled": (INTERRUPTED, CANCELLED),
+}
+SORT_COLUMNS = {"created_at": "create_time", "execution_duration":
+                "COALESCE(end_time - start_time, -1)"}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    prompt_id TEXT NOT NULL UNIQUE,
+    number REAL NOT NULL,
+    status TEXT NOT NULL,
+    client_id TEXT,
+    prompt TEXT NOT NULL,
+    extra_data TEXT NOT NULL,
+    outputs_to_execute TEXT NOT NULL,
+    targets TEXT,
+    strict INTEGER NOT NULL DEFAULT 0,
+    workflow_id TEXT,
+    create_time INTEGER NOT NULL,
+    start_time INTEGER,
+    end_time INTEGER,
+    done_seq INTEGER,
+    result TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, number, seq);
+CREATE INDEX IF NOT EXISTS jobs_done ON jobs (done_seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_COLUMNS = ("seq, prompt_id, number, status, client_id, prompt, extra_data, outputs_to_execute, "
+            "targets, strict, workflow_id, create_time, start_time, end_time, result")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+@dataclass
+class JobRecord:
+    """One job as stored. ``client_id`` is kept for routing events and is never shown."""
+
+    prompt_id: str
+    number: float
+    status: str
+    prompt: dict[str, Any]
+    extra_data: dict[str, Any]
+    outputs_to_execute: list[str]
+    client_id: str | None = None
+    targets: list[str] | None = None
+    strict: bool = False
+    workflow_id: str | None = None
+    create_time: int = 0
+    start_time: int | None = None
+    end_time: int | None = None
+    result: dict[str, Any] | None = None
+    seq: int = 0
+
+
+def _record(row: sqlite3.Row) -> JobRecord:
+    return JobRecord(
+        prompt_id=row["prompt_id"], number=row["number"], status=row["status"],
+        prompt=json.loads(row["prompt"]), extra_data=json.loads(row["extra_data"]),
+        outputs_to_execute=json.loads(row["outputs_to_execute"]), client_id=row["client_id"],
+        targets=json.loads(row["targets"]) if row["targets"] else None,
+        strict=bool(row["strict"]), workflow_id=row["workflow_id"],
+        create_time=row["create_time"], start_time=row["start_time"],
+        end_time=row["end_time"], result=json.loads(row["result"]) if row["result"] else None,
+        seq=row["seq"],
+    )
+
+
+class JobStore:
+    """Queue and history in one SQLite file. Thread-safe; meant to be used from one thread."""
+
+    def __init__(self, path: Path, *, history_limit: int = 10_000,
+                 synchronous: str = "NORMAL") -> None:
+        self.path = Path(path)
+        self.history_limit = history_limit
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(self.path), isolation_level=None,
+                                   check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.close()
+
+    # -- meta -----------------------------------------------------------------------------
+    def _meta(self, db: sqlite3.Connection, key: str, default: str) -> str:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def _set_meta(self, db: sqlite3.Connection, key: str, value: str) -> None:
+        db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                   "SET value = excluded.value", (key, value))
+
+    def _bump(self, db: sqlite3.Connection, key: str) -> int:
+        value = int(self._meta(db, key, "0")) + 1
+        self._set_meta(db, key, str(value))
+        return value
+
+    def boot(self, on_crash: str) -> tuple[str, int, list[str]]:
+        """Start-up: (instance id, epoch, ids of jobs found running — a crash or a kill)."""
+        with self._tx() as db:
+            instance_id = self._meta(db, "instance_id", "")
+            if not instance_id:
+                instance_id = uuid.uuid4().hex
+                self._set_meta(db, "instance_id", instance_id)
+            epoch = self._bump(db, "epoch")
+            stranded = [r[0] for r in db.execute(
+                "SELECT prompt_id FROM jobs WHERE status = ? ORDER BY number, seq", (RUNNING,))]
+            for prompt_id in stranded:
+                if on_crash == "requeue":
+                    db.execute("UPDATE jobs SET status = ?, start_time = NULL WHERE prompt_id = ?",
+                               (PENDING, prompt_id))
+                else:
+                    self._finish(db, prompt_id, LOST, _lost_result(prompt_id))
+        if stranded:
+            logger.warning("%d job(s) were running when the server stopped; %s: %s",
+                           len(stranded), "re-queued" if on_crash == "requeue" else "marked lost",
+                           stranded)
+        return instance_id, epoch, stranded
+
+    # -- queue ----------------------------------------------------------------------------
+    def _remaining(self, db: sqlite3.Connection) -> int:
+        return int(db.execute("SELECT COUNT(*) FROM jobs WHERE status IN (?, ?)",
+                              (PENDING, RUNNING)).fetchone()[0])
+
+    def remaining(self) -> int:
+        with self._lock:
+            return self._remaining(self._db)
+
+    def add(self, record: JobRecord, *, number: float | None = None, front: bool = False
+            ) -> tuple[float, int]:
+        """Queue a job; returns (its priority number, jobs queued or running)."""
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM jobs WHERE prompt_id = ?",
+                          (record.prompt_id,)).fetchone():
+                raise DuplicateJobError(record.prompt_id)
+            counter = self._bump(db, "counter")
+            record.number = number if number is not None else (-counter if front else counter)
+            db.execute(
+                "INSERT INTO jobs (prompt_id, number, status, client_id, prompt, extra_data, "
+                "outputs_to_execute, targets, strict, workflow_id, create_time) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.prompt_id, record.number, PENDING, record.client_id,
+                 to_json(record.prompt), to_json(record.extra_data),
+                 to_json(record.outputs_to_execute),
+                 to_json(record.targets) if record.targets is not None else None,
+                 int(record.strict), record.workflow_id, record.create_time or now_ms()))
+            return record.number, self._remaining(db)
+
+    def claim_next(self) -> tuple[JobRecord | None, int]:
+        """Move the first pending job (lowest number, then oldest) to running."""
+        with self._tx() as db:
+            row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE status = ? "
+                             "ORDER BY number, seq LIMIT 1", (PENDING,)).fetchone()
+            if row is None:
+                return None, self._remaining(db)
+            record = _record(row)
+            record.status, record.start_time = RUNNING, now_ms()
+            db.execute("UPDATE jobs SET status = ?, start_time = ? WHERE seq = ?",
+                       (RUNNING, record.start_time, record.seq))
+            return record, self._remaining(db)
+
+    def finish(self, prompt_id: str, status: str, result: dict[str, Any]) -> int:
+        """Record how a running job ended (queue → history in one UPDATE)."""
+        if status not in HISTORY_STATUSES:
+            raise ValueError(f"finish status {status!r} is not one of {HISTORY_STATUSES}")
+        with self._tx() as db:
+            self._finish(db, prompt_id, status, result)
+            return self._remaining(db)
+
+    def _finish(self, db: sqlite3.Connection, prompt_id: str, status: str,
+                result: dict[str, Any]) -> None:
+        done = self._bump(db, "done")
+        db.execute("UPDATE jobs SET status = ?, end_time = ?, done_seq = ?, result = ? "
+                   "WHERE prompt_id = ?", (status, now_ms(), done, to_json(result), prompt_id))
+        db.execute("DELETE FROM jobs WHERE done_seq IS NOT NULL AND done_seq <= ?",
+                   (done - self.history_limit,))
+
+    def requeue(self, prompt_id: str) -> int:
+        """Put a running job back in the queue at its old place (graceful shutdown)."""
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET status = ?, start_time = NULL WHERE prompt_id = ? "
+                       "AND status = ?", (PENDING, prompt_id, RUNNING))
+            return self._remaining(db)
+
+    def cancel_pending(self, prompt_ids: Sequence[str] | None) -> tuple[list[str], int]:
+        """Cancel the given pending jobs (all when ``None``); running ones are not touched."""
+        with self._tx() as db:
+            if prompt_ids is None:
+                ids = [r[0] for r in db.execute(
+                    "SELECT prompt_id FROM jobs WHERE status = ?", (PENDING,))]
+            else:
+                ids = [p for p in dict.fromkeys(prompt_ids) if db.execute(
+                    "SELECT 1 FROM jobs WHERE prompt_id = ? AND status = ?",
+                    (p, PENDING)).fetchone()]
+            for prompt_id in ids:
+                self._finish(db, prompt_id, CANCELLED, {"cancelled": "removed from the queue"})
+            return ids, self._remaining(db)
+
+    # -- reading --------------------------------------------------------------------------
+    def get(self, prompt_id: str) -> JobRecord | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE prompt_id = ?",
+                                   (prompt_id,)).fetchone()
+        return _record(row) if row else None
+
+    def queue(self) -> tuple[list[JobRecord], list[JobRecord]]:
+        """(running, pending) in the order they run; one consistent read."""
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE status IN (?, ?) "
+                                    "ORDER BY number, seq", (RUNNING, PENDING)).fetchall()
+        records = [_record(r) for r in rows]
+        return ([r for r in records if r.status == RUNNING],
+                [r for r in records if r.status == PENDING])
+
+    def history(self, max_items: int | None = None, offset: int | None = None
+                ) -> list[JobRecord]:
+        """Finished jobs, oldest first; ``max_items`` alone gives the newest N."""
+        marks = ", ".join("?" * len(HISTORY_STATUSES))
+        base = f"SELECT {_COLUMNS} FROM jobs WHERE status IN ({marks})"
+        with self._lock:
+            if offset is None and max_items is not None:
+                rows = self._db.execute(f"{base} ORDER BY done_seq DESC LIMIT ?",
+                                        (*HISTORY_STATUSES, max_items)).fetchall()[::-1]
+            else:
+                rows = self._db.execute(
+                    f"{base} ORDER BY done_seq LIMIT ? OFFSET ?",
+                    (*HISTORY_STATUSES, -1 if max_items is None else max_items, offset or 0),
+                ).fetchall()
+        return [_record(r) for r in rows]
+
+    def delete_history(self, prompt_ids: Sequence[str] | None) -> int:
+        """Forget finished jobs (all when ``None``); pending and running ones stay."""
+        marks = ", ".join("?" * len(TERMINAL_STATUSES))
+        with self._tx() as db:
+            if prompt_ids is None:
+                cursor = db.execute(f"DELETE FROM jobs WHERE status IN ({marks})",
+                                    TERMINAL_STATUSES)
+                return cursor.rowcount
+            count = 0
+            for prompt_id in prompt_ids:
+                count += db.execute(f"DELETE FROM jobs WHERE prompt_id = ? AND status IN "
+                                    f"({marks})", (prompt_id, *TERMINAL_STATUSES)).rowcount
+            return count
+
+    def list_jobs(self, statuses: Sequence[str], *, workflow_id: str | None = None,
+                  sort_by: str = "created_at", descending: bool = True,
+                  limit: int | None = None, offset: int = 0) -> tuple[list[JobRecord], int]:
+        """Jobs whose internal status is in ``statuses``; (page, total)."""
+        where = f"status IN ({', '.join('?' * len(statuses))})"
+        args: list[Any] = list(statuses)
+        if workflow_id is not None:
+            where += " AND workflow_id = ?"
+            args.append(workflow_id)
+        order = f"{SORT_COLUMNS[sort_by]} {'DESC' if descending else 'ASC'}, seq " + (
+            "DESC" if descending else "ASC")
+        with self._lock:
+            total = int(self._db.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}",
+                                         args).fetchone()[0])
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                (*args, -1 if limit is None else limit, offset)).fetchall()
+        return [_record(r) for r in rows], total
+
+
+def _lost_result(prompt_id: str) -> dict[str, Any]:
+    message = ("the server stopped while this job was running (crash or kill); "
+               "it was not run again")
+    return {"error": {"prompt_id": prompt_id, "node_id": None, "node_type": None,
+                      "exception_type": "ServerStopped", "exception_message": message,
+                      "traceback": [], "executed": []},
+            "messages": [["execution_interrupted", {"prompt_id": prompt_id, "node_id": None,
+                                                    "node_type": None, "executed": [],
+                                                    "timestamp": now_ms()}]]}

@@ -1,0 +1,74 @@
+"""The one place where errors become HTTP responses.
+
+Domain errors (``server.errors``), the executor's ``PromptError``, workflow conversion errors and
+path-containment refusals get their status and a ComfyUI-shaped body. Anything else is a 500
+with a request id; the traceback goes to the log only.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from executor.errors import PromptError
+from executor.ui_workflow import WorkflowConversionError
+from nodes.api.paths import PathRefusedError
+from server.errors import ApiError
+from server.state import REQUEST_ID
+
+logger = logging.getLogger(__name__)
+
+
+def error_body(code: str, message: str, details: str = "",
+               extra_info: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"type": code, "message": message, "details": details,
+                      "extra_info": extra_info or {}}, "node_errors": {}}
+
+
+def _conversion_body(exc: WorkflowConversionError) -> dict[str, Any]:
+    extra = {k: v for k, v in vars(exc).items() if isinstance(v, (str, int, type(None)))}
+    return error_body("invalid_workflow", "The UI workflow cannot be converted", str(exc), extra)
+
+
+def _known(exc: Exception) -> tuple[int, dict[str, Any]] | None:
+    if isinstance(exc, ApiError):
+        return exc.status, exc.body()
+    if isinstance(exc, PromptError):
+        return 400, {"error": exc.to_dict(), "node_errors": exc.node_errors}
+    if isinstance(exc, WorkflowConversionError):
+        return 400, _conversion_body(exc)
+    if isinstance(exc, PathRefusedError):
+        return 403, error_body("path_forbidden", "The path is not allowed", str(exc))
+    return None
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = uuid.uuid4().hex[:16]
+    request[REQUEST_ID] = request_id
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        body = error_body("http_error", exc.reason, exc.text or "")
+        response = web.json_response(body, status=exc.status)
+        for name in ("Allow", "WWW-Authenticate"):
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+    except Exception as exc:
+        known = _known(exc)
+        if known is None:
+            logger.exception("request %s %s %s failed", request_id, request.method,
+                             request.path)
+            body = error_body("server_error", "Internal server error",
+                              f"request id {request_id}", {"request_id": request_id})
+            known = 500, body
+        response = web.json_response(known[1], status=known[0])
+    if not response.prepared:
+        response.headers["X-Request-Id"] = request_id
+    return response

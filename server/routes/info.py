@@ -1,0 +1,171 @@
+"""Read-only information: node definitions, system stats, features, model folders."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import struct
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from nodes.api.paths import PathRefusedError, resolve_inside
+from server.errors import BadRequestError, NotFoundError
+from server.routes.common import reply
+from server.settings import MODEL_FOLDERS
+from server.state import ENGINE, INSTANCE, REGISTRY, SETTINGS
+
+routes = web.RouteTableDef()
+
+# Only formats that load without unpickling are offered (no .ckpt/.pt/.pth/.bin).
+MODEL_SUFFIXES = frozenset({".safetensors", ".sft", ".gguf"})
+CONFIG_SUFFIXES = frozenset({".yaml", ".json"})
+MAX_HEADER_BYTES = 64 * 2**20
+
+
+def server_features(settings: Any) -> dict[str, Any]:
+    return {"supports_preview_metadata": True, "max_upload_size": settings.max_upload_bytes}
+
+
+@routes.get("/object_info")
+async def object_info(request: web.Request) -> web.Response:
+    registry = request.app[REGISTRY]
+    info = await asyncio.get_running_loop().run_in_executor(None, registry.object_info)
+    return reply(info)
+
+
+@routes.get("/object_info/{node_class}")
+async def object_info_one(request: web.Request) -> web.Response:
+    registry, name = request.app[REGISTRY], request.match_info["node_class"]
+    return reply({name: registry.node_info(name)} if name in registry else {})
+
+
+def _memory() -> tuple[int, int]:
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        with open("/proc/meminfo", encoding="ascii") as info:
+            fields = dict(line.split(":", 1) for line in info)
+        free = int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, ValueError, KeyError):
+        return 0, 0
+    return total, free
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+@routes.get("/system_stats")
+async def system_stats(request: web.Request) -> web.Response:
+    """ComfyUI's fields (argv is fixed: it never shows tokens or paths), plus who we are."""
+    settings, instance = request.app[SETTINGS], request.app[INSTANCE]
+    total, free = _memory()
+    devices = request.app[ENGINE].services.get("devices")
+    system = {
+        "os": os.name, "ram_total": total, "ram_free": free,
+        "comfyui_version": settings.version, "latentgraph_version": settings.version,
+        "python_version": sys.version, "pytorch_version": _version("torch"),
+        "embedded_python": False, "argv": ["latentgraph", "serve"],
+        "platform": platform.system().lower(), "instance_id": instance.instance_id,
+        "epoch": instance.epoch, "started": instance.started_ms,
+    }
+    return reply({"system": system, "devices": devices() if callable(devices) else []})
+
+
+@routes.get("/features")
+async def features(request: web.Request) -> web.Response:
+    return reply(server_features(request.app[SETTINGS]))
+
+
+@routes.get("/extensions")
+async def extensions(request: web.Request) -> web.Response:
+    return reply([])
+
+
+def _folder_root(request: web.Request, folder: str) -> Path:
+    if folder not in MODEL_FOLDERS:
+        raise NotFoundError("unknown_folder", "Unknown model folder",
+                            f"{folder!r}; choose from {list(MODEL_FOLDERS)}")
+    return request.app[SETTINGS].models_dir / folder
+
+
+def list_model_files(root: Path, suffixes: frozenset[str]) -> list[str]:
+    """Relative paths of files under ``root`` with one of ``suffixes``, links out excluded."""
+    if not root.is_dir():
+        return []
+    found = []
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            path = Path(dirpath) / name
+            if path.suffix.lower() not in suffixes:
+                continue
+            relative = path.relative_to(root).as_posix()
+            try:
+                resolve_inside(root, relative)
+            except PathRefusedError:
+                continue
+            found.append(relative)
+    return sorted(found)
+
+
+@routes.get("/models")
+async def models(request: web.Request) -> web.Response:
+    return reply(list(MODEL_FOLDERS))
+
+
+@routes.get("/models/{folder}")
+async def model_folder(request: web.Request) -> web.Response:
+    folder = request.match_info["folder"]
+    root = _folder_root(request, folder)
+    suffixes = CONFIG_SUFFIXES if folder == "configs" else MODEL_SUFFIXES
+    loop = asyncio.get_running_loop()
+    return reply(await loop.run_in_executor(None, list_model_files, root, suffixes))
+
+
+@routes.get("/embeddings")
+async def embeddings(request: web.Request) -> web.Response:
+    root = request.app[SETTINGS].models_dir / "embeddings"
+    loop = asyncio.get_running_loop()
+    names = await loop.run_in_executor(None, list_model_files, root, MODEL_SUFFIXES)
+    return reply([name.rsplit(".", 1)[0] for name in names])
+
+
+def read_safetensors_metadata(path: Path) -> dict[str, Any] | None:
+    """The ``__metadata__`` of a safetensors header (JSON only; nothing is unpickled)."""
+    with path.open("rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) != 8:
+            raise ValueError("file too short for a safetensors header")
+        (size,) = struct.unpack("<Q", prefix)
+        if size > MAX_HEADER_BYTES:
+            raise ValueError(f"safetensors header of {size} bytes is too large")
+        header = json.loads(handle.read(size))
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    return meta if isinstance(meta, dict) else None
+
+
+@routes.get("/view_metadata/{folder}")
+async def view_metadata(request: web.Request) -> web.Response:
+    root = _folder_root(request, request.match_info["folder"])
+    filename = request.query.get("filename")
+    if not filename:
+        raise BadRequestError("invalid_parameter", "filename is required")
+    path = resolve_inside(root, filename, what="filename")
+    if path.suffix.lower() not in (".safetensors", ".sft") or not path.is_file():
+        raise NotFoundError("not_found", "No such safetensors file", filename)
+    loop = asyncio.get_running_loop()
+    try:
+        meta = await loop.run_in_executor(None, read_safetensors_metadata, path)
+    except (ValueError, OSError) as exc:
+        raise BadRequestError("invalid_model_file", "Cannot read the header", str(exc)) from None
+    if meta is None:
+        raise NotFoundError("no_metadata", "The file has no metadata", filename)
+    return reply(meta)

@@ -1,0 +1,77 @@
+"""Server settings: folders, binding, security and limits. Built by the CLI or by tests."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+CRASH_POLICIES = ("interrupt", "requeue")
+MODEL_FOLDERS = (
+    "checkpoints", "clip", "clip_vision", "configs", "controlnet", "diffusion_models",
+    "embeddings", "loras", "text_encoders", "unet", "upscale_models", "vae", "vae_approx",
+)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything ``create_app`` needs besides the engine and the registry."""
+
+    base_dir: Path
+    input_dir: Path
+    output_dir: Path
+    temp_dir: Path
+    user_dir: Path
+    models_dir: Path
+    db_path: Path
+    host: str = "127.0.0.1"
+    port: int = 8188
+    token: str | None = None
+    insecure_no_auth: bool = False
+    allowed_hosts: frozenset[str] = frozenset()
+    allowed_origins: frozenset[str] = frozenset()
+    max_upload_bytes: int = 100 * 2**20
+    max_image_pixels: int = 64 * 2**20
+    history_limit: int = 10_000
+    on_crash: str = "interrupt"
+    run_timeout_s: float = 600.0
+    preview_interval_s: float = 0.1
+    shutdown_grace_s: float = 30.0
+    ws_queue_limit: int = 10_000
+    version: str = "0.1.0"
+    boot_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __post_init__(self) -> None:
+        if self.on_crash not in CRASH_POLICIES:
+            raise ValueError(f"unknown on_crash {self.on_crash!r}; choose one of {CRASH_POLICIES}")
+        if self.history_limit < 1:
+            raise ValueError(f"history_limit must be at least 1, got {self.history_limit}")
+
+    @classmethod
+    def under(cls, base_dir: Path, models_dir: Path | None = None, **options: object
+              ) -> ServerSettings:
+        """Settings for a base folder holding input/, output/, temp/, user/, models/, jobs.db."""
+        base = Path(base_dir).resolve()
+        folders = {
+            "input_dir": base / "input", "output_dir": base / "output",
+            "temp_dir": base / "temp", "user_dir": base / "user",
+            "models_dir": Path(models_dir).resolve() if models_dir else base / "models",
+        }
+        for path in folders.values():
+            path.mkdir(parents=True, exist_ok=True)
+        (folders["user_dir"] / "default").mkdir(exist_ok=True)
+        return cls(base_dir=base, db_path=base / "jobs.db", **folders, **options)  # type: ignore[arg-type]
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS
+
+    @property
+    def auth_required(self) -> bool:
+        return self.token is not None
+
+    def folder(self, kind: str) -> Path:
+        """The root of an ``input|output|temp`` file type."""
+        roots = {"input": self.input_dir, "output": self.output_dir, "temp": self.temp_dir}
+        return roots[kind]

@@ -1,0 +1,37 @@
+"""Typed application and request state keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from executor.engine import Engine
+from nodes.api import Registry
+from server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from server.job_queue import JobQueue
+    from server.worker import Worker
+    from server.ws_hub import WebSocketHub
+
+
+@dataclass
+class Instance:
+    """Who this server is: a durable instance id and the start count (epoch)."""
+
+    instance_id: str = ""
+    epoch: int = 0
+    started_ms: int = 0
+    stranded: list[str] = field(default_factory=list)
+
+
+SETTINGS = web.AppKey("settings", ServerSettings)
+ENGINE = web.AppKey("engine", Engine)
+REGISTRY = web.AppKey("registry", Registry)
+QUEUE: web.AppKey[JobQueue] = web.AppKey("queue")
+HUB: web.AppKey[WebSocketHub] = web.AppKey("hub")
+WORKER: web.AppKey[Worker] = web.AppKey("worker")
+INSTANCE = web.AppKey("instance", Instance)
+REQUEST_ID = "latentgraph.request_id"

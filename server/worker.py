@@ -1,0 +1,149 @@
+"""The worker task: runs queued jobs one at a time and records how each ended.
+
+Per job: claim it (``status``), run it on the engine's worker thread with a sink that posts
+events back to the loop, then write the history entry *before* the terminal message, the
+``status`` showing the new count, and ``executing {node: null}`` — so a client that reacts to
+any of those finds the entry. On shutdown the running job is interrupted and put back in the
+queue at its old place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from typing import Any
+
+from executor.engine import Engine
+from executor.errors import PromptError
+from executor.events import Event, JobStarted, NodeProgress
+from executor.jobs import JobRequest, JobResult
+from server.job_queue import JobQueue, RunningJob
+from server.job_store import ERROR, INTERRUPTED, SUCCESS
+from server.previews import PreviewLimiter
+
+logger = logging.getLogger(__name__)
+_STATUS = {"success": SUCCESS, "failed": ERROR, "interrupted": INTERRUPTED}
+
+
+class Worker:
+    """Pulls jobs from the queue and runs them on the engine."""
+
+    def __init__(self, queue: JobQueue, engine: Engine, preview_interval: float) -> None:
+        self.queue = queue
+        self.engine = engine
+        self.preview_interval = preview_interval
+        self.free_flags: dict[str, bool] = {}
+        self.stopping = False
+
+    async def run(self) -> None:
+        while not self.stopping:
+            running = await self.queue.next_job()
+            if running is None:
+                return
+            try:
+                await self._run(running)
+            except Exception:  # the worker must outlive any one job
+                logger.exception("worker failed on job %s", running.prompt_id)
+            self.apply_free()
+
+    def _sink(self, running: RunningJob, loop: asyncio.AbstractEventLoop) -> Any:
+        previews = PreviewLimiter(self.preview_interval)
+
+        def sink(event: Event) -> None:  # called on the job's worker thread
+            if isinstance(event, JobStarted) and running.cancel_requested.is_set():
+                self.engine.cancel(running.prompt_id)
+            if isinstance(event, NodeProgress):
+                event = previews(event)
+            loop.call_soon_threadsafe(self._publish, running, event)
+
+        return sink
+
+    def _publish(self, running: RunningJob, event: Event) -> None:
+        for message in running.messages.translate(event):
+            self.queue.hub.publish(running.record.client_id, message)
+
+    async def _run(self, running: RunningJob) -> None:
+        record = running.record
+        extra_pnginfo = record.extra_data.get("extra_pnginfo")
+        request = JobRequest(
+            record.prompt_id, record.prompt,
+            tuple(record.targets) if record.targets is not None else None, record.strict,
+            extra_pnginfo=extra_pnginfo if isinstance(extra_pnginfo, dict) else {},
+        )
+        sink = self._sink(running, asyncio.get_running_loop())
+        try:
+            result = await self.engine.execute_async(
+                request, sink, self.queue.validated.get(record.prompt_id))
+            status, payload = _STATUS[result.status], _payload(running, result)
+        except PromptError as exc:  # re-validation of a resumed job
+            data = running.messages.failure("PromptError", str(exc), [])
+            status, payload = ERROR, {"error": data, "node_errors": exc.node_errors,
+                                      "messages": running.messages.history_messages}
+        except Exception as exc:
+            logger.exception("job %s failed outside any node", record.prompt_id)
+            lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+            data = running.messages.failure(type(exc).__name__, str(exc), lines)
+            status, payload = ERROR, {"error": data,
+                                      "messages": running.messages.history_messages}
+        await self._record(running, status, payload)
+
+    async def _record(self, running: RunningJob, status: str, payload: dict[str, Any]) -> None:
+        if status == INTERRUPTED and running.for_shutdown:
+            self.queue.broadcast_status(await self.queue.requeue(running))
+            logger.info("job %s put back in the queue for the next start", running.prompt_id)
+            return
+        remaining = await self.queue.finish(running, status, payload)
+        hub, client_id = self.queue.hub, running.record.client_id
+        if running.messages.terminal is not None:
+            hub.publish(client_id, running.messages.terminal)
+        self.queue.broadcast_status(remaining)
+        hub.send(client_id, "executing", {"node": None, "prompt_id": running.prompt_id})
+
+    def apply_free(self) -> None:
+        """Apply ``POST /free`` flags (between jobs)."""
+        flags, self.free_flags = self.free_flags, {}
+        if flags.get("free_memory"):
+            self.engine.cache.clear()
+            logger.info("output cache cleared (POST /free)")
+        if flags.get("unload_models") or flags.get("free_memory"):
+            models = self.engine.services.get("models")
+            unload = getattr(models, "unload_all", None)
+            if callable(unload):
+                unload()
+
+    async def stop(self, task: asyncio.Task[None], grace: float) -> None:
+        """Interrupt the running job (it goes back to the queue) and end the task."""
+        self.stopping = True
+        self.queue.close_queue()
+        running = self.queue.running
+        if running is not None:
+            running.for_shutdown = True
+            running.cancel(self.engine)
+        done, _ = await asyncio.wait({task}, timeout=grace)
+        if not done and running is not None:
+            logger.warning("job %s did not stop within %.0f s; it will count as lost",
+                           running.prompt_id, grace)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def _payload(running: RunningJob, result: JobResult) -> dict[str, Any]:
+    error = running.messages.terminal.data if result.status == "failed" and \
+        running.messages.terminal is not None else None
+    if result.status == "failed" and error is None and result.failure is not None:
+        error = {"prompt_id": running.prompt_id, **result.failure.to_dict()}
+    return {
+        "outputs": result.outputs,
+        "messages": running.messages.history_messages,
+        "meta": {n: {"node_id": n, "display_node": n, "parent_node": None, "real_node_id": n}
+                 for n in result.outputs},
+        "timings": result.timings,
+        "reasons": {k: v.value for k, v in result.reasons.items()},
+        "executed": result.executed,
+        "cached": result.cached,
+        "summaries": result.summaries,
+        "node_errors": result.node_errors,
+        "interrupted_at": result.interrupted_at,
+        "error": error,
+    }
