@@ -1,0 +1,61 @@
+"""Guidance: CONDITIONING entries, classifier-free guidance with area / mask / timestep-range
+composition, SDXL micro-conditioning, inpainting and the KSampler-style ``sample`` run.
+
+Pure torch; knows nothing of graphs, nodes, JSON or HTTP.
+"""
+
+from __future__ import annotations
+
+from diffusion.guidance.adm import AdmKind, Side, encode_adm, sdxl_micro_conditions
+from diffusion.guidance.batching import calc_cond_batch
+from diffusion.guidance.cond import (
+    Area,
+    AreaPercentage,
+    Cond,
+    Conditioning,
+    ControlHook,
+    ControlInputs,
+    replace_all,
+)
+from diffusion.guidance.denoiser import (
+    PostCFGArgs,
+    PostCFGFunction,
+    UNetFn,
+    cfg_function,
+    guided_denoiser,
+    make_apply_model,
+)
+from diffusion.guidance.inpaint import inpaint_concat, noise_mask_inpaint
+from diffusion.guidance.resolve import ModelInputs, ResolvedCond, resolve_conditioning
+from diffusion.guidance.sample import GuidedModel, ProgressCallback, sample
+from diffusion.guidance.shapes import reshape_mask
+
+__all__ = [
+    "AdmKind",
+    "Area",
+    "AreaPercentage",
+    "Cond",
+    "Conditioning",
+    "ControlHook",
+    "ControlInputs",
+    "GuidedModel",
+    "ModelInputs",
+    "PostCFGArgs",
+    "PostCFGFunction",
+    "ProgressCallback",
+    "ResolvedCond",
+    "Side",
+    "UNetFn",
+    "calc_cond_batch",
+    "cfg_function",
+    "encode_adm",
+    "guided_denoiser",
+    "inpaint_concat",
+    "make_apply_model",
+    "noise_mask_inpaint",
+    "replace_all",
+    "reshape_mask",
+    "resolve_conditioning",
+    "sample",
+    "sdxl_micro_conditions",
+]

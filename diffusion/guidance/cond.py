@@ -1,0 +1,149 @@
+"""One conditioning entry (``Cond``) and the CONDITIONING value (a tuple of them).
+
+A ComfyUI CONDITIONING is ``[[cross_attn, {"pooled_output": ..., "area": ..., ...}], ...]``; here
+each entry is a frozen ``Cond`` whose fields are those dict keys, with ComfyUI's defaults. Nodes
+never mutate a ``Cond``: they derive new ones with ``dataclasses.replace`` (or ``replace_all``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from torch import Tensor
+
+from diffusion.unet.hooks import UNetResiduals
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Area:
+    """A rectangle in latent units (pixels // 8), as ConditioningSetArea stores it."""
+
+    height: int
+    width: int
+    y: int = 0
+    x: int = 0
+
+    def __post_init__(self) -> None:
+        if self.height < 1 or self.width < 1:
+            raise ValueError(f"area height/width must be >= 1, got {self.height}x{self.width}")
+        if self.y < 0 or self.x < 0:
+            raise ValueError(f"area y/x must be >= 0, got y={self.y}, x={self.x}")
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        """ComfyUI's order: (height, width, y, x)."""
+        return (self.height, self.width, self.y, self.x)
+
+
+@dataclass(frozen=True)
+class AreaPercentage:
+    """A rectangle as fractions of the latent (ConditioningSetAreaPercentage), resolved at
+    sampling time against the latent's size."""
+
+    height: float
+    width: float
+    y: float = 0.0
+    x: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("height", "width", "y", "x"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"area percentage {name} must be in [0, 1], got {value!r}")
+
+    def resolve(self, latent_height: int, latent_width: int) -> Area:
+        """ComfyUI's rounding: size at least 1, Python's round (half to even)."""
+        return Area(
+            max(1, round(self.height * latent_height)),
+            max(1, round(self.width * latent_width)),
+            round(self.y * latent_height),
+            round(self.x * latent_width),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class ControlInputs:
+    """What a control hook sees for one UNet forward (a batch of ``len(sides)`` chunks)."""
+
+    x: Tensor  # the noisy latent rows, unscaled (N, C, h, w)
+    sigma: Tensor  # (N,)
+    context: Tensor  # (N, T, C)
+    y: Tensor | None  # (N, adm) for SDXL
+    sides: tuple[int, ...]  # per chunk of x.shape[0] // len(sides) rows: 0 = cond, 1 = uncond
+
+
+class ControlHook(Protocol):
+    """A ControlNet-style residual source, called once per UNet forward that includes its entry;
+    returns residuals or None (inactive, e.g. outside its own timestep range). Several hooks on
+    one entry are summed. Entries batch together only when their hooks are the same objects."""
+
+    def __call__(self, inputs: ControlInputs) -> UNetResiduals | None: ...
+
+
+@dataclass(frozen=True, eq=False)
+class Cond:
+    """One conditioning entry.
+
+    cross_attn: (1, T, C) prompt encoding. pooled_output: (1, P), SDXL's text_embeds.
+    area: latent-unit ``Area`` or ``AreaPercentage``; strength scales the entry's weight.
+    mask: (H, W) or (B, H, W) at any resolution (resized to the latent bilinearly at sampling),
+    scaled by mask_strength; set_area_to_bounds narrows the forward to the mask's bounding box.
+    start_percent / end_percent: the part of the schedule where the entry is active.
+    SDXL: width/height default to the latent size x 8 (None = that default), crop 0,
+    target = width/height; refiner: aesthetic_score defaults to 6 (positive) / 2.5 (negative).
+    concat_latent_image / concat_mask: per-entry inpaint-model inputs (InpaintModelConditioning);
+    by default the sampled latent and its noise mask are used. control: residual hooks.
+    """
+
+    cross_attn: Tensor
+    pooled_output: Tensor | None = None
+    area: Area | AreaPercentage | None = None
+    strength: float = 1.0
+    mask: Tensor | None = None
+    mask_strength: float = 1.0
+    set_area_to_bounds: bool = False
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+    width: int | None = None
+    height: int | None = None
+    crop_w: int = 0
+    crop_h: int = 0
+    target_width: int | None = None
+    target_height: int | None = None
+    aesthetic_score: float | None = None
+    concat_latent_image: Tensor | None = None
+    concat_mask: Tensor | None = None
+    control: tuple[ControlHook, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.cross_attn.ndim != 3:
+            raise ValueError(
+                f"cross_attn must be (B, T, C), got shape {tuple(self.cross_attn.shape)}"
+            )
+        if self.pooled_output is not None and self.pooled_output.ndim != 2:
+            raise ValueError(
+                f"pooled_output must be (B, P), got shape {tuple(self.pooled_output.shape)}"
+            )
+        if self.mask is not None and self.mask.ndim not in (2, 3):
+            raise ValueError(f"mask must be (H, W) or (B, H, W), got {tuple(self.mask.shape)}")
+        for name in ("start_percent", "end_percent"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+        if not isinstance(self.control, tuple):
+            raise TypeError(f"control must be a tuple of hooks, got {type(self.control).__name__}")
+
+
+Conditioning = tuple[Cond, ...]
+"""A CONDITIONING value."""
+
+
+def replace_all(conditioning: Iterable[Cond], **changes: Any) -> Conditioning:
+    """Every entry with ``changes`` applied (``dataclasses.replace``); the inputs stay as they
+    were."""
+    return tuple(dataclasses.replace(c, **changes) for c in conditioning)

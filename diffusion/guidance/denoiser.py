@@ -1,0 +1,140 @@
+"""Classifier-free guidance as a denoiser for the samplers (ComfyUI's ``sampling_function``).
+
+``guided_denoiser`` resolves both CONDITIONING sides once, then per call evaluates every active
+entry (``calc_cond_batch``), skips the negative side when cfg == 1, and combines
+``uncond + (cond - uncond) * cfg`` followed by the post-CFG functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from diffusion.guidance.adm import AdmKind
+from diffusion.guidance.batching import ApplyModel, calc_cond_batch
+from diffusion.guidance.cond import Cond
+from diffusion.guidance.resolve import ModelInputs, resolve_conditioning
+from diffusion.sampling.model_sampling import Denoiser, ModelSamplingDiscrete
+from diffusion.unet.hooks import UNetResiduals
+
+logger = logging.getLogger(__name__)
+
+UNetFn = Callable[..., Tensor]
+"""``unet(x_in, timesteps, context, y=..., residuals=...) -> eps | v``, as ``UNetModel.forward``;
+``y`` is passed only to ADM models, ``residuals`` only when a control hook returned some."""
+
+
+@dataclass(frozen=True, eq=False)
+class PostCFGArgs:
+    """What a post-CFG function sees (ComfyUI's ``sampler_post_cfg_function`` args)."""
+
+    denoised: Tensor  # the guided prediction so far (B, C, H, W)
+    cond_denoised: Tensor
+    uncond_denoised: Tensor  # zeros when cfg == 1 skipped the negative side
+    cond_scale: float
+    sigma: Tensor  # (B,)
+    x: Tensor  # the noisy input
+
+
+PostCFGFunction = Callable[[PostCFGArgs], Tensor]
+
+
+def make_apply_model(
+    unet_fn: UNetFn, model_sampling: ModelSamplingDiscrete, dtype: torch.dtype | None = None
+) -> ApplyModel:
+    """ComfyUI's ``BaseModel.apply_model``: c_in scaling, inpaint concat, the network's inputs
+    cast to ``dtype`` (None: as they are), discrete timestep, then x0 from eps / v in float32."""
+
+    def apply(
+        x: Tensor,
+        sigma: Tensor,
+        context: Tensor,
+        y: Tensor | None,
+        concat: Tensor | None,
+        residuals: UNetResiduals | None,
+    ) -> Tensor:
+        x_in = model_sampling.calculate_input(sigma, x)
+        if concat is not None:
+            x_in = torch.cat([x_in, concat.to(x_in)], dim=1)  # (B, C + k, h, w)
+        if dtype is not None:
+            x_in = x_in.to(dtype)
+        timesteps = model_sampling.timestep(sigma).float()
+        kwargs: dict[str, Any] = {}
+        if y is not None:
+            kwargs["y"] = y.to(x_in)
+        if residuals is not None:
+            kwargs["residuals"] = residuals
+        output = unet_fn(x_in, timesteps, context.to(x_in), **kwargs)
+        return model_sampling.calculate_denoised(sigma, output.float(), x)
+
+    return apply
+
+
+def cfg_function(
+    cond_pred: Tensor,
+    uncond_pred: Tensor,
+    cond_scale: float,
+    x: Tensor,
+    sigma: Tensor,
+    post_cfg: Sequence[PostCFGFunction] = (),
+) -> Tensor:
+    """``uncond + (cond - uncond) * cond_scale``, then each post-CFG function in order."""
+    result = uncond_pred + (cond_pred - uncond_pred) * cond_scale
+    for fn in post_cfg:
+        result = fn(PostCFGArgs(result, cond_pred, uncond_pred, cond_scale, sigma, x))
+    return result
+
+
+def guided_denoiser(
+    unet_fn: UNetFn,
+    model_sampling: ModelSamplingDiscrete,
+    positive: Sequence[Cond],
+    negative: Sequence[Cond],
+    cfg: float,
+    *,
+    latent_shape: Sequence[int],
+    adm: AdmKind = "none",
+    inpaint_concat: bool = False,
+    latent_image: Tensor | None = None,
+    denoise_mask: Tensor | None = None,
+    process_in: Callable[[Tensor], Tensor] | None = None,
+    post_cfg: Sequence[PostCFGFunction] = (),
+    max_batch_area: int | None = None,
+    dtype: torch.dtype | None = None,
+) -> Denoiser:
+    """The ``model(x, sigma) -> x0`` the samplers call, guiding ``unet_fn`` with both sides.
+
+    latent_shape: (B, C, H, W) of the sampled latent (areas and masks resolve against it).
+    inpaint_concat: a 9-channel inpainting UNet; it needs ``latent_image`` (model space) and uses
+    ``denoise_mask`` (prepared, (B, C, H, W)) for its [mask, masked image] input.
+    max_batch_area: the most rows x h x w per forward (None: cond and uncond always share one).
+    dtype: the network's compute dtype (its inputs are cast to it; x0 is always float32).
+    """
+    if len(latent_shape) != 4:
+        raise ValueError(f"latent_shape must be (B, C, H, W), got {tuple(latent_shape)!r}")
+    if max_batch_area is not None and max_batch_area < 1:
+        raise ValueError(f"max_batch_area must be >= 1 or None, got {max_batch_area!r}")
+    shape = (latent_shape[0], latent_shape[1], latent_shape[2], latent_shape[3])
+    inputs = ModelInputs(shape, adm, inpaint_concat, latent_image, denoise_mask, process_in)
+    pos, neg = resolve_conditioning(positive, negative, model_sampling, inputs)
+    apply = make_apply_model(unet_fn, model_sampling, dtype)
+    skip_uncond = math.isclose(cfg, 1.0)
+    if skip_uncond:
+        logger.debug("cfg=%s: the negative side is not evaluated", cfg)
+
+    def denoise(x: Tensor, sigma: Tensor, **_extra: Any) -> Tensor:
+        if tuple(x.shape[2:]) != shape[2:]:
+            raise ValueError(f"x has spatial size {tuple(x.shape[2:])}, resolved for {shape[2:]}")
+        sides = [pos, None if skip_uncond else neg]
+        cond_pred, uncond_pred = calc_cond_batch(
+            apply, sides, x, sigma, max_batch_area=max_batch_area
+        )
+        return cfg_function(cond_pred, uncond_pred, cfg, x, sigma, post_cfg)
+
+    return denoise
