@@ -57,6 +57,18 @@ def convert_ui_workflow(workflow: Mapping[str, Any], registry: Registry) -> ApiP
     """The API-format prompt for a UI workflow (schema 0.4 or 1), subgraphs expanded."""
     if not is_ui_workflow(workflow):
         raise WorkflowConversionError("not a UI workflow: expected an object with a 'nodes' list")
+    try:
+        return _convert(workflow, registry)
+    except WorkflowConversionError:
+        raise
+    except (TypeError, KeyError, IndexError, AttributeError, ValueError) as exc:
+        # a shape the checks above did not foresee: still a named, clean refusal
+        raise WorkflowConversionError(
+            f"malformed workflow ({type(exc).__name__}: {exc})"[:300]
+        ) from exc
+
+
+def _convert(workflow: Mapping[str, Any], registry: Registry) -> ApiPrompt:
     root = Scope(parse_graph(workflow, "the workflow"))
     definitions = parse_definitions(workflow)
     widgets = WidgetValues(registry, definitions)

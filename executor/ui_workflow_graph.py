@@ -105,6 +105,11 @@ def parse_graph(data: Mapping[str, Any], name: str) -> UiGraph:
     for node in raw_nodes:
         if not isinstance(node, Mapping) or "id" not in node:
             raise WorkflowConversionError(f"a node of {name} has no id: {node!r}"[:200])
+        if not isinstance(node.get("type"), str):
+            raise WorkflowConversionError(
+                f"node {node['id']!r} of {name} has no type name: {node.get('type')!r}"[:200],
+                node_id=str(node["id"]),
+            )
         nodes[str(node["id"])] = node
     links = {}
     for raw in data.get("links") or []:
