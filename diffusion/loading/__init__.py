@@ -24,6 +24,7 @@ from diffusion.loading.errors import (
     UnknownModelError,
     UnsupportedCheckpointFormatError,
 )
+from diffusion.loading.text_files import TextEncoderFile, load_text_encoder
 
 __all__ = [
     "Checkpoint",
@@ -41,6 +42,8 @@ __all__ = [
     "load_checkpoint",
     "load_unet",
     "load_vae",
+    "load_text_encoder",
+    "TextEncoderFile",
     "open_checkpoint",
     "prediction_type",
 ]
