@@ -169,6 +169,16 @@ class ModelManager:
             entry.on_device = True
         return entry
 
+    def unload_all(self) -> int:
+        """Drop the weights of every component not in use (``POST /free``); handles stay
+        valid and re-read their file when next used. Returns how many were dropped."""
+        with self._lock:
+            idle = [h for h, entry in self._resident.items() if not entry.pins]
+            for handle in idle:
+                del self._resident[handle]
+        logger.info("unloaded %d idle model components", len(idle))
+        return len(idle)
+
     def _make_room(self, incoming: int, keep: ModelHandle) -> None:
         """Evicts unpinned LRU components until the device holds ``incoming`` more bytes."""
         for handle in list(self._resident):

@@ -3,21 +3,41 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from executor.cache import OutputCache, make_cache
 from executor.engine import Engine
 from nodes.api import Folders, Registry
 
+if TYPE_CHECKING:
+    from nodes.models import ModelFolders
+
 logger = logging.getLogger(__name__)
 
+EXTRA_MODEL_PATHS = "extra_model_paths.yaml"
 
-def build_registry(folders: Folders | None = None) -> Registry:
+
+def default_model_folders(folders: Folders, models_dir: Path | None = None) -> ModelFolders:
+    """ComfyUI's layout under ``models_dir`` (default ``<base>/models``, base being the input
+    folder's parent), plus ``<base>/extra_model_paths.yaml`` when present."""
+    from nodes.models import model_folders
+
+    base = Path(folders.input).parent
+    extra = [base / EXTRA_MODEL_PATHS] if (base / EXTRA_MODEL_PATHS).is_file() else []
+    return model_folders(models_dir or base / "models", extra)
+
+
+def build_registry(folders: Folders | None = None,
+                   model_folders: ModelFolders | None = None) -> Registry:
     """A registry holding the built-in node pack (plugins register the same way)."""
     from nodes.builtin import register_builtin_nodes
 
+    if model_folders is None and folders is not None:
+        model_folders = default_model_folders(folders)
     registry = Registry()
-    register_builtin_nodes(registry, folders)
+    register_builtin_nodes(registry, folders, model_folders)
     return registry
 
 
@@ -34,6 +54,13 @@ def folders_under(base: Path, output_dir: Path | None = None) -> Folders:
 
 
 def build_engine(
-    registry: Registry, folders: Folders, cache: OutputCache | None = None
+    registry: Registry, folders: Folders, cache: OutputCache | None = None, *,
+    model_folders: ModelFolders | None = None, services: Mapping[str, Any] | None = None,
 ) -> Engine:
-    return Engine(registry, cache if cache is not None else make_cache("lru"), folders=folders)
+    """The engine; ``services`` default to the model nodes' (one ModelManager per engine)."""
+    if services is None:
+        from nodes.models import model_services
+
+        services = model_services(model_folders or default_model_folders(folders))
+    return Engine(registry, cache if cache is not None else make_cache("lru"), folders=folders,
+                  services=services)

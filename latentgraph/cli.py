@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--output-dir", type=Path, default=None, help="where outputs are written")
     run.add_argument("--base-dir", type=Path, default=Path.cwd(),
-                     help="folder holding input/, output/ and temp/ (default: current)")
+                     help="folder holding input/, output/, temp/ and models/ (default: current)")
+    run.add_argument("--models-dir", type=Path, default=None,
+                     help="ComfyUI-style models folder (default: BASE_DIR/models)")
     run.add_argument("--target", dest="targets", action="append", default=None,
                      metavar="NODE", help="run only this node and what it needs (repeatable)")
     run.add_argument("--force", action="append", default=[], metavar="NODE",

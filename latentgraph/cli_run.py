@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from executor.errors import PromptError
 from executor.events import Event, NodeProgress, NodeStarted
 from executor.jobs import JobRequest, JobResult
-from latentgraph.app import build_engine, build_registry, folders_under
+from latentgraph.app import build_engine, build_registry, default_model_folders, folders_under
 from nodes.api import Folders, Registry
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -162,14 +162,15 @@ def _failure_text(result: JobResult) -> str:
 
 def run_command(args: argparse.Namespace, registry: Registry | None) -> int:
     folders = folders_under(args.base_dir, args.output_dir)
-    registry = registry if registry is not None else build_registry(folders)
+    model_folders = default_model_folders(folders, args.models_dir)
+    registry = registry if registry is not None else build_registry(folders, model_folders)
     try:
         prompt, extra = load_workflow(args.workflow, registry)
         apply_overrides(prompt, args.overrides)
     except UsageError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_INVALID
-    engine = build_engine(registry, folders)
+    engine = build_engine(registry, folders, model_folders=model_folders)
     bar = ProgressBar(sys.stderr)
     request = JobRequest(uuid.uuid4().hex, prompt, tuple(args.targets) if args.targets else None,
                          args.strict, frozenset(args.force), extra)

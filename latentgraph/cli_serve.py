@@ -109,17 +109,19 @@ async def _serve(app: web.Application, settings: ServerSettings) -> None:
 
 def serve_command(args: argparse.Namespace, registry: Registry | None) -> int:
     from executor.cache import make_cache
-    from latentgraph.app import build_engine, build_registry
+    from latentgraph.app import build_engine, build_registry, default_model_folders
     from server.app import create_app
     from server.security import InsecureBindError
 
     try:
         settings = _settings(args)
         folders = Folders(settings.input_dir, settings.output_dir, settings.temp_dir)
-        registry = registry if registry is not None else build_registry(folders)
+        model_folders = default_model_folders(folders, settings.models_dir)
+        registry = registry if registry is not None else build_registry(folders, model_folders)
         packs = [p for p in os.environ.get(NODE_PACKS_ENV, "").split(",") if p]
         load_node_packs(registry, [*packs, *args.node_pack])
-        engine = build_engine(registry, folders, make_cache(args.cache))
+        engine = build_engine(registry, folders, make_cache(args.cache),
+                              model_folders=model_folders)
         app = create_app(engine, registry, settings)
     except (InsecureBindError, ValueError, OSError, ImportError, AttributeError) as exc:
         print(f"error: {exc}")

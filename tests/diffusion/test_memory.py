@@ -145,3 +145,14 @@ def test_offload_to_host_on_cuda(fake) -> None:
     with manager.use(h["a"]) as module:
         assert module.weight.device.type == "cuda" and manager.loads == 3
     assert {c: d for _, c, d in manager.resident()}["b"] is False
+
+
+def test_unload_all_drops_idle_weights_but_keeps_handles(fake) -> None:
+    manager, path, opens, loads, _ = fake
+    handles = manager.open(path)
+    _use(manager, handles["a"])
+    with manager.use(handles["b"]):
+        assert manager.unload_all() == 1  # "a" is idle, "b" is in use
+        assert [c for _, c, _ in manager.resident()] == ["b"]
+    _use(manager, handles["a"])  # the same handle reads its file again
+    assert [name for name, _ in loads] == ["a", "b", "a"] and len(opens) == 1

@@ -1,0 +1,135 @@
+"""The services the model nodes reach through ``ctx.services``, and their builder.
+
+Keys: ``"models"`` the ``ModelManager`` (one per process: a file is opened once, weights are
+read on demand under a memory budget), ``"model_folders"`` the ``ModelFolders`` the pickers
+list, ``"tokenizer"`` a ``TokenizerCache`` (the CLIP tokenizer, built on first use, once).
+Nodes never build these themselves: a node without them fails with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from diffusion.memory import ModelManager, device_dtype_policy
+from diffusion.text.tokenizer import CLIPTokenizer
+from nodes.models.extra_paths import add_extra_paths
+from nodes.models.folders import ModelFolders
+from nodes.models.sources import open_model_file
+
+logger = logging.getLogger(__name__)
+
+MODELS = "models"
+MODEL_FOLDERS = "model_folders"
+TOKENIZER = "tokenizer"
+DEVICES = "devices"  # a callable: ComfyUI's /system_stats device list
+_DEFAULT_RAM_SHARE = 0.5
+
+
+class TokenizerCache:
+    """The CLIP tokenizer, built on first use (reading its vocabulary takes ~0.5 s), once.
+
+    It is itself a ``TextTokenizer`` (``bos_id``, ``eos_id``, ``encode``), so a CLIP payload can
+    hold it while the loader that made the payload stays cheap.
+    """
+
+    def __init__(self, factory: Callable[[], CLIPTokenizer] = CLIPTokenizer) -> None:
+        self._factory = factory
+        self._tokenizer: CLIPTokenizer | None = None
+        self._lock = threading.Lock()
+        self.builds = 0
+
+    def get(self) -> CLIPTokenizer:
+        with self._lock:
+            if self._tokenizer is None:
+                self._tokenizer = self._factory()
+                self.builds += 1
+            return self._tokenizer
+
+    @property
+    def bos_id(self) -> int:
+        return self.get().bos_id
+
+    @property
+    def eos_id(self) -> int:
+        return self.get().eos_id
+
+    def encode(self, text: str) -> list[int]:
+        return self.get().encode(text)
+
+
+def _service(services: Mapping[str, Any], key: str, kind: type, node: str) -> Any:
+    value = services.get(key)
+    if not isinstance(value, kind):
+        raise RuntimeError(
+            f"{node}: the engine has no {kind.__name__} in services[{key!r}] "
+            "(build the engine with nodes.models.services.model_services)"
+        )
+    return value
+
+
+def manager_of(services: Mapping[str, Any], node: str) -> ModelManager:
+    return _service(services, MODELS, ModelManager, node)
+
+
+def folders_of(services: Mapping[str, Any], node: str) -> ModelFolders:
+    return _service(services, MODEL_FOLDERS, ModelFolders, node)
+
+
+def tokenizer_of(services: Mapping[str, Any], node: str) -> TokenizerCache:
+    return _service(services, TOKENIZER, TokenizerCache, node)
+
+
+def model_folders(models_dir: Path, extra_paths: Sequence[Path] = ()) -> ModelFolders:
+    """ComfyUI's layout under ``models_dir`` plus each ``extra_model_paths.yaml`` given."""
+    folders = ModelFolders.under(models_dir)
+    for path in extra_paths:
+        add_extra_paths(folders, path)
+    return folders
+
+
+def default_budget(device: torch.device) -> int:
+    """Half the accelerator's memory, or half the RAM on CPU."""
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory * _DEFAULT_RAM_SHARE)
+    pages = os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 0
+    total = pages * os.sysconf("SC_PAGE_SIZE") if pages > 0 else 8 << 30
+    return int(total * _DEFAULT_RAM_SHARE)
+
+
+def model_services(
+    folders: ModelFolders,
+    *,
+    device: torch.device | str | None = None,
+    budget_bytes: int | None = None,
+    dtype: torch.dtype | None = None,
+) -> dict[str, Any]:
+    """The ``services`` entries of the model nodes, for ``Engine(..., services=...)``.
+
+    ``dtype`` None: per component and family (``diffusion.dtypes``: fp32 on CPU).
+    """
+    target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    budget = budget_bytes if budget_bytes is not None else default_budget(target)
+    manager = ModelManager(budget_bytes=budget, device=target,
+                           dtype=dtype or device_dtype_policy(target), opener=open_model_file)
+    logger.info("model manager on %s, budget %.1f GiB", target, budget / 2**30)
+    return {MODELS: manager, MODEL_FOLDERS: folders, TOKENIZER: TokenizerCache(),
+            DEVICES: lambda: describe_devices(target)}
+
+
+def describe_devices(device: torch.device) -> list[dict[str, Any]]:
+    """ComfyUI's ``/system_stats`` device entries for the compute device."""
+    entry: dict[str, Any] = {"name": str(device), "type": device.type, "index": device.index}
+    if device.type == "cuda":
+        free, total = torch.cuda.mem_get_info(device)
+        entry.update(vram_total=total, vram_free=free, torch_vram_total=total,
+                     torch_vram_free=free, name=torch.cuda.get_device_name(device))
+    else:
+        entry.update(vram_total=0, vram_free=0, torch_vram_total=0, torch_vram_free=0)
+    return [entry]
