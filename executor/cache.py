@@ -23,6 +23,9 @@ class CacheEntry:
 
 
 def value_nbytes(value: Any) -> int:
+    """A value's reported ``nbytes``; tuples and lists (CONDITIONING …) sum their items'."""
+    if isinstance(value, (tuple, list)):
+        return sum(value_nbytes(item) for item in value)
     size = getattr(value, "nbytes", 0)
     return size if isinstance(size, int) else 0
 

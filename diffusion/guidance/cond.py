@@ -138,6 +138,13 @@ class Cond:
         if not isinstance(self.control, tuple):
             raise TypeError(f"control must be a tuple of hooks, got {type(self.control).__name__}")
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the tensors this entry holds (for the output cache's byte budget)."""
+        tensors = (self.cross_attn, self.pooled_output, self.mask, self.concat_latent_image,
+                   self.concat_mask)
+        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+
 
 Conditioning = tuple[Cond, ...]
 """A CONDITIONING value."""

@@ -233,3 +233,18 @@ def test_keys_are_equal_across_processes() -> None:
         outs.append(json.loads(proc.stdout))
     assert outs[0] == outs[1]
     assert len(set(outs[0].values())) == 6
+
+
+def test_byte_budget_counts_nested_values() -> None:
+    from executor.cache import ByteBudgetCache, CacheEntry, outputs_nbytes
+
+    class Sized:
+        def __init__(self, nbytes: int) -> None:
+            self.nbytes = nbytes
+
+    outputs = (((Sized(300), Sized(200)),), (Sized(100),))  # a tuple value, then a plain one
+    assert outputs_nbytes(outputs) == 600
+    cache = ByteBudgetCache(1000)
+    cache.put("a", CacheEntry(outputs, None, 600))
+    cache.put("b", CacheEntry(outputs, None, 600))
+    assert "a" not in cache and "b" in cache and cache.used == 600
