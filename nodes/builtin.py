@@ -7,11 +7,12 @@ from nodes.conditioning import CONDITIONING_NODES
 from nodes.images import IMAGE_NODES, bind_folders
 from nodes.latents import LATENT_NODES
 from nodes.models import MODEL_NODES, ModelFolders, bind_model_folders
+from nodes.sampling import SAMPLING_EXTRAS_MODULES, SAMPLING_NODES
 from nodes.vae import VAE_NODES
 
 # Node classes of the built-in pack, in palette order.
 BUILTIN_NODES: list[type[Node]] = [
-    *IMAGE_NODES, *MODEL_NODES, *CONDITIONING_NODES, *LATENT_NODES, *VAE_NODES,
+    *IMAGE_NODES, *MODEL_NODES, *CONDITIONING_NODES, *LATENT_NODES, *VAE_NODES, *SAMPLING_NODES,
 ]
 
 
@@ -20,6 +21,7 @@ EXTRAS_MODULES = {
     "CLIPTextEncodeSDXL": "comfy_extras.nodes_clip_sdxl",
     "CLIPTextEncodeSDXLRefiner": "comfy_extras.nodes_clip_sdxl",
     "ModelSamplingDiscrete": "comfy_extras.nodes_model_advanced",
+    **SAMPLING_EXTRAS_MODULES,
 }
 
 

@@ -1,0 +1,149 @@
+"""Custom sampling (ComfyUI's ``comfy_extras/nodes_custom_sampler.py``): SamplerCustom,
+SamplerCustomAdvanced and the SAMPLER / NOISE / GUIDER nodes that feed them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from diffusion.guidance import Cond
+from diffusion.sampling import SAMPLER_NAMES
+from nodes.api import (
+    GUIDER,
+    LATENT,
+    NOISE,
+    SAMPLER,
+    SIGMAS,
+    Boolean,
+    Combo,
+    Link,
+    Node,
+    Output,
+    RunContext,
+)
+from nodes.payloads import DiffusionModel, Latent
+from nodes.sampling.ksampler import cfg_input, conditioning_inputs, model_input, seed_input
+from nodes.sampling.payloads import CfgGuide, SamplerChoice, SeededNoise
+from nodes.sampling.run import run_sampling
+
+CUSTOM_CATEGORY = "sampling/custom_sampling"
+_OUTPUTS = (
+    Output(LATENT, name="output", tooltip="The sampled latent."),
+    Output(LATENT, name="denoised_output",
+           tooltip="The model's denoised prediction at the last step."),
+)
+
+
+def _check_sigmas(node: str, sigmas: Tensor) -> Tensor:
+    if not isinstance(sigmas, Tensor) or sigmas.ndim != 1:
+        shape = tuple(sigmas.shape) if isinstance(sigmas, Tensor) else type(sigmas).__name__
+        raise ValueError(f"{node}: input 'sigmas' must be a 1-d tensor, got {shape}")
+    return sigmas
+
+
+def _sampler_input() -> Link:
+    return Link("sampler", SAMPLER, tooltip="The sampling algorithm (KSamplerSelect).")
+
+
+def _sigmas_input() -> Link:
+    return Link("sigmas", SIGMAS, tooltip="The noise levels to step through (a scheduler node).")
+
+
+def _latent_input() -> Link:
+    return Link("latent_image", LATENT, tooltip="The latent image to denoise.")
+
+
+class SamplerCustom(Node):
+    """Samples with a separately chosen sampler and sigma schedule; also returns the model's
+    last denoised prediction."""
+
+    display_name = "SamplerCustom"
+    category = CUSTOM_CATEGORY
+    inputs = (
+        model_input(),
+        Boolean("add_noise", default=True, advanced=True,
+                tooltip="Add the seeded noise first (off: the latent already carries noise)."),
+        seed_input("noise_seed"),
+        cfg_input(),
+        *conditioning_inputs(),
+        _sampler_input(),
+        _sigmas_input(),
+        _latent_input(),
+    )
+    outputs = _OUTPUTS
+
+    def run(self, ctx: RunContext, model: DiffusionModel, add_noise: bool, noise_seed: int,
+            cfg: float, positive: tuple[Cond, ...], negative: tuple[Cond, ...],
+            sampler: SamplerChoice, sigmas: Tensor, latent_image: Latent) -> tuple[Any, ...]:
+        noise = SeededNoise(noise_seed, enabled=add_noise)
+        return run_sampling(
+            ctx, self.type_name, model, latent_image, positive, negative, seed=noise_seed,
+            cfg=cfg, sampler_name=sampler.name, sigmas=_check_sigmas(self.type_name, sigmas),
+            noise=noise.generate(latent_image),
+        )
+
+
+class SamplerCustomAdvanced(Node):
+    """Samples with separately chosen noise, guider, sampler and sigma schedule."""
+
+    display_name = "SamplerCustomAdvanced"
+    category = CUSTOM_CATEGORY
+    inputs = (
+        Link("noise", NOISE, tooltip="The initial noise (RandomNoise)."),
+        Link("guider", GUIDER, tooltip="The model and its guidance (CFGGuider)."),
+        _sampler_input(),
+        _sigmas_input(),
+        _latent_input(),
+    )
+    outputs = _OUTPUTS
+
+    def run(self, ctx: RunContext, noise: SeededNoise, guider: CfgGuide, sampler: SamplerChoice,
+            sigmas: Tensor, latent_image: Latent) -> tuple[Any, ...]:
+        return run_sampling(
+            ctx, self.type_name, guider.model, latent_image, guider.positive, guider.negative,
+            seed=noise.seed, cfg=guider.cfg, sampler_name=sampler.name,
+            sigmas=_check_sigmas(self.type_name, sigmas), noise=noise.generate(latent_image),
+        )
+
+
+class KSamplerSelect(Node):
+    """Picks a sampling algorithm by name for the custom samplers."""
+
+    display_name = "KSamplerSelect"
+    category = "sampling/samplers"
+    inputs = (Combo("sampler_name", choices=SAMPLER_NAMES, tooltip="The sampling algorithm."),)
+    outputs = (Output(SAMPLER),)
+
+    def run(self, ctx: RunContext, sampler_name: str) -> tuple[Any, ...]:
+        return (SamplerChoice(sampler_name),)
+
+
+class RandomNoise(Node):
+    """ComfyUI's seeded initial noise for SamplerCustomAdvanced."""
+
+    display_name = "RandomNoise"
+    category = "sampling/noise"
+    inputs = (seed_input("noise_seed"),)
+    outputs = (Output(NOISE),)
+
+    def run(self, ctx: RunContext, noise_seed: int) -> tuple[Any, ...]:
+        return (SeededNoise(noise_seed),)
+
+
+class CFGGuider(Node):
+    """Classifier-free guidance of a model between positive and negative conditioning."""
+
+    display_name = "CFG Guider"
+    category = "sampling/guiders"
+    inputs = (model_input(), *conditioning_inputs(), cfg_input())
+    outputs = (Output(GUIDER),)
+
+    def run(self, ctx: RunContext, model: DiffusionModel, positive: tuple[Cond, ...],
+            negative: tuple[Cond, ...], cfg: float) -> tuple[Any, ...]:
+        return (CfgGuide(model, tuple(positive), tuple(negative), cfg),)
+
+
+CUSTOM_SAMPLING_NODES: list[type[Node]] = [
+    SamplerCustom, SamplerCustomAdvanced, KSamplerSelect, RandomNoise, CFGGuider,
+]

@@ -1,0 +1,102 @@
+"""The one place the sampling nodes call ``diffusion.guidance.sample``.
+
+The UNet is made resident and pinned through ``ctx.services["models"]`` for the duration of the
+run; every step reports progress (which raises ``NodeInterrupted`` when the job is cancelled,
+so a cancel stops sampling within one step) with a latent→RGB preview at most every
+``PREVIEW_INTERVAL_S``. Inputs are never modified: the result is a new ``Latent`` that keeps
+the input's noise mask and batch index, as ComfyUI's ``latent.copy()`` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from torch import Tensor
+
+from diffusion.guidance import Cond, GuidedModel, sample
+from diffusion.previews import LATENT_RGB, preview_image
+from nodes.api import RunContext
+from nodes.models.services import manager_of
+from nodes.payloads import DiffusionModel, Latent
+
+logger = logging.getLogger(__name__)
+
+PREVIEW_INTERVAL_S = 0.1
+
+
+class StepReporter:
+    """The sampler callback: progress every step, a cheap preview when one is due, and the
+    latest x0 prediction (SamplerCustom's ``denoised_output``)."""
+
+    def __init__(self, ctx: RunContext, family: str, interval: float = PREVIEW_INTERVAL_S) -> None:
+        self.ctx = ctx
+        self.family = family if family in LATENT_RGB else None
+        self.interval = interval
+        self.last_preview = float("-inf")
+        self.last_x0: Tensor | None = None
+
+    def __call__(self, step: int, total: int, x0: Tensor) -> None:
+        self.last_x0 = x0  # (B, C, h, w), model space
+        self.ctx.progress(step + 1, total, self._preview(x0, step + 1 == total))
+
+    def _preview(self, x0: Tensor, last: bool) -> Any:
+        now = time.monotonic()
+        if self.family is None or (now - self.last_preview < self.interval and not last):
+            return None
+        self.last_preview = now
+        return preview_image(x0, self.family)
+
+
+def check_latent(node: str, model: DiffusionModel, latent: Latent) -> None:
+    channels = model.latent_format.channels
+    if latent.samples.shape[1] != channels:
+        raise ValueError(
+            f"{node}: input 'latent_image' has {latent.samples.shape[1]} channels "
+            f"{tuple(latent.samples.shape)}; a {model.family} model samples {channels}-channel "
+            "latents"
+        )
+
+
+def check_patches(node: str, model: DiffusionModel) -> None:
+    if model.patches:
+        raise ValueError(
+            f"{node}: input 'model' carries {len(model.patches)} weight patch(es); applying "
+            "patches (LoRA) is not supported by the sampler yet"
+        )
+
+
+def run_sampling(
+    ctx: RunContext,
+    node: str,
+    model: DiffusionModel,
+    latent: Latent,
+    positive: Sequence[Cond],
+    negative: Sequence[Cond],
+    **options: Any,
+) -> tuple[Latent, Latent]:
+    """(output, denoised_output) of one sampling run; ``options`` go to ``sample``
+    (seed, cfg, sampler_name, scheduler, steps, denoise, sigmas, add_noise, noise, start_step,
+    last_step, force_full_denoise). denoised_output is the last step's x0 prediction (the
+    output itself when no step ran)."""
+    check_latent(node, model, latent)
+    check_patches(node, model)
+    manager = manager_of(ctx.services, node)
+    reporter = StepReporter(ctx, model.family)
+    ctx.check_cancelled()
+    with manager.use(model.unet) as unet:
+        guided = GuidedModel.from_unet(unet, model.model_sampling, model.latent_format,  # type: ignore[arg-type]
+                                       adm=model.adm)
+        samples = sample(
+            guided, latent.samples.to(manager.device), tuple(positive), tuple(negative),
+            noise_mask=latent.noise_mask, batch_index=latent.batch_index, callback=reporter,
+            **options,
+        )  # (B, C, h, w) raw latents
+    out = dataclasses.replace(latent, samples=samples.cpu())
+    if reporter.last_x0 is None:
+        return out, out
+    x0 = model.latent_format.process_out(reporter.last_x0.float()).cpu()  # (B, C, h, w)
+    return out, dataclasses.replace(latent, samples=x0)

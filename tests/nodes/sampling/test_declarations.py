@@ -1,0 +1,110 @@
+"""The sampling nodes are declared as ComfyUI declares them (nodes.py and
+comfy_extras/nodes_custom_sampler.py): class and display names, categories, input names and
+order, types, defaults, ranges, steps, outputs and output names; and they are in the built-in
+pack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from diffusion.sampling import SAMPLER_NAMES, SCHEDULER_NAMES
+from latentgraph.app import build_registry
+from nodes.builtin import BUILTIN_NODES
+from nodes.sampling import SAMPLING_EXTRAS_MODULES, SAMPLING_NODES
+
+SEED = {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True}
+STEPS = {"default": 20, "min": 1, "max": 10000}
+CFG = {"default": 8.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01}
+DENOISE = {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01}
+S, SC = "SAMPLERS", "SCHEDULERS"
+CONDS: list[tuple[str, Any, dict[str, Any]]] = [
+    ("positive", "CONDITIONING", {}), ("negative", "CONDITIONING", {})]
+MODEL: tuple[str, Any, dict[str, Any]] = ("model", "MODEL", {})
+LATENT_IN: tuple[str, Any, dict[str, Any]] = ("latent_image", "LATENT", {})
+CUSTOM_OUT = (["LATENT", "LATENT"], ["output", "denoised_output"])
+
+# class: (display name, category, [(input, type or combo list, options)], (outputs, names))
+COMFY: dict[str, tuple[str, str, list[tuple[str, Any, dict[str, Any]]], tuple[list, list]]] = {
+    "KSampler": ("KSampler", "sampling", [
+        MODEL, ("seed", "INT", SEED), ("steps", "INT", STEPS), ("cfg", "FLOAT", CFG),
+        ("sampler_name", S, {}), ("scheduler", SC, {}), *CONDS, LATENT_IN,
+        ("denoise", "FLOAT", DENOISE)], (["LATENT"], ["LATENT"])),
+    "KSamplerAdvanced": ("KSampler (Advanced)", "sampling", [
+        MODEL, ("add_noise", ["enable", "disable"], {}), ("noise_seed", "INT", SEED),
+        ("steps", "INT", STEPS), ("cfg", "FLOAT", CFG), ("sampler_name", S, {}),
+        ("scheduler", SC, {}), *CONDS, LATENT_IN,
+        ("start_at_step", "INT", {"default": 0, "min": 0, "max": 10000}),
+        ("end_at_step", "INT", {"default": 10000, "min": 0, "max": 10000}),
+        ("return_with_leftover_noise", ["disable", "enable"], {})], (["LATENT"], ["LATENT"])),
+    "SamplerCustom": ("SamplerCustom", "sampling/custom_sampling", [
+        MODEL, ("add_noise", "BOOLEAN", {"default": True}), ("noise_seed", "INT", SEED),
+        ("cfg", "FLOAT", CFG), *CONDS, ("sampler", "SAMPLER", {}), ("sigmas", "SIGMAS", {}),
+        LATENT_IN], CUSTOM_OUT),
+    "SamplerCustomAdvanced": ("SamplerCustomAdvanced", "sampling/custom_sampling", [
+        ("noise", "NOISE", {}), ("guider", "GUIDER", {}), ("sampler", "SAMPLER", {}),
+        ("sigmas", "SIGMAS", {}), LATENT_IN], CUSTOM_OUT),
+    "KSamplerSelect": ("KSamplerSelect", "sampling/samplers", [("sampler_name", S, {})],
+                       (["SAMPLER"], ["SAMPLER"])),
+    "BasicScheduler": ("BasicScheduler", "sampling/schedulers", [
+        MODEL, ("scheduler", SC, {}), ("steps", "INT", STEPS), ("denoise", "FLOAT", DENOISE)],
+        (["SIGMAS"], ["SIGMAS"])),
+    "KarrasScheduler": ("KarrasScheduler", "sampling/schedulers", [
+        ("steps", "INT", STEPS),
+        ("sigma_max", "FLOAT", {"default": 14.614642, "min": 0.0, "max": 5000.0, "step": 0.01}),
+        ("sigma_min", "FLOAT", {"default": 0.0291675, "min": 0.0, "max": 5000.0, "step": 0.01}),
+        ("rho", "FLOAT", {"default": 7.0, "min": 0.0, "max": 100.0, "step": 0.01})],
+        (["SIGMAS"], ["SIGMAS"])),
+    "SDTurboScheduler": ("SDTurboScheduler", "sampling/schedulers", [
+        MODEL, ("steps", "INT", {"default": 1, "min": 1, "max": 10}),
+        ("denoise", "FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01})],
+        (["SIGMAS"], ["SIGMAS"])),
+    "RandomNoise": ("RandomNoise", "sampling/noise", [("noise_seed", "INT", SEED)],
+                    (["NOISE"], ["NOISE"])),
+    "CFGGuider": ("CFG Guider", "sampling/guiders", [MODEL, *CONDS, ("cfg", "FLOAT", CFG)],
+                  (["GUIDER"], ["GUIDER"])),
+}
+# ComfyUI's list order of the sampler and scheduler names we implement
+COMFY_SAMPLER_ORDER = ["euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms",
+                       "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_2m", "dpmpp_2m_sde",
+                       "dpmpp_3m_sde", "ddpm", "lcm", "ddim", "uni_pc", "uni_pc_bh2"]
+COMFY_SCHEDULER_ORDER = ["simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta",
+                         "normal"]
+
+
+@pytest.fixture(scope="module")
+def info() -> dict[str, dict[str, Any]]:
+    return build_registry().object_info()
+
+
+def test_the_sampling_pack_is_exactly_the_comfy_table() -> None:
+    assert sorted(n.type_name for n in SAMPLING_NODES) == sorted(COMFY)
+    assert all(node in BUILTIN_NODES for node in SAMPLING_NODES)
+
+
+@pytest.mark.parametrize("name", sorted(COMFY))
+def test_declaration_matches_comfyui(name: str, info: dict[str, dict[str, Any]]) -> None:
+    display, category, inputs, (outputs, output_names) = COMFY[name]
+    node = info[name]
+    assert (node["display_name"], node["category"]) == (display, category)
+    assert node["input_order"] == {"required": [i[0] for i in inputs]}
+    assert node["output"] == outputs and node["output_name"] == output_names
+    assert node["output_node"] is False and node["description"]
+    for input_name, kind, options in inputs:
+        declared_kind, declared = node["input"]["required"][input_name]
+        lists = {S: list(SAMPLER_NAMES), SC: list(SCHEDULER_NAMES)}
+        expected = lists.get(kind, kind) if isinstance(kind, str) else kind
+        assert declared_kind == expected, input_name
+        assert {k: declared.get(k) for k in options} == options, input_name
+        assert declared.get("tooltip"), f"{name}.{input_name} has no tooltip"
+
+
+def test_sampler_and_scheduler_lists_keep_comfyui_order() -> None:
+    assert list(SAMPLER_NAMES) == COMFY_SAMPLER_ORDER
+    assert list(SCHEDULER_NAMES) == COMFY_SCHEDULER_ORDER
+
+
+def test_custom_sampling_nodes_name_their_comfy_module() -> None:
+    assert set(SAMPLING_EXTRAS_MODULES) == set(COMFY) - {"KSampler", "KSamplerAdvanced"}
+    assert set(SAMPLING_EXTRAS_MODULES.values()) == {"comfy_extras.nodes_custom_sampler"}
