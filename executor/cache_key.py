@@ -89,25 +89,30 @@ def _token(value: Any) -> str:
     return "x" + canonical_bytes(value).hex()
 
 
-def _node_material(node: BoundNode, parent_keys: Mapping[str, str]) -> bytes:
+def inputs_key(node: BoundNode, keys: Mapping[str, str | None]) -> str | None:
+    """The key of everything but external state: type, version, constants, ancestors' keys.
+
+    ``keys`` holds the keys of the node's ancestors by node id; ``None`` when one of them has
+    no key (the node then has none either). Strings are length-prefixed, so the text below
+    is unambiguous. Kept tight: it runs for every node of every job.
+    """
+    cls = node.cls
+    parts = [cls.type_name, str(cls.version)]
     constants = node.constants
+    for name in sorted(constants):
+        parts.append(f"{name}={_token(constants[name])}")
+    parts.append("\x1d")
     links = node.links
-    text = "\x1f".join((
-        node.cls.type_name,
-        str(node.cls.version),
-        "\x1e".join(f"{name}={_token(constants[name])}" for name in sorted(constants)),
-        "\x1e".join(
-            f"{name}={parent_keys[links[name].node_id]}:{links[name].slot}"
-            for name in sorted(links)
-        ),
-        _token(node.node_id if node.cls.uses_node_id() else None),
-    ))
-    return text.encode("utf-8", "surrogatepass")
-
-
-def inputs_key(node: BoundNode, parent_keys: Mapping[str, str]) -> str:
-    """The key of everything but external state: type, version, constants, ancestors."""
-    return hashlib.sha256(_node_material(node, parent_keys)).hexdigest()
+    for name in sorted(links):
+        ref = links[name]
+        parent = keys.get(ref.node_id)
+        if parent is None:
+            return None
+        parts.append(f"{name}={parent}:{ref.slot}")
+    parts.append("\x1d")
+    if cls.uses_node_id():
+        parts.append(_token(node.node_id))
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def cache_key(in_key: str, fingerprint: Any, fingerprinted: bool) -> str:

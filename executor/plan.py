@@ -91,18 +91,15 @@ def compute_keys(
     in_keys: dict[str, str | None] = {}
     for node_id in vp.order:
         node = vp.nodes[node_id]
-        parents = {ref.node_id: keys.get(ref.node_id) for ref in node.links.values()}
-        if node.cls.cache is CachePolicy.NEVER or any(k is None for k in parents.values()):
-            keys[node_id] = in_keys[node_id] = None
-            continue
+        policy = node.cls.cache
         try:
-            in_key = inputs_key(node, parents)  # type: ignore[arg-type]
-            fingerprinted = node.cls.cache is CachePolicy.FINGERPRINT
-            fingerprint = _fingerprint(vp, node_id, fctx_for(node_id)) if fingerprinted else None
-            keys[node_id] = cache_key(in_key, fingerprint, fingerprinted)
-            in_keys[node_id] = in_key
+            in_key = None if policy is CachePolicy.NEVER else inputs_key(node, keys)
+            key = in_key
+            if in_key is not None and policy is CachePolicy.FINGERPRINT:
+                key = cache_key(in_key, _fingerprint(vp, node_id, fctx_for(node_id)), True)
         except Uncacheable:
-            keys[node_id] = in_keys[node_id] = None
+            in_key = key = None
+        keys[node_id], in_keys[node_id] = key, in_key
     return keys, in_keys
 
 
