@@ -21,4 +21,6 @@ fi
 extra=""
 [ "${1:-}" = "test" ] && extra="[test]"
 "$PY" -m pip install -q -e ".${extra}"
+# The editor's pinned third-party files (litegraph), integrity-checked; no Node needed.
+"$PY" scripts/fetch_web_deps.py
 "$PY" -c "import torch; print('setup: torch', torch.__version__)"

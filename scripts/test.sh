@@ -9,4 +9,10 @@ PY=.venv/bin/python
 # k-diffusion is a test-only reference whose declared deps (torchvision, clip, …) we do not
 # want: its sampling module is loaded by file path.
 "$PY" -m pip install -q --no-deps k-diffusion==0.1.1.post1
+# The editor's JavaScript unit tests (plain ES modules) when Node is installed.
+if command -v node >/dev/null 2>&1; then
+  node --test web/tests/
+else
+  echo "test: node not found; skipping the JavaScript unit tests (web/tests/)"
+fi
 exec "$PY" -m pytest -m "not slow" "$@"

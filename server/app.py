@@ -21,6 +21,7 @@ from server.job_queue import JobQueue
 from server.job_store import JobStore
 from server.middleware import error_middleware
 from server.routes import add_routes
+from server.routes.editor import add_web_routes
 from server.routes.info import server_features
 from server.security import check_bind, security_middleware
 from server.settings import ServerSettings
@@ -64,5 +65,6 @@ def create_app(engine: Engine, registry: Registry, settings: ServerSettings) -> 
     app[WORKER] = Worker(queue, engine, settings.preview_interval_s)
     app[INSTANCE] = Instance()
     add_routes(app)
+    add_web_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     return app

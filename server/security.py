@@ -158,6 +158,18 @@ class RequestGuard:
                                 "server printed")
 
 
+# The editor page and its static files are public code, never data: they load without the
+# token so the page can ask for it. Everything else (API, files, websocket) needs it.
+PUBLIC_PATHS = frozenset({"/", "/index.html"})
+PUBLIC_PREFIX = "/static/"
+
+
+def _is_public(request: web.Request) -> bool:
+    path = request.path
+    return request.method in SAFE_METHODS and (
+        path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIX)) and not _is_upgrade(request)
+
+
 def _is_upgrade(request: web.Request) -> bool:
     return request.headers.get(hdrs.UPGRADE, "").lower() == "websocket"
 
@@ -176,7 +188,12 @@ def security_middleware(settings: ServerSettings) -> Middleware:
             if not guard.origin_allowed(origin, host):
                 raise ForbiddenError("origin_not_allowed", "Cross-origin request refused",
                                      f"Origin {origin!r} does not match Host {host!r}")
-        via_query = guard.authenticate(request)
+        try:
+            via_query = guard.authenticate(request)
+        except UnauthorizedError:
+            if not _is_public(request):
+                raise
+            via_query = False
         response = await handler(request)
         if via_query and guard.cookie and not response.prepared:
             response.set_cookie(COOKIE, guard.cookie, httponly=True, samesite="Strict",

@@ -250,3 +250,18 @@ async def test_unhandled_errors_are_500_with_a_request_id(
     assert response.headers["X-Request-Id"] == request_id
     assert "internal detail" not in json.dumps(body) and "Traceback" not in json.dumps(body)
     assert any(request_id in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+async def test_editor_page_loads_without_token_but_data_does_not(
+        aiohttp_client: ClientFactory, registry: Registry, tmp_path: Path) -> None:
+    token = "correct-horse-battery-staple"
+    client = await aiohttp_client(make_app(registry, make_settings(tmp_path, token=token)))
+    page = await client.get("/")
+    assert page.status in (200, 503)  # 503: the vendored editor files are not fetched yet
+    assert (await client.get("/static/js/main.js")).status in (200, 404)
+    for path in ("/queue", "/history", "/view?filename=x.png", "/object_info",
+                 "/static/../queue"):
+        assert (await client.get(path)).status in (401, 403, 404), path
+    assert (await client.post("/", data=b"{}")).status == 401  # only safe methods are public
+    opened = await client.get(f"/?token={token}")
+    assert COOKIE in opened.headers.get("Set-Cookie", "")  # the page URL still logs in

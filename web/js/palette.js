@@ -1,0 +1,109 @@
+// The node palette: search every node type by name, title or category (double-click the
+// canvas, or release a dragged link on empty canvas to get only compatible nodes).
+
+import { LiteGraph } from "../vendor/litegraph/litegraph.es.js";
+import { clear, el } from "./dom.js";
+import { closeDialog, showDialog } from "./dialogs.js";
+
+function accepts(def, type, side) {
+  if (!type || type === "*") return true;
+  if (side === "in") {
+    return Object.values({ ...def.input?.required, ...def.input?.optional })
+      .some((s) => Array.isArray(s) && String(s[0]) === String(type));
+  }
+  return (def.output ?? []).some((t) => String(t) === String(type));
+}
+
+/**
+ * Rank the node types matching a query (all words must appear).
+ * @param {Record<string, any>} defs
+ * @param {string} query
+ * @param {{inputType?: string, outputType?: string}} [filter]
+ */
+export function searchNodes(defs, query, filter = {}) {
+  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
+  const found = [];
+  for (const [type, def] of Object.entries(defs)) {
+    if (filter.inputType && !accepts(def, filter.inputType, "in")) continue;
+    if (filter.outputType && !accepts(def, filter.outputType, "out")) continue;
+    const title = String(def.display_name || type);
+    const hay = `${type} ${title} ${def.category ?? ""}`.toLowerCase();
+    if (!words.every((w) => hay.includes(w))) continue;
+    const t = title.toLowerCase();
+    const score = words.length && (t.startsWith(words[0]) || type.toLowerCase()
+      .startsWith(words[0])) ? 0 : 1;
+    found.push({ type, title, category: String(def.category ?? ""), score });
+  }
+  return found.sort((a, b) => a.score - b.score || a.title.localeCompare(b.title));
+}
+
+/**
+ * Show the palette at a mouse event.
+ * @param {any} app
+ * @param {MouseEvent} event
+ * @param {any} opts litegraph search options (node_from/slot_from, node_to/slot_from …)
+ */
+export function showPalette(app, event, opts = {}) {
+  const canvas = app.canvas;
+  const at = event ? canvas.convertEventToCanvasOffset(event) : canvas.ds.convertCanvasToOffset(
+    [canvas.canvas.width / 2, canvas.canvas.height / 2]);
+  const fromSlot = opts.slot_from;
+  const filter = {};
+  if (opts.node_from && fromSlot) filter.inputType = fromSlot.type;
+  if (opts.node_to && fromSlot) filter.outputType = fromSlot.type;
+  const input = el("input", { type: "search", id: "lg-palette-input", placeholder:
+    "Search nodes…", autocomplete: "off" });
+  const list = el("ul", { id: "lg-palette-list", class: "lg-palette-list" });
+  let results = [];
+  let active = 0;
+  const choose = (item) => {
+    closeDialog();
+    const node = LiteGraph.createNode(item.type);
+    if (!node) return;
+    node.pos = [at[0], at[1]];
+    app.graph.add(node);
+    if (opts.node_from && fromSlot) {
+      const k = node.inputs?.findIndex((i) => String(i.type) === String(fromSlot.type));
+      const out = opts.node_from.outputs.indexOf(fromSlot);
+      if (k >= 0 && out >= 0) opts.node_from.connect(out, node, k);
+    } else if (opts.node_to && fromSlot) {
+      const k = node.outputs?.findIndex((o) => String(o.type) === String(fromSlot.type));
+      const inp = opts.node_to.inputs.indexOf(fromSlot);
+      if (k >= 0 && inp >= 0) node.connect(k, opts.node_to, inp);
+    }
+    canvas.selectItems([node]);
+    app.changed();
+  };
+  const render = () => {
+    results = searchNodes(app.defs, input.value, filter).slice(0, 50);
+    active = Math.min(active, Math.max(0, results.length - 1));
+    clear(list);
+    results.forEach((item, k) => {
+      list.append(el("li", {
+        class: k === active ? "active" : "", dataset: { type: item.type },
+        onpointerdown: (e) => {
+          e.preventDefault();
+          choose(item);
+        },
+      }, el("span", { class: "lg-title", text: item.title }),
+      el("span", { class: "lg-category", text: item.category })));
+    });
+  };
+  input.addEventListener("input", () => {
+    active = 0;
+    render();
+  });
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "ArrowDown") active = Math.min(active + 1, results.length - 1);
+    else if (e.key === "ArrowUp") active = Math.max(active - 1, 0);
+    else if (e.key === "Enter") {
+      if (results[active]) choose(results[active]);
+      return;
+    } else return;
+    e.preventDefault();
+    render();
+  });
+  showDialog("Add node", [input, list], { id: "lg-palette" });
+  render();
+  input.focus();
+}
