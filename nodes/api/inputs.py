@@ -303,7 +303,7 @@ class Combo(Input):
         return Problem(
             code="value_not_in_list",
             message="Value not in list",
-            details=f"{self.name}: {value!r} not in {shown}",
+            details=f"{value!r} not in {shown}",
         )
 
     def options(self) -> dict[str, Any]:
