@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     from latentgraph.cli_tools import add_make_checkpoint_parser
 
     add_make_checkpoint_parser(commands)
+    from latentgraph.cli_train import add_train_demo_parser
+
+    add_train_demo_parser(commands)
     return parser
 
 
@@ -67,6 +70,10 @@ def main(argv: Sequence[str] | None = None, *, registry: Registry | None = None)
         from latentgraph.cli_tools import make_checkpoint_command
 
         return make_checkpoint_command(args)
+    if args.command == "train-demo":
+        from latentgraph.cli_train import train_demo_command
+
+        return train_demo_command(args)
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

@@ -11,12 +11,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # package -> top-level modules it must never import
 FORBIDDEN = {
-    "diffusion": {"nodes", "executor", "server", "latentgraph", "aiohttp", "networkx"},
-    "executor": {"torch", "numpy", "server", "latentgraph", "diffusion", "safetensors", "PIL"},
-    "server": {"torch", "diffusion", "safetensors", "latentgraph"},
+    "diffusion": {"nodes", "executor", "server", "latentgraph", "aiohttp", "networkx",
+                  "training"},
+    "executor": {"torch", "numpy", "server", "latentgraph", "diffusion", "safetensors", "PIL",
+                 "training"},
+    "server": {"torch", "diffusion", "safetensors", "latentgraph", "training"},
     "nodes/api": {"torch", "numpy", "executor", "server", "latentgraph", "diffusion"},
-    "nodes": {"executor", "server", "latentgraph"},
-    "custom_nodes": {"executor", "server", "latentgraph"},
+    "nodes": {"executor", "server", "latentgraph", "training"},
+    "custom_nodes": {"executor", "server", "latentgraph", "training"},
+    # training code stays out of the runtime import path (issue 7)
+    "training": {"server", "executor", "nodes"},
 }
 
 

@@ -1,0 +1,170 @@
+"""The VAE stage: a narrow SD1.x-layout KL autoencoder (f=8) trained on crops of the shapes data.
+
+It is fully convolutional (plus the mid-block attention), so it trains on random crops and runs at
+the full resolution. At the end the latent scale is folded into the 1x1 ``quant_conv`` /
+``post_quant_conv`` so that SD1.x's fixed factor 0.18215 gives unit-variance latents, and the
+weights are written as a standalone VAE file in the LDM key layout that ``load_vae`` reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from torch import Tensor
+
+from diffusion.latent_format import SD15
+from diffusion.loading import load_vae
+from diffusion.vae.model import AutoencoderKL, VAEConfig
+from training.progress import LossLog, ProgressBar
+from training.stages import RunConfig
+
+logger = logging.getLogger(__name__)
+
+VAE_CONFIG = VAEConfig(ch=32, ch_mult=(1, 1, 2, 2), num_res_blocks=1)  # f=8, 0.6M params
+VAE_STEPS = 800  # at --steps-scale 1
+BATCH = 32
+CROP = 32  # 0.4 s/step at batch 32 on one core; 64x64 crops cost 1.9 s
+LR = 2e-3
+KL_WEIGHT = 1e-6
+SAVE_EVERY = 50
+SCALE_IMAGES = 256  # images used to measure the latent std and the PSNR
+
+
+def _batch(images: np.ndarray, seed: int, step: int) -> Tensor:
+    """(BATCH, 3, CROP, CROP) in [-1, 1]: random images and crops drawn from (seed, step)."""
+    rng = np.random.default_rng([seed, step, 0xAE])
+    side = images.shape[1]
+    idx = np.sort(rng.integers(len(images), size=BATCH))
+    ys, xs = rng.integers(side - CROP + 1, size=(2, BATCH))
+    crops = np.stack(
+        [images[i, y : y + CROP, x : x + CROP] for i, y, x in zip(idx, ys, xs, strict=True)]
+    )
+    pixels = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    return pixels.contiguous(memory_format=torch.channels_last)
+
+
+def _lr(step: int, total: int) -> float:
+    warmup = max(1, total // 20)
+    if step < warmup:
+        return LR * (step + 1) / warmup
+    return LR * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def _loss(vae: AutoencoderKL, pixels: Tensor, noise_seed: int) -> tuple[Tensor, Tensor]:
+    mean, std = vae.encode_moments(pixels)
+    gen = torch.Generator().manual_seed(noise_seed)
+    z = mean + std * torch.randn(mean.shape, generator=gen)
+    recon = vae.decode(z)
+    rec = F.l1_loss(recon, pixels) + F.mse_loss(recon, pixels)
+    kl = 0.5 * (mean.square() + std.square() - 1.0 - 2.0 * std.log()).mean()
+    return rec, kl
+
+
+def _resume(folder: Path, vae: AutoencoderKL, opt: torch.optim.Optimizer) -> int:
+    state_path = folder / "state.pt"
+    if not state_path.exists():
+        return 0
+    state = torch.load(state_path, weights_only=True)
+    vae.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    logger.info("vae: resuming from step %d", state["step"])
+    return int(state["step"])
+
+
+def _save(folder: Path, vae: AutoencoderKL, opt: torch.optim.Optimizer, step: int) -> None:
+    tmp = folder / "state.pt.tmp"
+    torch.save({"model": vae.state_dict(), "optimizer": opt.state_dict(), "step": step}, tmp)
+    tmp.replace(folder / "state.pt")  # atomic: an interrupted save leaves the previous state
+
+
+def _train(cfg: RunConfig, vae: AutoencoderKL, images: np.ndarray, total: int) -> float:
+    """Trains to ``total`` steps from the saved state; returns seconds per step of this run."""
+    folder = cfg.stage_dir("vae")
+    opt = torch.optim.Adam(vae.parameters(), lr=LR)
+    start = _resume(folder, vae, opt)
+    log = LossLog(folder / "loss.jsonl")
+    log.truncate(start)
+    bar = ProgressBar("vae", total, start)
+    t0 = time.perf_counter()
+    for step in range(start, total):
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, total)
+        rec, kl = _loss(vae, _batch(images, cfg.seed, step), cfg.seed * 1_000_003 + step)
+        opt.zero_grad(set_to_none=True)
+        (rec + KL_WEIGHT * kl).backward()
+        opt.step()
+        log.append({"step": step + 1, "rec": rec.item(), "kl": kl.item(), "lr": _lr(step, total)})
+        bar.update(step + 1, rec=rec.item())
+        if (step + 1) % SAVE_EVERY == 0 or step + 1 == total:
+            _save(folder, vae, opt, step + 1)
+    bar.close()
+    return (time.perf_counter() - t0) / max(1, total - start)
+
+
+def _pixels(images: np.ndarray) -> Tensor:
+    return torch.from_numpy(np.array(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+@torch.no_grad()
+def fold_latent_scale(vae: AutoencoderKL, latent_std: float) -> float:
+    """Rescales the posterior so ``SD15.scale_factor * latents`` has unit std; returns the factor.
+
+    ``quant_conv``'s mean half is multiplied by k, its log-variance half shifted by 2 ln k, and
+    ``post_quant_conv`` divided by k on its input, so decode(encode(x)) is unchanged.
+    """
+    k = 1.0 / (SD15.scale_factor * latent_std)
+    z = vae.config.z_channels
+    vae.quant_conv.weight[:z] *= k
+    vae.quant_conv.bias[:z] *= k
+    vae.quant_conv.bias[z:] += 2.0 * math.log(k)
+    vae.post_quant_conv.weight /= k
+    return k
+
+
+@torch.no_grad()
+def psnr(vae: AutoencoderKL, images: np.ndarray) -> float:
+    """PSNR (dB, pixels in [0, 1]) of posterior-mean reconstructions at full resolution."""
+    errors = []
+    for start in range(0, len(images), 32):
+        pixels = _pixels(images[start : start + 32])
+        recon = vae.decode(vae.encode(pixels)).clamp(-1, 1)
+        errors.append(((recon - pixels) / 2).square().mean(dim=(1, 2, 3)))
+    mse = torch.cat(errors).mean().item()
+    return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
+@torch.no_grad()
+def latent_std(vae: AutoencoderKL, images: np.ndarray) -> float:
+    means = [vae.encode(_pixels(images[s : s + 32])) for s in range(0, len(images), 32)]
+    return torch.cat(means).std().item()
+
+
+def run_vae(cfg: RunConfig) -> dict[str, object]:
+    folder = cfg.stage_dir("vae")
+    images = np.load(cfg.stage_dir("data") / "images.npy", mmap_mode="r")
+    torch.manual_seed(cfg.seed)
+    vae = AutoencoderKL(VAE_CONFIG).to(memory_format=torch.channels_last)
+    total = cfg.scaled(VAE_STEPS)
+    step_s = _train(cfg, vae, images, total)
+    vae.eval()
+    held = images[-min(SCALE_IMAGES, len(images)) :]
+    std = latent_std(vae, held)
+    k = fold_latent_scale(vae, std)
+    path = folder / "vae.safetensors"
+    state = {key: t.detach().contiguous() for key, t in vae.state_dict().items()}
+    save_file(state, str(path), metadata={"latentgraph.stage": "vae", "seed": str(cfg.seed)})
+    loaded = load_vae(path)  # the ordinary loader, as the engine will read it
+    quality = psnr(loaded, held)
+    scaled_std = latent_std(loaded, held) * SD15.scale_factor
+    logger.info("vae: %.2f dB PSNR, scaled latent std %.3f", quality, scaled_std)
+    return {"steps": total, "s_per_step": round(step_s, 4),
+            "psnr_db_last_train_images": round(quality, 2), "raw_latent_std": round(std, 4),
+            "folded_scale": round(k, 4),
+            "scaled_latent_std": round(scaled_std, 4), "file": path.name}
