@@ -63,8 +63,12 @@ def load_node_packs(registry: Registry, specs: list[str]) -> None:
         module_name, sep, function_name = spec.partition(":")
         if not sep or not module_name or not function_name:
             raise ValueError(f"--node-pack expects MODULE:FUNCTION, got {spec!r}")
-        register = getattr(importlib.import_module(module_name), function_name)
-        register(registry)
+        module = importlib.import_module(module_name)
+        getattr(module, function_name)(registry)
+        web_directory = getattr(module, "WEB_DIRECTORY", None)  # ComfyUI's convention
+        if web_directory and getattr(module, "__file__", None):
+            folder = Path(module.__file__).parent / web_directory
+            registry.register_web_directory(module_name.rsplit(".", 1)[-1], folder)
         logger.info("node pack %s loaded", spec)
 
 

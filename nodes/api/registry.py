@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 from nodes.api.node import Hidden, Node
@@ -11,6 +13,9 @@ _HIDDEN_NAMES = {
     Hidden.EXTRA_PNGINFO: "extra_pnginfo",
     Hidden.UNIQUE_ID: "unique_id",
 }
+
+
+_PACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
 
 class UnknownNodeError(KeyError):
@@ -38,6 +43,7 @@ class Registry:
         self._nodes: dict[str, type[Node]] = {}
         self._modules: dict[str, str] = {}
         self._instances: dict[str, Node] = {}
+        self._web_dirs: dict[str, Path] = {}
 
     def register(self, node: type[Node], *, module: str = "nodes") -> type[Node]:
         if not (isinstance(node, type) and issubclass(node, Node)):
@@ -80,6 +86,19 @@ class Registry:
     def module_of(self, type_name: str) -> str:
         self.get(type_name)
         return self._modules[type_name]
+
+    def register_web_directory(self, pack: str, path: Path) -> None:
+        """A folder of front-end files (ComfyUI's ``WEB_DIRECTORY``) a node pack exposes; the
+        editor loads its ``.js`` files (``/extensions``)."""
+        if not _PACK_NAME.fullmatch(pack):
+            raise ValueError(f"web directory pack name {pack!r} must match {_PACK_NAME.pattern}")
+        folder = Path(path).resolve()
+        if not folder.is_dir():
+            raise ValueError(f"web directory of pack {pack!r} is not a folder: {str(path)!r}")
+        self._web_dirs[pack] = folder
+
+    def web_directories(self) -> dict[str, Path]:
+        return dict(self._web_dirs)
 
     def object_info(self) -> dict[str, dict[str, Any]]:
         """ComfyUI's ``/object_info`` dict for every registered node."""

@@ -87,7 +87,31 @@ async def features(request: web.Request) -> web.Response:
 
 @routes.get("/extensions")
 async def extensions(request: web.Request) -> web.Response:
-    return reply([])
+    """The ``.js`` files node packs expose, as URLs the editor imports (ComfyUI's shape)."""
+    urls = []
+    for pack, folder in sorted(request.app[REGISTRY].web_directories().items()):
+        for path in sorted(folder.rglob("*.js")):
+            if path.is_file() and path.resolve().is_relative_to(folder):
+                urls.append(f"/extensions/{pack}/{path.relative_to(folder).as_posix()}")
+    return reply(urls)
+
+
+@routes.get("/extensions/{pack}/{tail:.+}")
+async def extension_file(request: web.Request) -> web.StreamResponse:
+    """One front-end file of a node pack: JavaScript or CSS only, contained in its folder."""
+    folder = request.app[REGISTRY].web_directories().get(request.match_info["pack"])
+    tail = request.match_info["tail"]
+    if folder is None or not tail.endswith((".js", ".css")):
+        raise NotFoundError("not_found", "No such extension file", repr(tail))
+    try:
+        path = resolve_inside(folder, tail, what="extension file")
+    except PathRefusedError as exc:
+        raise NotFoundError("not_found", "No such extension file", str(exc)) from exc
+    if not path.is_file():
+        raise NotFoundError("not_found", "No such extension file", repr(tail))
+    kind = "text/javascript" if path.suffix == ".js" else "text/css"
+    return web.FileResponse(path, headers={"Content-Type": kind,
+                                           "X-Content-Type-Options": "nosniff"})
 
 
 def _folder_root(request: web.Request, folder: str) -> Path:
