@@ -85,12 +85,17 @@ class Engine:
         request: JobRequest,
         sink: EventSink | None = None,
         validated: ValidatedPrompt | None = None,
+        cancel_event: threading.Event | None = None,
     ) -> JobResult:
-        """Run one job to its end in this thread."""
+        """Run one job to its end in this thread.
+
+        ``cancel_event`` lets a caller cancel before the job is registered (a queue that
+        claimed the job but has not started it yet); ``cancel(job_id)`` sets the same event.
+        """
         vp = validated or self.validate(
             request.prompt, targets=request.targets, strict=request.strict
         )
-        cancel_event = threading.Event()
+        cancel_event = cancel_event if cancel_event is not None else threading.Event()
         with self._lock:
             if request.job_id in self._cancels:
                 raise ValueError(f"job id {request.job_id!r} is already running")
@@ -106,7 +111,10 @@ class Engine:
         request: JobRequest,
         sink: EventSink | None = None,
         validated: ValidatedPrompt | None = None,
+        cancel_event: threading.Event | None = None,
     ) -> JobResult:
         """Run one job in a worker thread without blocking the event loop."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self.execute, request, sink, validated)
+        return await loop.run_in_executor(
+            None, self.execute, request, sink, validated, cancel_event
+        )

@@ -41,8 +41,8 @@ class RunningJob:
         return self.record.prompt_id
 
     def cancel(self, engine: Engine) -> None:
-        # The flag covers the instant before the engine registers the job: the worker's sink
-        # re-sends the cancel when the job starts.
+        # The engine runs the job with this very event, so a cancel before the engine has
+        # registered the job is not lost.
         self.cancel_requested.set()
         engine.cancel(self.prompt_id)
 

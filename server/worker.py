@@ -16,7 +16,7 @@ from typing import Any
 
 from executor.engine import Engine
 from executor.errors import PromptError
-from executor.events import Event, JobStarted, NodeProgress
+from executor.events import Event, NodeProgress
 from executor.jobs import JobRequest, JobResult
 from server.job_queue import JobQueue, RunningJob
 from server.job_store import ERROR, INTERRUPTED, SUCCESS
@@ -51,8 +51,6 @@ class Worker:
         previews = PreviewLimiter(self.preview_interval)
 
         def sink(event: Event) -> None:  # called on the job's worker thread
-            if isinstance(event, JobStarted) and running.cancel_requested.is_set():
-                self.engine.cancel(running.prompt_id)
             if isinstance(event, NodeProgress):
                 event = previews(event)
             loop.call_soon_threadsafe(self._publish, running, event)
@@ -74,7 +72,8 @@ class Worker:
         sink = self._sink(running, asyncio.get_running_loop())
         try:
             result = await self.engine.execute_async(
-                request, sink, self.queue.validated.get(record.prompt_id))
+                request, sink, self.queue.validated.get(record.prompt_id),
+                cancel_event=running.cancel_requested)
             status, payload = _STATUS[result.status], _payload(running, result)
         except PromptError as exc:  # re-validation of a resumed job
             data = running.messages.failure("PromptError", str(exc), [])

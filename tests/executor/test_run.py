@@ -294,3 +294,11 @@ def test_lazy_input_whose_other_consumers_finished_first(runs: Runs) -> None:
     assert result.ok and result.outputs["10"]["numbers"] == [7.0]
     assert result.outputs["3"]["numbers"] == [8.0]
     assert "11" not in runs.by_node
+
+
+def test_a_cancel_before_the_job_starts_is_kept(runs: Runs) -> None:
+    engine = engine_for(make_registry(runs))
+    early = threading.Event()
+    early.set()  # e.g. a queue cancelled the job between claiming and starting it
+    result = engine.execute(JobRequest("early", chain_prompt()), cancel_event=early)
+    assert result.status == "interrupted" and runs.total == 0
