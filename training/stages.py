@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 STAGES: tuple[str, ...] = ("data", "vae", "text", "unet")
 STAGE_CHOICES: tuple[str, ...] = ("all", *STAGES)
-IMPLEMENTED: tuple[str, ...] = ("data", "vae")
+IMPLEMENTED: tuple[str, ...] = STAGES
 DATA_IMAGES = 10_000  # training images at --steps-scale 1
 DATA_CHUNK = 1_000
 RESOLUTION = 128  # SD1.x layout with the f=8 VAE: 16x16x4 latents
@@ -102,6 +102,14 @@ def _runner(stage: str) -> Callable[[RunConfig], dict[str, object]]:
         from training.vae_stage import run_vae
 
         return run_vae
+    if stage == "text":
+        from training.text_stage import run_text
+
+        return run_text
+    if stage == "unet":
+        from training.unet_stage import run_unet
+
+        return run_unet
     return run_data
 
 

@@ -1,14 +1,21 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 
-from diffusion.loading import load_vae
+from diffusion.guidance import Cond, GuidedModel, sample
+from diffusion.loading import load_checkpoint, load_vae
+from diffusion.sampling import ModelSamplingDiscrete
+from diffusion.text.encode import encode_prompt, encoders_from_checkpoint
+from diffusion.text.tokenizer import CLIPTokenizer
 from latentgraph.cli import main
-from training import vae_stage
+from training import text_stage, unet_stage, vae_stage
+from training.export import CHECKPOINT_NAME
 
 SMOKE = ["--steps-scale", "0.004", "--seed", "7"]  # 64 images (the floor), 3 VAE steps
 
@@ -18,6 +25,12 @@ def tiny_vae(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(vae_stage, "BATCH", 4)
     monkeypatch.setattr(vae_stage, "SCALE_IMAGES", 8)
     monkeypatch.setattr(vae_stage, "SAVE_EVERY", 2)
+    monkeypatch.setattr(text_stage, "BATCH", 8)
+    monkeypatch.setattr(text_stage, "EVAL_EVERY", 2)
+    monkeypatch.setattr(unet_stage, "BATCH", 4)
+    monkeypatch.setattr(unet_stage, "UNET_STEPS", 1_000)  # 4 steps at --steps-scale 0.004
+    monkeypatch.setattr(unet_stage, "GAP_EVERY", 2)
+    monkeypatch.setattr(unet_stage, "GAP_BATCH", 8)
 
 
 def _lines(path: Path) -> list[dict[str, float]]:
@@ -28,10 +41,9 @@ def test_smoke_run_writes_outputs_and_resumes(
     tmp_path: Path, tiny_vae: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "run"
-    assert main(["train-demo", "--out", str(out), *SMOKE, "--stage", "all"]) == 3
+    assert main(["train-demo", "--out", str(out), *SMOKE, "--stage", "all"]) == 0
     err = capsys.readouterr().err
-    assert "stage 'text' is not implemented yet" in err and "vae 3/3" in err
-    assert not (out / "text").exists()
+    assert "vae 3/3" in err and "text 6/6" in err and "unet 4/4" in err
     vae_done = json.loads((out / "vae" / "done.json").read_text())
     assert vae_done["steps"] == 3 and abs(vae_done["scaled_latent_std"] - 1.0) < 1e-3
     assert [r["step"] for r in _lines(out / "vae" / "loss.jsonl")] == [1, 2, 3]
@@ -42,6 +54,36 @@ def test_smoke_run_writes_outputs_and_resumes(
     assert main(["train-demo", "--out", str(out), *SMOKE, "--stage", "vae"]) == 0
     assert "ran nothing" in capsys.readouterr().out
     assert (out / "vae" / "vae.safetensors").stat().st_mtime_ns == stamp
+    text_log = _lines(out / "text" / "loss.jsonl")
+    assert [r["step"] for r in text_log] == list(range(1, 7)) and "held_acc" in text_log[-1]
+    unet_log = _lines(out / "unet" / "loss.jsonl")
+    assert [r["step"] for r in unet_log] == [1, 2, 3, 4] and "gap" in unet_log[-1]
+
+
+def test_exported_checkpoint_loads_and_generates(tmp_path: Path, tiny_vae: None) -> None:
+    out = tmp_path / "run"
+    assert main(["train-demo", "--out", str(out), *SMOKE]) == 0
+    path = out / CHECKPOINT_NAME
+    with safe_open(str(path), "pt") as fh:
+        assert {fh.get_tensor(k).dtype for k in fh.keys()} == {torch.float16}  # noqa: SIM118
+    ckpt = load_checkpoint(path)
+    assert ckpt.layout.family == "sd1" and ckpt.prediction == "eps" and ckpt.vae is not None
+    assert ckpt.layout.unet == unet_stage.UNET_CONFIG
+    encoders = encoders_from_checkpoint(ckpt.text_encoders)
+    tokenizer = CLIPTokenizer()
+    prompt = "a large red circle on a blue background, top left"
+    pos, neg = (encode_prompt(p, encoders, tokenizer) for p in (prompt, ""))
+    assert pos.cond.shape == (1, 77, text_stage.TEXT_CONFIG.width)
+    text = text_stage.load_text_encoder(out / "text" / "text.safetensors")
+    for p, enc in ((prompt, pos), ("", neg)):  # training sees what the runtime prompt path gives
+        trained = unet_stage.context_states(text, text_stage.tokenize([p]))
+        assert torch.allclose(trained, enc.cond, atol=2e-2), (trained - enc.cond).abs().max()
+    model = GuidedModel.from_unet(ckpt.unet, ModelSamplingDiscrete(), ckpt.latent_format)
+    latent = sample(model, torch.zeros(2, 4, 16, 16), [Cond(pos.cond)], [Cond(neg.cond)],
+                    seed=1, cfg=3.0, sampler_name="euler", steps=3)
+    assert latent.shape == (2, 4, 16, 16) and torch.isfinite(latent).all()
+    image = ckpt.vae.decode(latent)
+    assert image.shape == (2, 3, 128, 128) and torch.isfinite(image).all()
 
 
 def test_interrupted_vae_resumes_to_the_same_weights(tmp_path: Path, tiny_vae: None) -> None:
@@ -77,3 +119,29 @@ def test_bad_arguments_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "steps_scale must be > 0, got 0.0" in capsys.readouterr().err
     assert main(["train-demo", "--out", str(tmp_path), "--threads", "0"]) == 2
     assert "threads must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_interrupted_unet_resumes_to_the_same_weights(tmp_path: Path, tiny_vae: None,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(unet_stage, "SAVE_EVERY", 2)
+    straight, resumed = tmp_path / "a", tmp_path / "b"
+    for stage in ("data", "vae", "text"):
+        assert main(["train-demo", "--out", str(straight), *SMOKE, "--stage", stage]) == 0
+    shutil.copytree(straight, resumed)
+    assert main(["train-demo", "--out", str(straight), *SMOKE, "--stage", "unet"]) == 0
+    real_save = unet_stage._save
+
+    def crash_after_2(folder: Path, unet: object, opt: object, step: int) -> None:
+        real_save(folder, unet, opt, step)  # type: ignore[arg-type]
+        if step == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(unet_stage, "_save", crash_after_2)
+    with pytest.raises(KeyboardInterrupt):
+        main(["train-demo", "--out", str(resumed), *SMOKE, "--stage", "unet"])
+    monkeypatch.setattr(unet_stage, "_save", real_save)
+    assert main(["train-demo", "--out", str(resumed), *SMOKE, "--stage", "unet"]) == 0
+    a, b = (torch.load(o / "unet" / "state.pt", weights_only=True)["model"] for o in (straight,
+                                                                                     resumed))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _lines(straight / "unet" / "loss.jsonl") == _lines(resumed / "unet" / "loss.jsonl")
