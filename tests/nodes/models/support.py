@@ -9,7 +9,6 @@ ModelManager counts the files it opens.
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import shutil
 from collections.abc import Callable
@@ -26,11 +25,13 @@ from diffusion.text.tokenizer import CLIPTokenizer
 from executor.cache import make_cache
 from executor.engine import Engine
 from executor.jobs import JobRequest, JobResult
-from nodes.api import ANY, CachePolicy, Folders, Link, Node, NodeResult, Registry, RunContext
+from nodes.api import Folders, Registry
 from nodes.builtin import register_builtin_nodes
 from nodes.models import ModelFolders
 from nodes.models.services import MODEL_FOLDERS, MODELS, TOKENIZER, TokenizerCache
 from nodes.models.sources import open_model_file
+from tests.nodes.images.helpers import FakeContext as Ctx
+from tests.nodes.images.helpers import Probe
 
 _job_ids = itertools.count()
 _TOKENIZER: list[CLIPTokenizer] = []
@@ -43,36 +44,8 @@ def shared_tokenizer() -> CLIPTokenizer:
     return _TOKENIZER[0]
 
 
-class Probe(Node):
-    """Test-only output node: records the values that reach it (never cached)."""
-
-    output_node = True
-    cache = CachePolicy.NEVER
-    inputs = (Link("value", ANY),)
-    seen: list[Any] = []
-
-    def run(self, ctx: RunContext, value: Any) -> NodeResult:
-        type(self).seen.append(value)
-        return NodeResult((), {"probed": [ctx.node_id]})
-
-
-@dataclass
-class Ctx:
-    """A RunContext for calling ``Node.run`` directly."""
-
-    node_id: str = "1"
-    job_id: str = "job"
-    prompt: dict[str, Any] = field(default_factory=dict)
-    extra_pnginfo: dict[str, Any] = field(default_factory=dict)
-    folders: Folders | None = None
-    services: dict[str, Any] = field(default_factory=dict)
-    log: logging.Logger = logging.getLogger("test")
-
-    def progress(self, value: float, total: float, preview: Any = None) -> None:
-        return None
-
-    def check_cancelled(self) -> None:
-        return None
+# The probe node and the direct-call run context are the image tests' own.
+__all__ = ["Ctx", "Probe"]
 
 
 class TinyStore:
