@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,17 @@ def default_model_folders(folders: Folders, models_dir: Path | None = None) -> M
     base = Path(folders.input).parent
     extra = [base / EXTRA_MODEL_PATHS] if (base / EXTRA_MODEL_PATHS).is_file() else []
     return model_folders(models_dir or base / "models", extra)
+
+
+def model_roots(model_folders: ModelFolders, names: Iterable[str]) -> dict[str, tuple[Path, ...]]:
+    """Search paths of each model folder the server lists (``ServerSettings.model_roots``)."""
+    roots: dict[str, tuple[Path, ...]] = {}
+    for name in names:
+        try:
+            roots[name] = tuple(model_folders.search_paths(name))
+        except KeyError:  # a folder the model nodes do not know (e.g. configs)
+            continue
+    return roots
 
 
 def build_registry(folders: Folders | None = None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import importlib
 import logging
 import os
@@ -113,14 +114,17 @@ async def _serve(app: web.Application, settings: ServerSettings) -> None:
 
 def serve_command(args: argparse.Namespace, registry: Registry | None) -> int:
     from executor.cache import make_cache
-    from latentgraph.app import build_engine, build_registry, default_model_folders
+    from latentgraph.app import build_engine, build_registry, default_model_folders, model_roots
     from server.app import create_app
     from server.security import InsecureBindError
+    from server.settings import MODEL_FOLDERS
 
     try:
         settings = _settings(args)
         folders = Folders(settings.input_dir, settings.output_dir, settings.temp_dir)
         model_folders = default_model_folders(folders, settings.models_dir)
+        settings = dataclasses.replace(
+            settings, model_roots=model_roots(model_folders, MODEL_FOLDERS))
         registry = registry if registry is not None else build_registry(folders, model_folders)
         packs = [p for p in os.environ.get(NODE_PACKS_ENV, "").split(",") if p]
         load_node_packs(registry, [*packs, *args.node_pack])

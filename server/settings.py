@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,10 @@ class ServerSettings:
     user_dir: Path
     models_dir: Path
     db_path: Path
+    # Search paths per model folder (first wins a name), from the composition root's model
+    # folders (extra_model_paths.yaml, the embedded demo model); a folder not named here lists
+    # ``models_dir / folder``.
+    model_roots: Mapping[str, tuple[Path, ...]] = field(default_factory=dict)
     host: str = "127.0.0.1"
     port: int = 8188
     token: str | None = None
@@ -70,6 +75,10 @@ class ServerSettings:
     @property
     def auth_required(self) -> bool:
         return self.token is not None
+
+    def model_search_paths(self, folder: str) -> tuple[Path, ...]:
+        """Where ``/models/{folder}`` looks, in order."""
+        return tuple(self.model_roots.get(folder, (self.models_dir / folder,)))
 
     def folder(self, kind: str) -> Path:
         """The root of an ``input|output|temp`` file type."""

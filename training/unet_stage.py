@@ -57,6 +57,7 @@ GAP_BATCH = 64
 GAP_MIN_T = 300
 ENCODE_BATCH = 64
 T_MEAN, T_STD = 0.5, 1.0  # logit-normal timestep sampling, shifted toward high noise
+EMA_DECAY = 0.999  # the exported weights are this moving average (~1,000-step window)
 
 
 @dataclass(frozen=True)
@@ -163,20 +164,41 @@ def _lr(step: int, total: int) -> float:
     return LR * (0.1 + 0.45 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup))))
 
 
-def _resume(folder: Path, unet: UNetModel, opt: torch.optim.Optimizer) -> int:
+class Ema:
+    """Exponential moving average of the UNet's parameters; decay warms up as (1+n)/(10+n)."""
+
+    def __init__(self, unet: UNetModel) -> None:
+        self.shadow = [p.detach().clone() for p in unet.parameters()]
+
+    @torch.no_grad()
+    def update(self, unet: UNetModel, step: int) -> None:
+        weight = 1.0 - min(EMA_DECAY, (1 + step) / (10 + step))
+        for avg, param in zip(self.shadow, unet.parameters(), strict=True):
+            avg.lerp_(param, weight)
+
+    @torch.no_grad()
+    def copy_to(self, unet: UNetModel) -> None:
+        for avg, param in zip(self.shadow, unet.parameters(), strict=True):
+            param.copy_(avg)
+
+
+def _resume(folder: Path, unet: UNetModel, opt: torch.optim.Optimizer, ema: Ema) -> int:
     path = folder / "state.pt"
     if not path.exists():
         return 0
     state = torch.load(path, weights_only=True)
     unet.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
+    ema.shadow = list(state["ema"])
     logger.info("unet: resuming from step %d", state["step"])
     return int(state["step"])
 
 
-def _save(folder: Path, unet: UNetModel, opt: torch.optim.Optimizer, step: int) -> None:
+def _save(folder: Path, unet: UNetModel, opt: torch.optim.Optimizer, ema: Ema,
+          step: int) -> None:
     tmp = folder / "state.pt.tmp"
-    torch.save({"model": unet.state_dict(), "optimizer": opt.state_dict(), "step": step}, tmp)
+    torch.save({"model": unet.state_dict(), "optimizer": opt.state_dict(), "ema": ema.shadow,
+                "step": step}, tmp)
     tmp.replace(folder / "state.pt")
 
 
@@ -188,10 +210,11 @@ def _gap_record(unet: UNetModel, ac: Tensor, g: GapBatch, step: int) -> dict[str
     return {"gap_right": right, "gap_shuffled": shuffled, "gap": gap}
 
 
-def _train(cfg: RunConfig, unet: UNetModel, text: CLIPTextModel, data: Data, total: int) -> float:
+def _train(cfg: RunConfig, unet: UNetModel, text: CLIPTextModel, data: Data, total: int,
+           ema: Ema) -> float:
     folder = cfg.stage_dir("unet")
     opt = torch.optim.AdamW(unet.parameters(), lr=LR, weight_decay=0.01)
-    start = _resume(folder, unet, opt)
+    start = _resume(folder, unet, opt, ema)
     log = LossLog(folder / "loss.jsonl")
     log.truncate(start)
     ac, g = alphas_cumprod(), gap_batch(data, text, cfg.seed)
@@ -207,13 +230,14 @@ def _train(cfg: RunConfig, unet: UNetModel, text: CLIPTextModel, data: Data, tot
         loss.backward()
         nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
         opt.step()
+        ema.update(unet, step)
         record: dict[str, float | int | str] = {"step": step + 1, "loss": loss.item()}
         if (step + 1) % GAP_EVERY == 0 or step + 1 == total:
             record.update(_gap_record(unet, ac, g, step + 1))
         log.append(record)
         bar.update(step + 1, loss=loss.item())
         if (step + 1) % SAVE_EVERY == 0 or step + 1 == total:
-            _save(folder, unet, opt, step + 1)
+            _save(folder, unet, opt, ema, step + 1)
     bar.close()
     return (time.perf_counter() - t0) / max(1, total - start)
 
@@ -233,9 +257,12 @@ def run_unet(cfg: RunConfig) -> dict[str, object]:
     torch.manual_seed(cfg.seed)
     unet = UNetModel(UNET_CONFIG).to(memory_format=torch.channels_last)
     total = cfg.scaled(UNET_STEPS)
-    step_s = _train(cfg, unet, text, data, total)
+    ema = Ema(unet)
+    step_s = _train(cfg, unet, text, data, total, ema)
     gaps = [r for r in LossLog(cfg.stage_dir("unet") / "loss.jsonl").records() if "gap" in r]
+    ema.copy_to(unet)  # the exported weights are the moving average
+    ema_gap = _gap_record(unet, alphas_cumprod(), gap_batch(data, text, cfg.seed), total)
     path = export_checkpoint(cfg, unet)
     return {"steps": total, "s_per_step": round(step_s, 4), "encode_s": round(encode_s, 1),
             "params": sum(p.numel() for p in unet.parameters()),
-            "last_gap": gaps[-1] if gaps else None, "checkpoint": str(path)}
+            "last_gap": gaps[-1] if gaps else None, "ema_gap": ema_gap, "checkpoint": str(path)}

@@ -11,7 +11,8 @@ A picker (``ModelFiles``) lists every model file under a folder's search paths, 
 as relative POSIX names (``sd15/model.safetensors``), re-reading the disk on every call. A name
 is resolved (:meth:`ModelFolders.resolve`) in the first search path holding it, through
 ``nodes.api.paths.resolve_inside``: a name that leaves its folder, even by a symlink, is refused
-and never listed.
+and never listed. ``checkpoints`` always searches the embedded demo model's folder last
+(``diffusion.embedded``), whatever the base directory.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from diffusion.embedded import EMBEDDED_DIR
 from nodes.api.paths import PathRefusedError, resolve_inside
 
 logger = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ DEFAULT_LAYOUT: dict[str, tuple[str, ...]] = {
     "hypernetworks": ("hypernetworks",),
 }
 _SKIPPED_DIRS = frozenset({".git"})
+EMBEDDED_FOLDER = "checkpoints"  # the folder that always lists the embedded demo model
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -81,10 +84,15 @@ class ModelFolders:
         logger.info("model folder %s: search path %s", canonical(folder), path)
 
     def search_paths(self, folder: str) -> list[Path]:
+        """The folder's search paths in order; ``checkpoints`` always ends with the embedded
+        demo model's folder (so a user's file of the same name wins)."""
         name = canonical(folder)
-        if name not in self.paths:
+        if name not in self.paths and name != EMBEDDED_FOLDER:
             raise KeyError(f"unknown model folder {folder!r}; known: {sorted(self.paths)}")
-        return list(self.paths[name])
+        paths = list(self.paths.get(name, ()))
+        if name == EMBEDDED_FOLDER and EMBEDDED_DIR not in paths:
+            paths.append(EMBEDDED_DIR)
+        return paths
 
     def files(self, folder: str) -> list[str]:
         """Sorted relative names of the model files in ``folder`` (first path wins a name)."""

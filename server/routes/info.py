@@ -114,11 +114,11 @@ async def extension_file(request: web.Request) -> web.StreamResponse:
                                            "X-Content-Type-Options": "nosniff"})
 
 
-def _folder_root(request: web.Request, folder: str) -> Path:
+def _folder_roots(request: web.Request, folder: str) -> tuple[Path, ...]:
     if folder not in MODEL_FOLDERS:
         raise NotFoundError("unknown_folder", "Unknown model folder",
                             f"{folder!r}; choose from {list(MODEL_FOLDERS)}")
-    return request.app[SETTINGS].models_dir / folder
+    return request.app[SETTINGS].model_search_paths(folder)
 
 
 def list_model_files(root: Path, suffixes: frozenset[str]) -> list[str]:
@@ -148,10 +148,13 @@ async def models(request: web.Request) -> web.Response:
 @routes.get("/models/{folder}")
 async def model_folder(request: web.Request) -> web.Response:
     folder = request.match_info["folder"]
-    root = _folder_root(request, folder)
+    roots = _folder_roots(request, folder)
     suffixes = CONFIG_SUFFIXES if folder == "configs" else MODEL_SUFFIXES
     loop = asyncio.get_running_loop()
-    return reply(await loop.run_in_executor(None, list_model_files, root, suffixes))
+    names: set[str] = set()
+    for root in roots:
+        names.update(await loop.run_in_executor(None, list_model_files, root, suffixes))
+    return reply(sorted(names))
 
 
 @routes.get("/embeddings")
@@ -178,11 +181,12 @@ def read_safetensors_metadata(path: Path) -> dict[str, Any] | None:
 
 @routes.get("/view_metadata/{folder}")
 async def view_metadata(request: web.Request) -> web.Response:
-    root = _folder_root(request, request.match_info["folder"])
+    roots = _folder_roots(request, request.match_info["folder"])
     filename = request.query.get("filename")
     if not filename:
         raise BadRequestError("invalid_parameter", "filename is required")
-    path = resolve_inside(root, filename, what="filename")
+    candidates = [resolve_inside(root, filename, what="filename") for root in roots]
+    path = next((p for p in candidates if p.is_file()), candidates[0])
     if path.suffix.lower() not in (".safetensors", ".sft") or not path.is_file():
         raise NotFoundError("not_found", "No such safetensors file", filename)
     loop = asyncio.get_running_loop()

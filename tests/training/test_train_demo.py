@@ -17,7 +17,7 @@ from latentgraph.cli import main
 from training import text_stage, unet_stage, vae_stage
 from training.export import CHECKPOINT_NAME
 
-SMOKE = ["--steps-scale", "0.004", "--seed", "7"]  # 64 images (the floor), 3 VAE steps
+SMOKE = ["--steps-scale", "0.004", "--seed", "7"]  # 64 images (the floor), 6 VAE steps
 
 
 @pytest.fixture
@@ -43,10 +43,10 @@ def test_smoke_run_writes_outputs_and_resumes(
     out = tmp_path / "run"
     assert main(["train-demo", "--out", str(out), *SMOKE, "--stage", "all"]) == 0
     err = capsys.readouterr().err
-    assert "vae 3/3" in err and "text 6/6" in err and "unet 4/4" in err
+    assert "vae 6/6" in err and "text 6/6" in err and "unet 4/4" in err
     vae_done = json.loads((out / "vae" / "done.json").read_text())
-    assert vae_done["steps"] == 3 and abs(vae_done["scaled_latent_std"] - 1.0) < 1e-3
-    assert [r["step"] for r in _lines(out / "vae" / "loss.jsonl")] == [1, 2, 3]
+    assert vae_done["steps"] == 6 and abs(vae_done["scaled_latent_std"] - 1.0) < 1e-3
+    assert [r["step"] for r in _lines(out / "vae" / "loss.jsonl")] == [1, 2, 3, 4, 5, 6]
     assert len((out / "data" / "labels.jsonl").read_text().splitlines()) == 64
     vae = load_vae(out / "vae" / "vae.safetensors")
     assert vae.encode(torch.zeros(1, 3, 128, 128)).shape == (1, 4, 16, 16)
@@ -87,7 +87,7 @@ def test_exported_checkpoint_loads_and_generates(tmp_path: Path, tiny_vae: None)
 
 
 def test_interrupted_vae_resumes_to_the_same_weights(tmp_path: Path, tiny_vae: None) -> None:
-    args = [*SMOKE[:1], "0.005", *SMOKE[2:]]  # 4 VAE steps, saved every 2
+    args = [*SMOKE[:1], "0.005", *SMOKE[2:]]  # 8 VAE steps, saved every 2
     straight, resumed = tmp_path / "a", tmp_path / "b"
     assert main(["train-demo", "--out", str(straight), *args, "--stage", "vae"]) == 2  # no data
     for out in (straight, resumed):
@@ -131,8 +131,8 @@ def test_interrupted_unet_resumes_to_the_same_weights(tmp_path: Path, tiny_vae: 
     assert main(["train-demo", "--out", str(straight), *SMOKE, "--stage", "unet"]) == 0
     real_save = unet_stage._save
 
-    def crash_after_2(folder: Path, unet: object, opt: object, step: int) -> None:
-        real_save(folder, unet, opt, step)  # type: ignore[arg-type]
+    def crash_after_2(folder: Path, unet: object, opt: object, ema: object, step: int) -> None:
+        real_save(folder, unet, opt, ema, step)  # type: ignore[arg-type]
         if step == 2:
             raise KeyboardInterrupt
 
@@ -141,7 +141,9 @@ def test_interrupted_unet_resumes_to_the_same_weights(tmp_path: Path, tiny_vae: 
         main(["train-demo", "--out", str(resumed), *SMOKE, "--stage", "unet"])
     monkeypatch.setattr(unet_stage, "_save", real_save)
     assert main(["train-demo", "--out", str(resumed), *SMOKE, "--stage", "unet"]) == 0
-    a, b = (torch.load(o / "unet" / "state.pt", weights_only=True)["model"] for o in (straight,
-                                                                                     resumed))
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    a, b = (torch.load(o / "unet" / "state.pt", weights_only=True) for o in (straight, resumed))
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert len(a["ema"]) == len(b["ema"]) > 0  # the moving average resumes too
+    assert all(torch.equal(x, y) for x, y in zip(a["ema"], b["ema"], strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(a["ema"], a["model"].values(), strict=False))
     assert _lines(straight / "unet" / "loss.jsonl") == _lines(resumed / "unet" / "loss.jsonl")

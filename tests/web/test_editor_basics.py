@@ -29,7 +29,7 @@ def test_default_graph_matches_what_the_server_offers(page: Any, server: Server)
         assert flags[str(node["id"])] == (node["type"] not in offered), node["type"]
     ckpt = next(n for n in workflow["nodes"] if n["type"] == "CheckpointLoaderSimple")
     if "CheckpointLoaderSimple" in offered:
-        assert ckpt["widgets_values"] == ["tiny.safetensors"]  # the model list
+        assert ckpt["widgets_values"] == ["latentgraph-shapes-v1.safetensors"]  # embedded, listed
     assert page.locator("#workflow-title").text_content() == "Default workflow"
     screenshot(page, "editor-rest.png")
 
@@ -137,7 +137,7 @@ def test_copy_paste_keeps_links_between_copied_nodes_and_groups(page: Any) -> No
         pasted.some((n) => n.id === link.origin_id), text: enc.widgets[0].value};
     }""")
     assert result["count"] == 9 and result["linkedToPasted"]
-    assert result["text"].startswith("beautiful scenery")
+    assert result["text"].startswith("a large red circle")
     page.keyboard.press("Control+g")
     groups = snapshot(page)["groups"]
     assert len(groups) == 1 and groups[0]["bounding"][2] > 100

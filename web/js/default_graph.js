@@ -1,5 +1,14 @@
 // The default txt2img workflow (ComfyUI's default graph, UI format v0.4). Node types the
 // server does not offer stay in it, flagged as unknown, so the picture is the familiar one.
+// It opens on the embedded demo model with its model card's recommended settings
+// (diffusion/embedded: MODEL_CARD.md and RECOMMENDED; a test keeps the two in step).
+
+export const DEMO = {
+  ckpt: "latentgraph-shapes-v1.safetensors",
+  prompt: "a large red circle on a blue background, top left",
+  negative: "",
+  width: 128, height: 128, steps: 20, cfg: 3.0, sampler: "euler", scheduler: "normal",
+};
 
 /** @param {Record<string, any>} defs */
 export function defaultWorkflow(defs) {
@@ -10,9 +19,9 @@ export function defaultWorkflow(defs) {
     if (!Array.isArray(values) || !values.length || values.includes(wanted)) return wanted;
     return values[0];
   };
-  const ckpt = pick("CheckpointLoaderSimple", "ckpt_name", "v1-5-pruned-emaonly.safetensors");
-  const sampler = pick("KSampler", "sampler_name", "euler");
-  const scheduler = pick("KSampler", "scheduler", "normal");
+  const ckpt = pick("CheckpointLoaderSimple", "ckpt_name", DEMO.ckpt);
+  const sampler = pick("KSampler", "sampler_name", DEMO.sampler);
+  const scheduler = pick("KSampler", "scheduler", DEMO.scheduler);
   return {
     last_node_id: 9, last_link_id: 9,
     nodes: [
@@ -20,16 +29,17 @@ export function defaultWorkflow(defs) {
         mode: 0, inputs: [{ name: "clip", type: "CLIP", link: 5 }],
         outputs: [{ name: "CONDITIONING", type: "CONDITIONING", links: [6], slot_index: 0 }],
         properties: { "Node name for S&R": "CLIPTextEncode" },
-        widgets_values: ["text, watermark"] },
+        widgets_values: [DEMO.negative] },
       { id: 6, type: "CLIPTextEncode", pos: [415, 186], size: [422, 164], flags: {}, order: 2,
         mode: 0, inputs: [{ name: "clip", type: "CLIP", link: 3 }],
         outputs: [{ name: "CONDITIONING", type: "CONDITIONING", links: [4], slot_index: 0 }],
         properties: { "Node name for S&R": "CLIPTextEncode" },
-        widgets_values: ["beautiful scenery nature glass bottle landscape, , purple galaxy bottle,"] },
+        widgets_values: [DEMO.prompt] },
       { id: 5, type: "EmptyLatentImage", pos: [473, 609], size: [315, 106], flags: {}, order: 1,
         mode: 0, inputs: [],
         outputs: [{ name: "LATENT", type: "LATENT", links: [2], slot_index: 0 }],
-        properties: { "Node name for S&R": "EmptyLatentImage" }, widgets_values: [512, 512, 1] },
+        properties: { "Node name for S&R": "EmptyLatentImage" },
+        widgets_values: [DEMO.width, DEMO.height, 1] },
       { id: 3, type: "KSampler", pos: [863, 186], size: [315, 262], flags: {}, order: 4, mode: 0,
         inputs: [
           { name: "model", type: "MODEL", link: 1 },
@@ -38,7 +48,8 @@ export function defaultWorkflow(defs) {
           { name: "latent_image", type: "LATENT", link: 2 }],
         outputs: [{ name: "LATENT", type: "LATENT", links: [7], slot_index: 0 }],
         properties: { "Node name for S&R": "KSampler" },
-        widgets_values: [156680208700286, "randomize", 20, 8, sampler, scheduler, 1] },
+        widgets_values: [156680208700286, "randomize", DEMO.steps, DEMO.cfg, sampler, scheduler,
+          1] },
       { id: 8, type: "VAEDecode", pos: [1209, 188], size: [210, 46], flags: {}, order: 5, mode: 0,
         inputs: [{ name: "samples", type: "LATENT", link: 7 }, { name: "vae", type: "VAE", link: 8 }],
         outputs: [{ name: "IMAGE", type: "IMAGE", links: [9], slot_index: 0 }],
