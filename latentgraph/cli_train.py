@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-STAGE_CHOICES = ["all", "data", "vae", "text", "unet"]
+STAGE_CHOICES = ["all", "data", "vae", "text", "decoder", "unet"]
 
 
 def add_train_demo_parser(commands: Any) -> None:

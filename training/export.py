@@ -1,6 +1,7 @@
 """One SD1.x single-file checkpoint (fp16) from the VAE, text and UNet stages' weights.
 
-Keys are the original LDM layout: ``model.diffusion_model.`` (UNet), ``first_stage_model.`` (VAE)
+The VAE is the decoder stage's (the VAE stage's encoder, fine-tuned decoder). Keys are the
+original LDM layout: ``model.diffusion_model.`` (UNet), ``first_stage_model.`` (VAE)
 and ``cond_stage_model.transformer.`` (CLIP-L-layout text encoder), so
 ``diffusion.loading.load_checkpoint`` reads it as any SD1.x file. The file is loaded back once to
 prove it.
@@ -27,7 +28,7 @@ CHECKPOINT_NAME = "latentgraph-shapes-v1.safetensors"
 
 def checkpoint_tensors(cfg: RunConfig, unet: UNetModel) -> dict[str, Tensor]:
     """Every tensor of the single file, fp16, under its SD1.x prefix."""
-    vae = load_file(str(cfg.stage_dir("vae") / "vae.safetensors"))
+    vae = load_file(str(cfg.stage_dir("decoder") / "vae.safetensors"))  # fine-tuned decoder
     text = load_file(str(cfg.stage_dir("text") / "text.safetensors"))  # already prefixed
     tensors = {UNET_PREFIX + k: v for k, v in unet.state_dict().items()}
     tensors.update({VAE_PREFIX + k: v for k, v in vae.items()})

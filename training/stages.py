@@ -1,4 +1,4 @@
-"""``train-demo`` stages: data -> vae -> text -> unet, each resumable under its own folder of DIR.
+"""``train-demo`` stages: data -> vae -> text -> decoder -> unet, each resumable in DIR/<stage>.
 
 A stage that finished writes ``DIR/<stage>/done.json`` and is skipped next time. A stage that was
 interrupted resumes from its last checkpoint (the data stage simply reruns: it takes seconds).
@@ -22,7 +22,7 @@ from training import shapes_data
 
 logger = logging.getLogger(__name__)
 
-STAGES: tuple[str, ...] = ("data", "vae", "text", "unet")
+STAGES: tuple[str, ...] = ("data", "vae", "text", "decoder", "unet")
 STAGE_CHOICES: tuple[str, ...] = ("all", *STAGES)
 IMPLEMENTED: tuple[str, ...] = STAGES
 DATA_IMAGES = 10_000  # training images at --steps-scale 1
@@ -106,6 +106,10 @@ def _runner(stage: str) -> Callable[[RunConfig], dict[str, object]]:
         from training.text_stage import run_text
 
         return run_text
+    if stage == "decoder":
+        from training.decoder_stage import run_decoder
+
+        return run_decoder
     if stage == "unet":
         from training.unet_stage import run_unet
 

@@ -31,7 +31,9 @@ logger = logging.getLogger(__name__)
 # layout) would hold one channel each and erase a flat region's colour (seen: a 32-channel VAE
 # decoded colours by zero-padding artefacts at the borders, PSNR 11.9 dB).
 VAE_CONFIG = VAEConfig(ch=64, ch_mult=(1, 1, 1, 2), num_res_blocks=1)
-VAE_STEPS = 1500  # at --steps-scale 1
+VAE_STEPS = 1500  # first cosine cycle, at --steps-scale 1
+VAE_RESTART_STEPS = 1000  # a second cycle from LR / 2: after the first, shape colours still
+# drifted (red decoded orange-ish) while backgrounds and outlines were right (24.3 dB)
 BATCH = 8
 CROP = 64  # most 64x64 crops hold an edge; 1.0 s/step on one core, ~0.6 s on two
 LR = 1e-3  # 2e-3 plateaued at the mean colour until the cosine decay brought it below 1.5e-3
@@ -62,11 +64,24 @@ def _init_posterior(vae: AutoencoderKL) -> None:
     vae.quant_conv.bias[z:] = LOGVAR_INIT
 
 
-def _lr(step: int, total: int) -> float:
+def _cosine(step: int, total: int, peak: float) -> float:
     warmup = max(1, total // 20)
     if step < warmup:
-        return LR * (step + 1) / warmup
-    return LR * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+        return peak * (step + 1) / warmup
+    return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def _lr(step: int, first: int) -> float:
+    """Warm-up and cosine over the first ``first`` steps, then a cosine restart at LR / 2."""
+    if step < first:
+        return _cosine(step, first, LR)
+    restart = step - first
+    return LR / 2 * 0.5 * (1 + math.cos(math.pi * restart / max(1, cycle_steps(first))))
+
+
+def cycle_steps(first: int) -> int:
+    """Length of the restart cycle for a first cycle of ``first`` steps."""
+    return max(1, round(first * VAE_RESTART_STEPS / VAE_STEPS))
 
 
 def _loss(vae: AutoencoderKL, pixels: Tensor, noise_seed: int) -> tuple[Tensor, Tensor]:
@@ -96,8 +111,9 @@ def _save(folder: Path, vae: AutoencoderKL, opt: torch.optim.Optimizer, step: in
     tmp.replace(folder / "state.pt")  # atomic: an interrupted save leaves the previous state
 
 
-def _train(cfg: RunConfig, vae: AutoencoderKL, images: np.ndarray, total: int) -> float:
-    """Trains to ``total`` steps from the saved state; returns seconds per step of this run."""
+def _train(cfg: RunConfig, vae: AutoencoderKL, images: np.ndarray, first: int) -> float:
+    """Trains both cycles from the saved state; returns seconds per step of this run."""
+    total = first + cycle_steps(first)
     folder = cfg.stage_dir("vae")
     opt = torch.optim.Adam(vae.parameters(), lr=LR)
     start = _resume(folder, vae, opt)
@@ -107,12 +123,12 @@ def _train(cfg: RunConfig, vae: AutoencoderKL, images: np.ndarray, total: int) -
     t0 = time.perf_counter()
     for step in range(start, total):
         for group in opt.param_groups:
-            group["lr"] = _lr(step, total)
+            group["lr"] = _lr(step, first)
         rec, kl = _loss(vae, _batch(images, cfg.seed, step), cfg.seed * 1_000_003 + step)
         opt.zero_grad(set_to_none=True)
         (rec + KL_WEIGHT * kl).backward()
         opt.step()
-        log.append({"step": step + 1, "rec": rec.item(), "kl": kl.item(), "lr": _lr(step, total)})
+        log.append({"step": step + 1, "rec": rec.item(), "kl": kl.item(), "lr": _lr(step, first)})
         bar.update(step + 1, rec=rec.item())
         if (step + 1) % SAVE_EVERY == 0 or step + 1 == total:
             _save(folder, vae, opt, step + 1)
@@ -164,8 +180,9 @@ def run_vae(cfg: RunConfig) -> dict[str, object]:
     torch.manual_seed(cfg.seed)
     vae = AutoencoderKL(VAE_CONFIG).to(memory_format=torch.channels_last)
     _init_posterior(vae)
-    total = cfg.scaled(VAE_STEPS)
-    step_s = _train(cfg, vae, images, total)
+    first = cfg.scaled(VAE_STEPS)
+    total = first + cycle_steps(first)
+    step_s = _train(cfg, vae, images, first)
     vae.eval()
     held = images[-min(SCALE_IMAGES, len(images)) :]
     std = latent_std(vae, held)

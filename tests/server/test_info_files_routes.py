@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import struct
@@ -13,8 +14,16 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from PIL import Image
 
+from nodes.api import Registry
 from server.settings import ServerSettings
-from tests.server.conftest import connect, is_end_of, messages_until, queue_prompt
+from tests.server.conftest import (
+    connect,
+    is_end_of,
+    make_app,
+    make_settings,
+    messages_until,
+    queue_prompt,
+)
 from tests.server.stub_pack import Previewer, png_bytes, save_prompt
 
 pytestmark = pytest.mark.asyncio
@@ -236,3 +245,23 @@ async def test_users_settings_and_userdata(client: TestClient) -> None:
     assert await moved.json() == "workflows/b.json"
     assert (await client.delete("/userdata/workflows%2Fb.json")).status == 204
     assert (await client.delete("/userdata/workflows%2Fb.json")).status == 404
+
+
+async def test_model_folders_list_every_search_path(aiohttp_client: Any, registry: Registry,
+                                                    tmp_path: Path) -> None:
+    """``model_roots`` (from the composition root: extra_model_paths.yaml, the embedded demo
+    model) are listed together, first root winning a name, and metadata is found in any."""
+    shipped, extra = tmp_path / "shipped", tmp_path / "extra"
+    for folder in (shipped, extra):
+        folder.mkdir()
+    safetensors_file(shipped / "demo.safetensors", {"latentgraph.model": "shapes-v1"})
+    (extra / "other.safetensors").write_bytes(b"x")
+    base = make_settings(tmp_path / "base")
+    settings = dataclasses.replace(base, model_roots={
+        "checkpoints": (base.models_dir / "checkpoints", extra, shipped)})
+    client = await aiohttp_client(make_app(registry, settings))
+    assert await get_json(client, "/models/checkpoints") == ["demo.safetensors",
+                                                              "other.safetensors"]
+    meta = await get_json(client, "/view_metadata/checkpoints?filename=demo.safetensors")
+    assert meta == {"latentgraph.model": "shapes-v1"}
+    assert await get_json(client, "/models/loras") == []  # not named: models_dir/loras

@@ -14,10 +14,11 @@ from diffusion.sampling import ModelSamplingDiscrete
 from diffusion.text.encode import encode_prompt, encoders_from_checkpoint
 from diffusion.text.tokenizer import CLIPTokenizer
 from latentgraph.cli import main
-from training import text_stage, unet_stage, vae_stage
+from training import decoder_stage, text_stage, unet_stage, vae_stage
 from training.export import CHECKPOINT_NAME
 
-SMOKE = ["--steps-scale", "0.004", "--seed", "7"]  # 64 images (the floor), 6 VAE steps
+# 64 images (the floor); 10 VAE steps (6 + 4 in the restart cycle)
+SMOKE = ["--steps-scale", "0.004", "--seed", "7"]
 
 
 @pytest.fixture
@@ -27,6 +28,7 @@ def tiny_vae(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(vae_stage, "SAVE_EVERY", 2)
     monkeypatch.setattr(text_stage, "BATCH", 8)
     monkeypatch.setattr(text_stage, "EVAL_EVERY", 2)
+    monkeypatch.setattr(decoder_stage, "BATCH", 2)
     monkeypatch.setattr(unet_stage, "BATCH", 4)
     monkeypatch.setattr(unet_stage, "UNET_STEPS", 1_000)  # 4 steps at --steps-scale 0.004
     monkeypatch.setattr(unet_stage, "GAP_EVERY", 2)
@@ -43,10 +45,10 @@ def test_smoke_run_writes_outputs_and_resumes(
     out = tmp_path / "run"
     assert main(["train-demo", "--out", str(out), *SMOKE, "--stage", "all"]) == 0
     err = capsys.readouterr().err
-    assert "vae 6/6" in err and "text 6/6" in err and "unet 4/4" in err
+    assert "vae 10/10" in err and "text 6/6" in err and "unet 4/4" in err
     vae_done = json.loads((out / "vae" / "done.json").read_text())
-    assert vae_done["steps"] == 6 and abs(vae_done["scaled_latent_std"] - 1.0) < 1e-3
-    assert [r["step"] for r in _lines(out / "vae" / "loss.jsonl")] == [1, 2, 3, 4, 5, 6]
+    assert vae_done["steps"] == 10 and abs(vae_done["scaled_latent_std"] - 1.0) < 1e-3
+    assert [r["step"] for r in _lines(out / "vae" / "loss.jsonl")] == list(range(1, 11))
     assert len((out / "data" / "labels.jsonl").read_text().splitlines()) == 64
     vae = load_vae(out / "vae" / "vae.safetensors")
     assert vae.encode(torch.zeros(1, 3, 128, 128)).shape == (1, 4, 16, 16)
@@ -87,7 +89,7 @@ def test_exported_checkpoint_loads_and_generates(tmp_path: Path, tiny_vae: None)
 
 
 def test_interrupted_vae_resumes_to_the_same_weights(tmp_path: Path, tiny_vae: None) -> None:
-    args = [*SMOKE[:1], "0.005", *SMOKE[2:]]  # 8 VAE steps, saved every 2
+    args = [*SMOKE[:1], "0.005", *SMOKE[2:]]  # 8 + 5 VAE steps, saved every 2
     straight, resumed = tmp_path / "a", tmp_path / "b"
     assert main(["train-demo", "--out", str(straight), *args, "--stage", "vae"]) == 2  # no data
     for out in (straight, resumed):
@@ -125,7 +127,7 @@ def test_interrupted_unet_resumes_to_the_same_weights(tmp_path: Path, tiny_vae: 
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(unet_stage, "SAVE_EVERY", 2)
     straight, resumed = tmp_path / "a", tmp_path / "b"
-    for stage in ("data", "vae", "text"):
+    for stage in ("data", "vae", "text", "decoder"):
         assert main(["train-demo", "--out", str(straight), *SMOKE, "--stage", stage]) == 0
     shutil.copytree(straight, resumed)
     assert main(["train-demo", "--out", str(straight), *SMOKE, "--stage", "unet"]) == 0
