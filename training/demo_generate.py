@@ -82,9 +82,7 @@ class DemoGenerator:
         saved = result.outputs["9"]["images"][0]
         path = Path(self.folders.output) / saved["subfolder"] / saved["filename"]
         with Image.open(path) as img:
-            picture = np.asarray(img.convert("RGB"))
-        path.unlink()
-        return picture
+            return np.asarray(img.convert("RGB"))  # kept: a cached rerun names the same file
 
     def close(self) -> None:
         self._scratch.cleanup()

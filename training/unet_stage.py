@@ -48,6 +48,11 @@ UNET_CONFIG: UNetConfig = sd1_config().replace(
     transformer_depth_middle=1, context_dim=TEXT_CONFIG.width,
 )
 UNET_STEPS = 4_000  # at --steps-scale 1
+# Then a phase with offset noise (a per-channel constant added to eps): without it the model read
+# the background colour from the mean of the starting noise (SD's schedule never reaches zero
+# SNR, and a flat background is most of a latent's mean), so backgrounds came out at chance.
+UNET_OFFSET_STEPS = 1_000
+OFFSET_NOISE = 0.1
 BATCH = 32
 LR = 6e-4
 DROP_CAPTION = 0.1
@@ -105,7 +110,8 @@ def context_states(text: CLIPTextModel, ids: Tensor) -> Tensor:
         return text(ids).hidden  # (B, 77, width): last layer, final norm (SD1.x's clip_l slot)
 
 
-def _draw(data: Data, seed: int, step: int, trainable: int) -> tuple[Tensor, ...]:
+def _draw(data: Data, seed: int, step: int, trainable: int,
+          offset: float = 0.0) -> tuple[Tensor, ...]:
     """(x0, ids, t, eps) for a step; every draw is a function of (seed, step)."""
     rng = np.random.default_rng([seed, step, 0xD1])
     picked = rng.choice(trainable, size=min(BATCH, trainable), replace=False)
@@ -117,7 +123,10 @@ def _draw(data: Data, seed: int, step: int, trainable: int) -> tuple[Tensor, ...
     ids = torch.where(drop[:, None], data.empty[None], data.ids[idx])
     u = torch.sigmoid(T_MEAN + T_STD * torch.randn(len(idx), generator=gen))
     t = (u * 999).round().long()
-    return x0, ids, t, torch.randn(x0.shape, generator=gen)
+    eps = torch.randn(x0.shape, generator=gen)  # (B, 4, h, w)
+    if offset:
+        eps = eps + offset * torch.randn(*x0.shape[:2], 1, 1, generator=gen)
+    return x0, ids, t, eps
 
 
 def eps_loss(unet: UNetModel, ac: Tensor, x0: Tensor, context: Tensor, t: Tensor,
@@ -158,11 +167,15 @@ def conditioning_gap(unet: UNetModel, ac: Tensor, g: GapBatch) -> tuple[float, f
     return right, shuffled
 
 
-def _lr(step: int, total: int) -> float:
-    warmup = max(1, min(100, total // 20))
+def _lr(step: int, first: int, total: int) -> float:
+    """Warm-up and cosine to LR/10 over the first phase; the offset phase decays LR/4 -> 0."""
+    if step >= first:
+        done = (step - first) / max(1, total - first)
+        return LR * 0.25 * 0.5 * (1 + math.cos(math.pi * done))
+    warmup = max(1, min(100, first // 20))
     if step < warmup:
         return LR * (step + 1) / warmup
-    return LR * (0.1 + 0.45 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup))))
+    return LR * (0.1 + 0.45 * (1 + math.cos(math.pi * (step - warmup) / max(1, first - warmup))))
 
 
 class Ema:
@@ -216,6 +229,7 @@ def _train(cfg: RunConfig, unet: UNetModel, text: CLIPTextModel, data: Data, tot
     folder = cfg.stage_dir("unet")
     opt = torch.optim.AdamW(unet.parameters(), lr=LR, weight_decay=0.01)
     start = _resume(folder, unet, opt, ema)
+    first = min(total, cfg.scaled(UNET_STEPS))
     log = LossLog(folder / "loss.jsonl")
     log.truncate(start)
     ac, g = alphas_cumprod(), gap_batch(data, text, cfg.seed)
@@ -224,8 +238,9 @@ def _train(cfg: RunConfig, unet: UNetModel, text: CLIPTextModel, data: Data, tot
     t0 = time.perf_counter()
     for step in range(start, total):
         for group in opt.param_groups:
-            group["lr"] = _lr(step, total)
-        x0, ids, t, eps = _draw(data, cfg.seed, step, trainable)
+            group["lr"] = _lr(step, first, total)
+        offset = OFFSET_NOISE if step >= first else 0.0
+        x0, ids, t, eps = _draw(data, cfg.seed, step, trainable, offset)
         loss = eps_loss(unet, ac, x0, context_states(text, ids), t, eps)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -257,7 +272,7 @@ def run_unet(cfg: RunConfig) -> dict[str, object]:
     text = load_text_encoder(cfg.stage_dir("text") / "text.safetensors")
     torch.manual_seed(cfg.seed)
     unet = UNetModel(UNET_CONFIG).to(memory_format=torch.channels_last)
-    total = cfg.scaled(UNET_STEPS)
+    total = cfg.scaled(UNET_STEPS) + cfg.scaled(UNET_OFFSET_STEPS)
     ema = Ema(unet)
     step_s = _train(cfg, unet, text, data, total, ema)
     gaps = [r for r in LossLog(cfg.stage_dir("unet") / "loss.jsonl").records() if "gap" in r]

@@ -19,7 +19,7 @@ RECOMMENDED: dict[str, Any] = {
     "width": 128,
     "height": 128,
     "steps": 20,
-    "cfg": 3.0,
+    "cfg": 2.0,
     "sampler_name": "euler",
     "scheduler": "normal",
 }

@@ -31,6 +31,7 @@ def tiny_vae(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(decoder_stage, "BATCH", 2)
     monkeypatch.setattr(unet_stage, "BATCH", 4)
     monkeypatch.setattr(unet_stage, "UNET_STEPS", 1_000)  # 4 steps at --steps-scale 0.004
+    monkeypatch.setattr(unet_stage, "UNET_OFFSET_STEPS", 500)  # then 2 with offset noise
     monkeypatch.setattr(unet_stage, "GAP_EVERY", 2)
     monkeypatch.setattr(unet_stage, "GAP_BATCH", 8)
 
@@ -45,7 +46,7 @@ def test_smoke_run_writes_outputs_and_resumes(
     out = tmp_path / "run"
     assert main(["train-demo", "--out", str(out), *SMOKE, "--stage", "all"]) == 0
     err = capsys.readouterr().err
-    assert "vae 10/10" in err and "text 6/6" in err and "unet 4/4" in err
+    assert "vae 10/10" in err and "text 6/6" in err and "unet 6/6" in err
     vae_done = json.loads((out / "vae" / "done.json").read_text())
     assert vae_done["steps"] == 10 and abs(vae_done["scaled_latent_std"] - 1.0) < 1e-3
     assert [r["step"] for r in _lines(out / "vae" / "loss.jsonl")] == list(range(1, 11))
@@ -59,7 +60,7 @@ def test_smoke_run_writes_outputs_and_resumes(
     text_log = _lines(out / "text" / "loss.jsonl")
     assert [r["step"] for r in text_log] == list(range(1, 7)) and "held_acc" in text_log[-1]
     unet_log = _lines(out / "unet" / "loss.jsonl")
-    assert [r["step"] for r in unet_log] == [1, 2, 3, 4] and "gap" in unet_log[-1]
+    assert [r["step"] for r in unet_log] == list(range(1, 7)) and "gap" in unet_log[-1]
 
 
 def test_exported_checkpoint_loads_and_generates(tmp_path: Path, tiny_vae: None) -> None:
@@ -149,3 +150,16 @@ def test_interrupted_unet_resumes_to_the_same_weights(tmp_path: Path, tiny_vae: 
     assert all(torch.equal(x, y) for x, y in zip(a["ema"], b["ema"], strict=True))
     assert not all(torch.equal(x, y) for x, y in zip(a["ema"], a["model"].values(), strict=False))
     assert _lines(straight / "unet" / "loss.jsonl") == _lines(resumed / "unet" / "loss.jsonl")
+
+
+def test_offset_noise_adds_one_constant_per_image_and_channel() -> None:
+    n = 6
+    data = unet_stage.Data(mean=torch.randn(n, 4, 4, 4), std=torch.full((n, 4, 4, 4), 0.1),
+                           ids=torch.zeros(n, 77, dtype=torch.long),
+                           empty=torch.zeros(77, dtype=torch.long))
+    *_, plain = unet_stage._draw(data, seed=3, step=5, trainable=n)
+    *_, shifted = unet_stage._draw(data, seed=3, step=5, trainable=n, offset=0.1)
+    diff = shifted - plain  # (B, 4, h, w): the same value over each latent plane
+    assert torch.allclose(diff, diff[:, :, :1, :1].expand_as(diff))
+    assert 0.01 < diff[:, :, 0, 0].std() < 0.3
+    assert unet_stage._lr(4_000, 4_000, 5_000) == pytest.approx(unet_stage.LR / 4)

@@ -7,7 +7,7 @@ export const DEMO = {
   ckpt: "latentgraph-shapes-v1.safetensors",
   prompt: "a large red circle on a blue background, top left",
   negative: "",
-  width: 128, height: 128, steps: 20, cfg: 3.0, sampler: "euler", scheduler: "normal",
+  width: 128, height: 128, steps: 20, cfg: 2.0, sampler: "euler", scheduler: "normal",
 };
 
 /** @param {Record<string, any>} defs */

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from diffusion.embedded import DEMO_CHECKPOINT as DEMO  # always listed (embedded model)
 from executor.errors import PromptError
 from nodes.api.paths import PathRefusedError
 from nodes.models.extra_paths import ExtraPathsError, add_extra_paths, parse_extra_paths
@@ -29,7 +30,7 @@ def test_listing_is_nested_filtered_sorted_and_reread(tmp_path: Path) -> None:
     touch(tmp_path / "checkpoints" / "notes.txt")
     touch(tmp_path / "checkpoints" / ".git" / "x.pt")
     picker = ModelFiles(folders, "checkpoints")
-    assert picker() == ["b.safetensors", "sd15/a.ckpt", "sd15/deep/c.SFT"]
+    assert picker() == ["b.safetensors", DEMO, "sd15/a.ckpt", "sd15/deep/c.SFT"]
     touch(tmp_path / "checkpoints" / "z.pth")
     assert picker()[-1] == "z.pth"  # a new file shows up on the next request
     assert ModelFiles(None, "checkpoints")() == []
@@ -75,7 +76,7 @@ def test_a_link_out_of_the_folder_is_neither_listed_nor_resolved(tmp_path: Path)
     inside.mkdir(parents=True)
     os.symlink(outside, inside / "link.safetensors")
     touch(inside / "ok.safetensors")
-    assert folders.files("checkpoints") == ["ok.safetensors"]
+    assert folders.files("checkpoints") == [DEMO, "ok.safetensors"]
     with pytest.raises(PathRefusedError, match="outside the folder"):
         folders.resolve("checkpoints", "link.safetensors")
 
@@ -131,7 +132,8 @@ def test_comfyui_section_with_base_path_defaults_and_aliases(tmp_path: Path) -> 
     assert folders.search_paths("configs") == [other / "models" / "configs"]
     touch(other / "models" / "checkpoints" / "sub" / "reused.safetensors")
     touch(tmp_path / "models" / "checkpoints" / "local.safetensors")
-    assert folders.files("checkpoints") == ["local.safetensors", "sub/reused.safetensors"]
+    assert folders.files("checkpoints") == [DEMO, "local.safetensors",
+                                            "sub/reused.safetensors"]
 
 
 def test_a1111_section_reuses_its_folder_names(tmp_path: Path) -> None:
@@ -144,7 +146,7 @@ def test_a1111_section_reuses_its_folder_names(tmp_path: Path) -> None:
     touch(webui / "models" / "Lora" / "a.safetensors")
     touch(webui / "models" / "LyCORIS" / "b.safetensors")
     touch(webui / "models" / "VAE" / "vae.pt")
-    assert folders.files("checkpoints") == ["v1-5.safetensors"]
+    assert folders.files("checkpoints") == [DEMO, "v1-5.safetensors"]
     assert folders.files("loras") == ["a.safetensors", "b.safetensors"]
     assert folders.files("vae") == ["vae.pt"]
     assert folders.search_paths("embeddings")[-1] == webui / "embeddings"
@@ -181,7 +183,7 @@ def test_malformed_yaml_is_refused_with_the_file_named(tmp_path: Path, text: str
 def test_object_info_lists_the_bound_folders_on_every_request(env: ModelEnv) -> None:
     touch(env.base / "models" / "checkpoints" / "sd15" / "x.safetensors")
     info = env.registry.node_info("CheckpointLoaderSimple")
-    assert info["input"]["required"]["ckpt_name"][0] == ["sd15/x.safetensors"]
+    assert info["input"]["required"]["ckpt_name"][0] == [DEMO, "sd15/x.safetensors"]
     touch(env.base / "models" / "clip" / "l.safetensors")
     dual = env.registry.node_info("DualCLIPLoader")["input"]["required"]
     assert dual["clip_name1"][0] == dual["clip_name2"][0] == ["l.safetensors"]
