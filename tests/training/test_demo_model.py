@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from latentgraph.demo import DemoGenerator, default_workflow
 from training.adherence import read_image, score, targets
-from training.demo_generate import DemoGenerator, default_workflow
 from training.shape_classifier import load_classifier
 
 CLASSIFIER = Path(__file__).resolve().parents[2] / "benchmarks" / "shape_classifier.safetensors"

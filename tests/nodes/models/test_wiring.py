@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from diffusion.embedded import DEMO_CHECKPOINT
 from diffusion.memory import ModelManager
 from latentgraph.app import build_engine, build_registry, folders_under
 from nodes.models.services import MODEL_FOLDERS, MODELS, TOKENIZER, TokenizerCache
@@ -22,7 +23,7 @@ def test_build_registry_and_engine_use_base_models_and_extra_paths(tmp_path: Pat
         f"a111:\n  base_path: {webui}\n  checkpoints: models/Stable-diffusion\n")
     registry = build_registry(folders)
     choices = registry.node_info("CheckpointLoaderSimple")["input"]["required"]["ckpt_name"][0]
-    assert choices == ["a1111.ckpt", "local.safetensors"]
+    assert choices == ["a1111.ckpt", DEMO_CHECKPOINT, "local.safetensors"]  # embedded: always
     engine = build_engine(registry, folders)
     assert isinstance(engine.services[MODELS], ModelManager)
     assert engine.services[MODELS]._opener is open_model_file

@@ -1,5 +1,8 @@
 """Pictures from the demo model through the real engine and the editor's default workflow.
 
+Used by the adherence benchmark, the README grid and the CI adherence test (``training/`` may not
+import the engine, so this lives with the composition root).
+
 The workflow is the API form of ``web/js/default_graph.js`` (CheckpointLoaderSimple ->
 CLIPTextEncode x2 -> EmptyLatentImage -> KSampler -> VAEDecode -> SaveImage) with the model card's
 recommended settings; a picture is read back from the PNG that SaveImage wrote, exactly what a
