@@ -48,9 +48,10 @@ UNET_CONFIG: UNetConfig = sd1_config().replace(
     transformer_depth_middle=1, context_dim=TEXT_CONFIG.width,
 )
 UNET_STEPS = 4_000  # at --steps-scale 1
-# Then a phase with offset noise (a per-channel constant added to eps): without it the model read
-# the background colour from the mean of the starting noise (SD's schedule never reaches zero
-# SNR, and a flat background is most of a latent's mean), so backgrounds came out at chance.
+# Then a phase with offset noise (a per-channel constant added to eps), aimed at backgrounds: the
+# model reads the background colour from the mean of the starting noise (SD's schedule never
+# reaches zero SNR, and a flat background is most of a latent's mean). 1,000 steps did not fix
+# it (model card); offset noise from step 0 is the next thing to try.
 UNET_OFFSET_STEPS = 1_000
 OFFSET_NOISE = 0.1
 BATCH = 32
