@@ -23,6 +23,7 @@ from torch import Tensor
 
 from diffusion.loading import load_vae
 from diffusion.vae.model import AutoencoderKL
+from training.checkpoint_state import load_state, save_state
 from training.progress import LossLog, ProgressBar
 from training.stages import RunConfig
 from training.text_stage import held_count
@@ -71,20 +72,12 @@ def _trainable(vae: AutoencoderKL) -> list[torch.nn.Parameter]:
 
 
 def _resume(folder: Path, vae: AutoencoderKL, opt: torch.optim.Optimizer) -> int:
-    path = folder / "state.pt"
-    if not path.exists():
-        return 0
-    state = torch.load(path, weights_only=True)
-    vae.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    logger.info("decoder: resuming from step %d", state["step"])
-    return int(state["step"])
+    state = load_state(folder, vae, opt, "decoder")
+    return 0 if state is None else int(state["step"])
 
 
 def _save(folder: Path, vae: AutoencoderKL, opt: torch.optim.Optimizer, step: int) -> None:
-    tmp = folder / "state.pt.tmp"
-    torch.save({"model": vae.state_dict(), "optimizer": opt.state_dict(), "step": step}, tmp)
-    tmp.replace(folder / "state.pt")
+    save_state(folder, vae, opt, step)
 
 
 def _train(cfg: RunConfig, vae: AutoencoderKL, latents: tuple[Tensor, Tensor],

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from diffusion.text.clip import CLIPTextModel, TextEncoderConfig
 from diffusion.text.tokenizer import BOS_ID, EOS_ID, CLIPTokenizer
+from training.checkpoint_state import load_state, save_state
 from training.progress import LossLog, ProgressBar
 from training.stages import RunConfig
 
@@ -122,20 +123,12 @@ def _lr(step: int, total: int) -> float:
 
 
 def _resume(folder: Path, model: MiniCLIP, opt: torch.optim.Optimizer) -> int:
-    path = folder / "state.pt"
-    if not path.exists():
-        return 0
-    state = torch.load(path, weights_only=True)
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    logger.info("text: resuming from step %d", state["step"])
-    return int(state["step"])
+    state = load_state(folder, model, opt, "text")
+    return 0 if state is None else int(state["step"])
 
 
 def _save(folder: Path, model: MiniCLIP, opt: torch.optim.Optimizer, step: int) -> None:
-    tmp = folder / "state.pt.tmp"
-    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step}, tmp)
-    tmp.replace(folder / "state.pt")
+    save_state(folder, model, opt, step)
 
 
 @torch.no_grad()

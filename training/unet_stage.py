@@ -27,6 +27,7 @@ from diffusion.sampling.model_sampling import scaled_linear_betas
 from diffusion.text.clip import CLIPTextModel
 from diffusion.unet.config import UNetConfig, sd1_config
 from diffusion.unet.model import UNetModel
+from training.checkpoint_state import load_state, save_state
 from training.progress import LossLog, ProgressBar
 from training.stages import RunConfig
 from training.text_stage import (
@@ -198,23 +199,16 @@ class Ema:
 
 
 def _resume(folder: Path, unet: UNetModel, opt: torch.optim.Optimizer, ema: Ema) -> int:
-    path = folder / "state.pt"
-    if not path.exists():
+    state = load_state(folder, unet, opt, "unet")
+    if state is None:
         return 0
-    state = torch.load(path, weights_only=True)
-    unet.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
     ema.shadow = list(state["ema"])
-    logger.info("unet: resuming from step %d", state["step"])
     return int(state["step"])
 
 
 def _save(folder: Path, unet: UNetModel, opt: torch.optim.Optimizer, ema: Ema,
           step: int) -> None:
-    tmp = folder / "state.pt.tmp"
-    torch.save({"model": unet.state_dict(), "optimizer": opt.state_dict(), "ema": ema.shadow,
-                "step": step}, tmp)
-    tmp.replace(folder / "state.pt")
+    save_state(folder, unet, opt, step, ema=ema.shadow)
 
 
 def _gap_record(unet: UNetModel, ac: Tensor, g: GapBatch, step: int) -> dict[str, float]:

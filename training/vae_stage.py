@@ -22,6 +22,7 @@ from torch import Tensor
 from diffusion.latent_format import SD15
 from diffusion.loading import load_vae
 from diffusion.vae.model import AutoencoderKL, VAEConfig
+from training.checkpoint_state import load_state, save_state
 from training.progress import LossLog, ProgressBar
 from training.stages import RunConfig
 
@@ -95,20 +96,12 @@ def _loss(vae: AutoencoderKL, pixels: Tensor, noise_seed: int) -> tuple[Tensor, 
 
 
 def _resume(folder: Path, vae: AutoencoderKL, opt: torch.optim.Optimizer) -> int:
-    state_path = folder / "state.pt"
-    if not state_path.exists():
-        return 0
-    state = torch.load(state_path, weights_only=True)
-    vae.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    logger.info("vae: resuming from step %d", state["step"])
-    return int(state["step"])
+    state = load_state(folder, vae, opt, "vae")
+    return 0 if state is None else int(state["step"])
 
 
 def _save(folder: Path, vae: AutoencoderKL, opt: torch.optim.Optimizer, step: int) -> None:
-    tmp = folder / "state.pt.tmp"
-    torch.save({"model": vae.state_dict(), "optimizer": opt.state_dict(), "step": step}, tmp)
-    tmp.replace(folder / "state.pt")  # atomic: an interrupted save leaves the previous state
+    save_state(folder, vae, opt, step)
 
 
 def _train(cfg: RunConfig, vae: AutoencoderKL, images: np.ndarray, first: int) -> float:
