@@ -26,6 +26,7 @@ from diffusion.text.clip import CLIPTextModel, TextEncoderConfig
 from diffusion.text.tokenizer import BOS_ID, EOS_ID, CLIPTokenizer
 from training.checkpoint_state import load_state, save_state
 from training.progress import LossLog, ProgressBar
+from training.schedules import warmup_cosine
 from training.stages import RunConfig
 
 logger = logging.getLogger(__name__)
@@ -116,10 +117,7 @@ def _batch_index(seed: int, step: int, trainable: int) -> np.ndarray:
 
 
 def _lr(step: int, total: int) -> float:
-    warmup = max(1, total // 20)
-    if step < warmup:
-        return LR * (step + 1) / warmup
-    return LR * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+    return warmup_cosine(step, total, LR)
 
 
 def _resume(folder: Path, model: MiniCLIP, opt: torch.optim.Optimizer) -> int:

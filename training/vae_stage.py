@@ -24,6 +24,7 @@ from diffusion.loading import load_vae
 from diffusion.vae.model import AutoencoderKL, VAEConfig
 from training.checkpoint_state import load_state, save_state
 from training.progress import LossLog, ProgressBar
+from training.schedules import warmup_cosine
 from training.stages import RunConfig
 
 logger = logging.getLogger(__name__)
@@ -65,17 +66,10 @@ def _init_posterior(vae: AutoencoderKL) -> None:
     vae.quant_conv.bias[z:] = LOGVAR_INIT
 
 
-def _cosine(step: int, total: int, peak: float) -> float:
-    warmup = max(1, total // 20)
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-
 def _lr(step: int, first: int) -> float:
     """Warm-up and cosine over the first ``first`` steps, then a cosine restart at LR / 2."""
     if step < first:
-        return _cosine(step, first, LR)
+        return warmup_cosine(step, first, LR)
     restart = step - first
     return LR / 2 * 0.5 * (1 + math.cos(math.pi * restart / max(1, cycle_steps(first))))
 
