@@ -1,4 +1,10 @@
-"""The UNet stage: a narrow SD1.x-layout UNet, eps-prediction, on the frozen mini-CLIP's states.
+"""The UNet stage: a narrow SD1.x-layout UNet on the frozen mini-CLIP's states.
+
+v-prediction on SD's schedule rescaled to zero terminal SNR (Lin et al. 2023), the two things the
+file's ``v_pred`` and ``ztsnr`` marker keys declare to any loader. With SD's own schedule the last
+timestep keeps some signal, so an eps model reads the flat background's colour from the mean of
+the starting noise instead of the prompt (v1 did: one seed gave yellow for "blue", "yellow" and
+"black"); at zero SNR the first step must take it from the prompt, and v's loss there is an x0 loss.
 
 Latents come from the VAE stage's encoder (posterior mean and std, sampled per step) times SD1.x's
 0.18215 (the VAE stage folded its scale so these have unit std). Captions are dropped 10% of the
@@ -23,7 +29,7 @@ from torch import Tensor, nn
 
 from diffusion.latent_format import SD15
 from diffusion.loading import load_vae
-from diffusion.sampling.model_sampling import scaled_linear_betas
+from diffusion.sampling.model_sampling import ModelSamplingDiscrete
 from diffusion.text.clip import CLIPTextModel
 from diffusion.unet.config import UNetConfig, sd1_config
 from diffusion.unet.model import UNetModel
@@ -48,13 +54,7 @@ UNET_CONFIG: UNetConfig = sd1_config().replace(
     transformer_depth=(0, 1, 1), transformer_depth_output=(1, 1, 1, 1, 0, 0),
     transformer_depth_middle=1, context_dim=TEXT_CONFIG.width,
 )
-UNET_STEPS = 4_000  # at --steps-scale 1
-# Then a phase with offset noise (a per-channel constant added to eps), aimed at backgrounds: the
-# model reads the background colour from the mean of the starting noise (SD's schedule never
-# reaches zero SNR, and a flat background is most of a latent's mean). 1,000 steps did not fix
-# it (model card); offset noise from step 0 is the next thing to try.
-UNET_OFFSET_STEPS = 1_000
-OFFSET_NOISE = 0.1
+UNET_STEPS = 5_000  # at --steps-scale 1
 BATCH = 32
 LR = 6e-4
 DROP_CAPTION = 0.1
@@ -75,8 +75,13 @@ class Data:
     empty: Tensor  # (77,) the empty caption's ids
 
 
+SAMPLING = ModelSamplingDiscrete(prediction="v_prediction", zsnr=True)  # as the loader reads it
+
+
 def alphas_cumprod() -> Tensor:
-    return torch.cumprod(1.0 - scaled_linear_betas(0.00085, 0.012, 1000), 0).float()
+    """alpha_bar per timestep of the sampling the file declares (the last one ~5e-8: no signal)."""
+    sigmas = SAMPLING.sigmas_float64  # (1000,) ascending
+    return (1.0 / (sigmas * sigmas + 1.0)).float()
 
 
 @torch.no_grad()
@@ -112,8 +117,7 @@ def context_states(text: CLIPTextModel, ids: Tensor) -> Tensor:
         return text(ids).hidden  # (B, 77, width): last layer, final norm (SD1.x's clip_l slot)
 
 
-def _draw(data: Data, seed: int, step: int, trainable: int,
-          offset: float = 0.0) -> tuple[Tensor, ...]:
+def _draw(data: Data, seed: int, step: int, trainable: int) -> tuple[Tensor, ...]:
     """(x0, ids, t, eps) for a step; every draw is a function of (seed, step)."""
     rng = np.random.default_rng([seed, step, 0xD1])
     picked = rng.choice(trainable, size=min(BATCH, trainable), replace=False)
@@ -126,17 +130,17 @@ def _draw(data: Data, seed: int, step: int, trainable: int,
     u = torch.sigmoid(T_MEAN + T_STD * torch.randn(len(idx), generator=gen))
     t = (u * 999).round().long()
     eps = torch.randn(x0.shape, generator=gen)  # (B, 4, h, w)
-    if offset:
-        eps = eps + offset * torch.randn(*x0.shape[:2], 1, 1, generator=gen)
     return x0, ids, t, eps
 
 
-def eps_loss(unet: UNetModel, ac: Tensor, x0: Tensor, context: Tensor, t: Tensor,
-             eps: Tensor) -> Tensor:
+def v_loss(unet: UNetModel, ac: Tensor, x0: Tensor, context: Tensor, t: Tensor,
+           eps: Tensor) -> Tensor:
+    """MSE to v = sqrt(a) eps - sqrt(1 - a) x0: an eps loss at low noise, an x0 loss at high."""
     a = ac[t].view(-1, 1, 1, 1)
     xt = a.sqrt() * x0 + (1 - a).sqrt() * eps  # (B, 4, h, w)
     xt = xt.contiguous(memory_format=torch.channels_last)
-    return F.mse_loss(unet(xt, t.float(), context), eps)
+    v = a.sqrt() * eps - (1 - a).sqrt() * x0  # (B, 4, h, w)
+    return F.mse_loss(unet(xt, t.float(), context), v)
 
 
 @dataclass(frozen=True)
@@ -163,21 +167,18 @@ def gap_batch(data: Data, text: CLIPTextModel, seed: int) -> GapBatch:
 def conditioning_gap(unet: UNetModel, ac: Tensor, g: GapBatch) -> tuple[float, float]:
     """(loss with right captions, loss with shuffled captions) on the fixed batch."""
     unet.eval()
-    right = eps_loss(unet, ac, g.x0, g.right, g.t, g.eps).item()
-    shuffled = eps_loss(unet, ac, g.x0, g.shuffled, g.t, g.eps).item()
+    right = v_loss(unet, ac, g.x0, g.right, g.t, g.eps).item()
+    shuffled = v_loss(unet, ac, g.x0, g.shuffled, g.t, g.eps).item()
     unet.train()
     return right, shuffled
 
 
-def _lr(step: int, first: int, total: int) -> float:
-    """Warm-up and cosine to LR/10 over the first phase; the offset phase decays LR/4 -> 0."""
-    if step >= first:
-        done = (step - first) / max(1, total - first)
-        return LR * 0.25 * 0.5 * (1 + math.cos(math.pi * done))
-    warmup = max(1, min(100, first // 20))
+def _lr(step: int, total: int) -> float:
+    """Warm-up, then cosine to LR/10."""
+    warmup = max(1, min(100, total // 20))
     if step < warmup:
         return LR * (step + 1) / warmup
-    return LR * (0.1 + 0.45 * (1 + math.cos(math.pi * (step - warmup) / max(1, first - warmup))))
+    return LR * (0.1 + 0.45 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup))))
 
 
 class Ema:
@@ -224,7 +225,6 @@ def _train(cfg: RunConfig, unet: UNetModel, text: CLIPTextModel, data: Data, tot
     folder = cfg.stage_dir("unet")
     opt = torch.optim.AdamW(unet.parameters(), lr=LR, weight_decay=0.01)
     start = _resume(folder, unet, opt, ema)
-    first = min(total, cfg.scaled(UNET_STEPS))
     log = LossLog(folder / "loss.jsonl")
     log.truncate(start)
     ac, g = alphas_cumprod(), gap_batch(data, text, cfg.seed)
@@ -233,10 +233,9 @@ def _train(cfg: RunConfig, unet: UNetModel, text: CLIPTextModel, data: Data, tot
     t0 = time.perf_counter()
     for step in range(start, total):
         for group in opt.param_groups:
-            group["lr"] = _lr(step, first, total)
-        offset = OFFSET_NOISE if step >= first else 0.0
-        x0, ids, t, eps = _draw(data, cfg.seed, step, trainable, offset)
-        loss = eps_loss(unet, ac, x0, context_states(text, ids), t, eps)
+            group["lr"] = _lr(step, total)
+        x0, ids, t, eps = _draw(data, cfg.seed, step, trainable)
+        loss = v_loss(unet, ac, x0, context_states(text, ids), t, eps)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -267,7 +266,7 @@ def run_unet(cfg: RunConfig) -> dict[str, object]:
     text = load_text_encoder(cfg.stage_dir("text") / "text.safetensors")
     torch.manual_seed(cfg.seed)
     unet = UNetModel(UNET_CONFIG).to(memory_format=torch.channels_last)
-    total = cfg.scaled(UNET_STEPS) + cfg.scaled(UNET_OFFSET_STEPS)
+    total = cfg.scaled(UNET_STEPS)
     ema = Ema(unet)
     step_s = _train(cfg, unet, text, data, total, ema)
     gaps = [r for r in LossLog(cfg.stage_dir("unet") / "loss.jsonl").records() if "gap" in r]

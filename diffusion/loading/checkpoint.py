@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 Prediction = Literal["eps", "v"]
 V_PRED_KEY = "v_pred"  # ComfyUI's marker: an empty tensor saved with v-prediction models
+ZSNR_KEY = "ztsnr"  # ComfyUI's marker for zero-terminal-SNR models (read by nodes.models.sources)
 _METADATA_PREDICTION_KEYS = ("modelspec.prediction_type", "prediction_type")
 # Keys real files carry that are not weights of our modules: DDPM schedule buffers (top-level,
 # no dot), EMA copies, transformers' position_ids buffer.

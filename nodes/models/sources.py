@@ -30,7 +30,13 @@ from torch import nn
 from diffusion import latent_format
 from diffusion.latent_format import LatentFormat
 from diffusion.loading import OpenedCheckpoint, UnknownModelError, open_checkpoint
-from diffusion.loading.checkpoint import Prediction, check_layout, load_into, prediction_type
+from diffusion.loading.checkpoint import (
+    ZSNR_KEY,
+    Prediction,
+    check_layout,
+    load_into,
+    prediction_type,
+)
 from diffusion.loading.detect import (
     UNET_PREFIX,
     VAE_PREFIX,
@@ -52,7 +58,6 @@ from diffusion.vae.model import AutoencoderKL
 logger = logging.getLogger(__name__)
 
 TEXT_PREFIX = "text."
-ZSNR_KEY = "ztsnr"  # ComfyUI's marker for zero-terminal-SNR models
 _CLIP_L_WIDTH = 768
 _OPEN_CLIP_WIDTHS = (1024, 1280)
 _DROPPED_CLIP_KEYS = ("text_projection.weight", "logit_scale")

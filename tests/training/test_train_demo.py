@@ -10,7 +10,6 @@ from safetensors import safe_open
 
 from diffusion.guidance import Cond, GuidedModel, sample
 from diffusion.loading import load_checkpoint, load_vae
-from diffusion.sampling import ModelSamplingDiscrete
 from diffusion.text.encode import encode_prompt, encoders_from_checkpoint
 from diffusion.text.tokenizer import CLIPTokenizer
 from latentgraph.cli import main
@@ -30,8 +29,7 @@ def tiny_vae(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(text_stage, "EVAL_EVERY", 2)
     monkeypatch.setattr(decoder_stage, "BATCH", 2)
     monkeypatch.setattr(unet_stage, "BATCH", 4)
-    monkeypatch.setattr(unet_stage, "UNET_STEPS", 1_000)  # 4 steps at --steps-scale 0.004
-    monkeypatch.setattr(unet_stage, "UNET_OFFSET_STEPS", 500)  # then 2 with offset noise
+    monkeypatch.setattr(unet_stage, "UNET_STEPS", 1_500)  # 6 steps at --steps-scale 0.004
     monkeypatch.setattr(unet_stage, "GAP_EVERY", 2)
     monkeypatch.setattr(unet_stage, "GAP_BATCH", 8)
 
@@ -68,9 +66,12 @@ def test_exported_checkpoint_loads_and_generates(tmp_path: Path, tiny_vae: None)
     assert main(["train-demo", "--out", str(out), *SMOKE]) == 0
     path = out / CHECKPOINT_NAME
     with safe_open(str(path), "pt") as fh:
-        assert {fh.get_tensor(k).dtype for k in fh.keys()} == {torch.float16}  # noqa: SIM118
+        markers = {k: fh.get_tensor(k) for k in ("v_pred", "ztsnr")}  # ComfyUI's marker keys
+        weights = [k for k in fh.keys() if k not in markers]  # noqa: SIM118
+        assert {fh.get_tensor(k).dtype for k in weights} == {torch.float16}
+    assert all(m.numel() == 0 for m in markers.values())
     ckpt = load_checkpoint(path)
-    assert ckpt.layout.family == "sd1" and ckpt.prediction == "eps" and ckpt.vae is not None
+    assert ckpt.layout.family == "sd1" and ckpt.prediction == "v" and ckpt.vae is not None
     assert ckpt.layout.unet == unet_stage.UNET_CONFIG
     encoders = encoders_from_checkpoint(ckpt.text_encoders)
     tokenizer = CLIPTokenizer()
@@ -81,7 +82,7 @@ def test_exported_checkpoint_loads_and_generates(tmp_path: Path, tiny_vae: None)
     for p, enc in ((prompt, pos), ("", neg)):  # training sees what the runtime prompt path gives
         trained = unet_stage.context_states(text, text_stage.tokenize([p]))
         assert torch.allclose(trained, enc.cond, atol=2e-2), (trained - enc.cond).abs().max()
-    model = GuidedModel.from_unet(ckpt.unet, ModelSamplingDiscrete(), ckpt.latent_format)
+    model = GuidedModel.from_unet(ckpt.unet, unet_stage.SAMPLING, ckpt.latent_format)
     latent = sample(model, torch.zeros(2, 4, 16, 16), [Cond(pos.cond)], [Cond(neg.cond)],
                     seed=1, cfg=3.0, sampler_name="euler", steps=3)
     assert latent.shape == (2, 4, 16, 16) and torch.isfinite(latent).all()
@@ -152,14 +153,21 @@ def test_interrupted_unet_resumes_to_the_same_weights(tmp_path: Path, tiny_vae: 
     assert _lines(straight / "unet" / "loss.jsonl") == _lines(resumed / "unet" / "loss.jsonl")
 
 
-def test_offset_noise_adds_one_constant_per_image_and_channel() -> None:
-    n = 6
-    data = unet_stage.Data(mean=torch.randn(n, 4, 4, 4), std=torch.full((n, 4, 4, 4), 0.1),
-                           ids=torch.zeros(n, 77, dtype=torch.long),
-                           empty=torch.zeros(77, dtype=torch.long))
-    *_, plain = unet_stage._draw(data, seed=3, step=5, trainable=n)
-    *_, shifted = unet_stage._draw(data, seed=3, step=5, trainable=n, offset=0.1)
-    diff = shifted - plain  # (B, 4, h, w): the same value over each latent plane
-    assert torch.allclose(diff, diff[:, :, :1, :1].expand_as(diff))
-    assert 0.01 < diff[:, :, 0, 0].std() < 0.3
-    assert unet_stage._lr(4_000, 4_000, 5_000) == pytest.approx(unet_stage.LR / 4)
+def test_schedule_reaches_zero_snr_and_v_loss_targets_v() -> None:
+    ac = unet_stage.alphas_cumprod()  # (1000,)
+    assert ac[-1] < 1e-7 and ac[0] > 0.99 and bool((ac[1:] < ac[:-1]).all())
+
+    class Oracle(torch.nn.Module):  # returns the true v for the batch below
+        def forward(self, xt: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+            a = ac[t.long()].view(-1, 1, 1, 1)
+            return a.sqrt() * eps - (1 - a).sqrt() * x0
+
+    gen = torch.Generator().manual_seed(0)
+    x0, eps = torch.randn(3, 4, 4, 4, generator=gen), torch.randn(3, 4, 4, 4, generator=gen)
+    t = torch.tensor([0, 500, 999])
+    assert unet_stage.v_loss(Oracle(), ac, x0, torch.zeros(3, 77, 8), t, eps).item() < 1e-10
+    # At the last timestep v is -x0 (the input is pure noise): the loss is an x0 loss.
+    wrong = unet_stage.v_loss(Oracle(), ac, x0 + 1.0, torch.zeros(3, 77, 8), t[2:].expand(3), eps)
+    assert wrong.item() == pytest.approx(1.0, rel=1e-3)
+    assert unet_stage._lr(0, 5_000) < unet_stage._lr(100, 5_000) == pytest.approx(unet_stage.LR)
+    assert unet_stage._lr(4_999, 5_000) == pytest.approx(unet_stage.LR / 10, rel=1e-3)
