@@ -15,6 +15,7 @@ Targets (issue 7): colour >= 85 %, background >= 85 %, position >= 75 %, shape >
 within 10 points of seen. Also printed: the warm wall time of one generation (median).
 
 Run: python benchmarks/demo_adherence.py [--count 60] [--checkpoint-dir DIR] [--grid PNG]
+     [--set cfg=3] [--prompt-seed N]
 """
 
 from __future__ import annotations
@@ -55,14 +56,15 @@ GRID_PROMPTS = (
 )
 
 
-def measure(gen: DemoGenerator, count: int, settings: dict[str, Any]) -> dict[str, Any]:
+def measure(gen: DemoGenerator, count: int, settings: dict[str, Any],
+            prompt_seed: int = 1234) -> dict[str, Any]:
     classifier = load_classifier(CLASSIFIER)
     report: dict[str, Any] = {}
     seconds: list[float] = []
     gen("a small red circle on a blue background, centre", 0, settings=settings)  # warm-up
     for split, held in (("held_out", True), ("seen", False)):
         pairs = []
-        for target in targets(count, held_out=held):
+        for target in targets(count, held_out=held, seed=prompt_seed):
             start = time.perf_counter()
             picture = gen(target.prompt, target.seed, settings=settings)
             seconds.append(time.perf_counter() - start)
@@ -116,6 +118,8 @@ def main() -> int:
                         help="override a recommended setting (cfg, steps, sampler_name, ...)")
     parser.add_argument("--grid", type=Path, default=None, help="also save the README grid")
     parser.add_argument("--grid-seed", type=int, default=1)
+    parser.add_argument("--prompt-seed", type=int, default=1234,
+                        help="draw other prompts and seeds (tune settings on these, report 1234)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -125,7 +129,7 @@ def main() -> int:
         settings[key] = json.loads(value) if value[:1].isdigit() or value[:1] == "-" else value
     gen = DemoGenerator(args.checkpoint_dir)
     try:
-        report = measure(gen, args.count, settings)
+        report = measure(gen, args.count, settings, args.prompt_seed)
         report["settings"] = settings
         print(json.dumps(report, indent=2) if args.json else "", end="")
         print_report(report, args.count)

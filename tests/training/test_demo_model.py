@@ -18,10 +18,9 @@ from training.shape_classifier import load_classifier
 CLASSIFIER = Path(__file__).resolve().parents[2] / "benchmarks" / "shape_classifier.safetensors"
 SAMPLE = 12  # prompts per split
 # Measured on this sample when the model was made (held-out / seen, 12 prompts each): colour
-# 6/12 / 4/12, background 6/12 / 2/12, position 8/12 / 11/12, shape 7/12 / 7/12. Floors are two
-# pictures below the lower split. Background has no floor: 2/12 is below chance (1/8), so a
-# floor would catch nothing (the model card says why backgrounds miss).
-FLOORS = {"colour": 2 / 12, "position": 6 / 12, "shape": 5 / 12}
+# 9/12 / 11/12, background 12/12 / 12/12, position 11/12 / 12/12, shape 7/12 / 7/12. Floors are
+# two pictures below the lower split.
+FLOORS = {"colour": 7 / 12, "background": 10 / 12, "position": 9 / 12, "shape": 5 / 12}
 
 
 @pytest.fixture(scope="module")

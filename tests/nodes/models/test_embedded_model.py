@@ -23,7 +23,7 @@ def test_the_file_ships_in_the_package_fp16_under_30_mb() -> None:
     assert FILE.is_file(), f"{FILE} missing: the package must ship the demo model"
     assert FILE.stat().st_size <= 30_000_000
     ckpt = load_checkpoint(FILE)
-    assert ckpt.layout.family == "sd1" and ckpt.prediction == "eps"
+    assert ckpt.layout.family == "sd1" and ckpt.prediction == "v"
     assert (EMBEDDED_DIR / "MODEL_CARD.md").is_file()
 
 
@@ -49,8 +49,11 @@ def test_server_lists_it_through_the_composition_root(tmp_path: Path) -> None:
 
 
 def test_checkpoint_loader_simple_loads_it(env: ModelEnv) -> None:
-    vae = env.probe({"1": loader(DEMO_CHECKPOINT)}, "1", 2)
-    assert env.opens == [FILE] and vae is not None
+    model = env.probe({"1": loader(DEMO_CHECKPOINT)}, "1", 0)
+    assert env.opens == [FILE]
+    sampling = model.model_sampling  # as the file's v_pred and ztsnr marker keys declare
+    assert sampling.prediction == "v_prediction" and sampling.zsnr
+    assert env.probe({"1": loader(DEMO_CHECKPOINT)}, "1", 2) is not None  # the VAE
 
 
 def test_editor_default_workflow_uses_the_recommended_settings() -> None:
