@@ -3,8 +3,9 @@
 v-prediction on SD's schedule rescaled to zero terminal SNR (Lin et al. 2023), the two things the
 file's ``v_pred`` and ``ztsnr`` marker keys declare to any loader. With SD's own schedule the last
 timestep keeps some signal, so an eps model reads the flat background's colour from the mean of
-the starting noise instead of the prompt (v1 did: one seed gave yellow for "blue", "yellow" and
-"black"); at zero SNR the first step must take it from the prompt, and v's loss there is an x0 loss.
+the starting noise instead of the prompt (the first, eps version did: one seed gave yellow for
+"blue", "yellow" and "black"); at zero SNR the first step must take it from the prompt, and v's
+loss there is an x0 loss.
 
 Latents come from the VAE stage's encoder (posterior mean and std, sampled per step) times SD1.x's
 0.18215 (the VAE stage folded its scale so these have unit std). Captions are dropped 10% of the
