@@ -24,10 +24,10 @@ from torch import Tensor
 from diffusion.loading import load_vae
 from diffusion.vae.model import AutoencoderKL
 from training.checkpoint_state import load_state, save_state
+from training.latents import encode_latents
 from training.progress import LossLog, ProgressBar
 from training.stages import RunConfig
 from training.text_stage import held_count
-from training.unet_stage import encode_latents
 
 logger = logging.getLogger(__name__)
 

@@ -29,12 +29,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from diffusion.latent_format import SD15
-from diffusion.loading import load_vae
 from diffusion.sampling.model_sampling import ModelSamplingDiscrete
 from diffusion.text.clip import CLIPTextModel
 from diffusion.unet.config import UNetConfig, sd1_config
 from diffusion.unet.model import UNetModel
 from training.checkpoint_state import load_state, save_state
+from training.latents import encode_latents
 from training.progress import LossLog, ProgressBar
 from training.stages import RunConfig
 from training.text_stage import (
@@ -63,7 +63,6 @@ SAVE_EVERY = 100
 GAP_EVERY = 250
 GAP_BATCH = 64
 GAP_MIN_T = 300
-ENCODE_BATCH = 64
 T_MEAN, T_STD = 0.5, 1.0  # logit-normal timestep sampling, shifted toward high noise
 EMA_DECAY = 0.999  # the exported weights are this moving average (~1,000-step window)
 
@@ -83,33 +82,6 @@ def alphas_cumprod() -> Tensor:
     """alpha_bar per timestep of the sampling the file declares (the last one ~5e-8: no signal)."""
     sigmas = SAMPLING.sigmas_float64  # (1000,) ascending
     return (1.0 / (sigmas * sigmas + 1.0)).float()
-
-
-@torch.no_grad()
-def encode_latents(cfg: RunConfig) -> tuple[Tensor, Tensor]:
-    """Posterior (mean, std) of every training image, cached in ``DIR/unet/latents.pt``."""
-    path = cfg.stage_dir("unet") / "latents.pt"
-    if path.exists():
-        cached = torch.load(path, weights_only=True)
-        return cached["mean"], cached["std"]
-    vae = load_vae(cfg.stage_dir("vae") / "vae.safetensors").eval()
-    vae = vae.to(memory_format=torch.channels_last)  # 1.3x faster on one core
-    images = np.load(cfg.stage_dir("data") / "images.npy", mmap_mode="r")
-    means, stds = [], []
-    bar = ProgressBar("latents", len(images))
-    for s in range(0, len(images), ENCODE_BATCH):
-        px = torch.from_numpy(np.array(images[s : s + ENCODE_BATCH])).permute(0, 3, 1, 2)
-        px = (px.float() / 127.5 - 1.0).contiguous(memory_format=torch.channels_last)
-        mean, std = vae.encode_moments(px)  # (B, 4, H/8, W/8)
-        means.append(mean.half())
-        stds.append(std.half())
-        bar.update(s + len(px))
-    bar.close()
-    mean, std = torch.cat(means), torch.cat(stds)
-    path.parent.mkdir(parents=True, exist_ok=True)  # the decoder stage runs before this one
-    torch.save({"mean": mean, "std": std}, path.with_suffix(".tmp"))
-    path.with_suffix(".tmp").replace(path)  # atomic: a resumed run never reads half a file
-    return mean, std
 
 
 def context_states(text: CLIPTextModel, ids: Tensor) -> Tensor:
