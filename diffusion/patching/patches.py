@@ -1,0 +1,83 @@
+"""Weight patches: a parameter key, a content identity and a pure ``apply``.
+
+A patch never modifies a module. ``apply`` receives a weight (any dtype, any device) and returns
+a NEW tensor computed in float32; ``patched_copy`` (``diffusion.patching.apply``) casts the result
+back to the parameter's dtype. ``identity()`` is what makes a patch cacheable: two patches with
+equal identities must compute equal weights. It holds only JSON-encodable primitives (str, int,
+float, bool, None, nested tuples of them) so that its digest is stable across processes; a LoRA
+built from a file will use (file path, size, mtime, key, strength).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+Identity = tuple[object, ...]  # JSON primitives (str, int, float, bool, None) or nested tuples
+
+
+@runtime_checkable
+class WeightPatch(Protocol):
+    """Maps one parameter's weight to a new weight (LoRA, LoCon, weight diff ...).
+
+    ``key`` is the module's own ``state_dict`` parameter key
+    (``input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight``); mapping a LoRA file's keys
+    onto these is the LoRA loader's job.
+    """
+
+    @property
+    def key(self) -> str: ...
+
+    def identity(self) -> Identity: ...
+
+    def apply(self, weight: Tensor) -> Tensor: ...
+
+
+def tensor_digest(tensor: Tensor) -> str:
+    """sha256 over a tensor's dtype, shape and bytes (any dtype, any device)."""
+    hasher = hashlib.sha256(f"{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+    flat = tensor.detach().to("cpu").contiguous().reshape(-1)  # (N,) whatever the shape
+    hasher.update(flat.view(torch.uint8).numpy())  # (N * element_size,) raw bytes
+    return hasher.hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class WeightDiff:
+    """``W + strength * diff``: LyCORIS' full-weight "diff" format.
+
+    ``diff`` is held by reference (never copied); its digest is computed once, here.
+    """
+
+    key: str
+    diff: Tensor
+    strength: float = 1.0
+    _digest: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.diff, Tensor) or not self.diff.is_floating_point():
+            got = getattr(self.diff, "dtype", type(self.diff).__name__)
+            raise TypeError(f"WeightDiff {self.key!r}: diff must be a float tensor, got {got}")
+        if not math.isfinite(float(self.strength)):
+            raise ValueError(f"WeightDiff {self.key!r}: strength={self.strength} is not finite")
+        object.__setattr__(self, "strength", float(self.strength))
+        object.__setattr__(self, "_digest", tensor_digest(self.diff))
+
+    def identity(self) -> Identity:
+        return ("diff", self.key, self.strength, self._digest)
+
+    def apply(self, weight: Tensor) -> Tensor:
+        if weight.shape != self.diff.shape:
+            raise ValueError(
+                f"WeightDiff {self.key!r}: diff shape {tuple(self.diff.shape)} does not match "
+                f"weight shape {tuple(weight.shape)}"
+            )
+        diff = self.diff.to(device=weight.device, dtype=torch.float32)
+        return weight.float() + self.strength * diff
+
+
+__all__ = ["Identity", "WeightDiff", "WeightPatch", "tensor_digest"]
