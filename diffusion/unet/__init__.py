@@ -1,4 +1,5 @@
-"""The LDM UNet for SD1.x, SD2.x and SDXL with its configuration and extension hooks."""
+"""The LDM UNet for SD1.x, SD2.x and SDXL with its configuration and residual hooks
+(weight patches: ``diffusion.patching``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from diffusion.unet.config import (
     sdxl_config,
     sdxl_refiner_config,
 )
-from diffusion.unet.hooks import UNetResiduals, WeightPatch, patch_weights, restore_weights
+from diffusion.unet.hooks import UNetResiduals
 from diffusion.unet.model import UNetModel, sdxl_adm
 
 __all__ = [
@@ -19,10 +20,7 @@ __all__ = [
     "UNetConfig",
     "UNetModel",
     "UNetResiduals",
-    "WeightPatch",
     "family_config",
-    "patch_weights",
-    "restore_weights",
     "sd1_config",
     "sd2_config",
     "sdxl_adm",

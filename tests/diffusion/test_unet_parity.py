@@ -10,14 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from diffusion.unet import (
-    UNetConfig,
-    UNetModel,
-    UNetResiduals,
-    patch_weights,
-    restore_weights,
-    sdxl_adm,
-)
+from diffusion.unet import UNetConfig, UNetModel, UNetResiduals, sdxl_adm
 
 diffusers = pytest.importorskip("diffusers")
 from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint  # noqa: E402
@@ -211,34 +204,3 @@ def test_narrowed_unet_without_middle_block_matches_diffusers(
     assert ours.middle_block is None and ref.mid_block is None
     got, want = _run_both(ours, ref, _inputs(cfg, 16, 16))
     assert rel_err(got, want) <= 1e-5
-
-
-def test_weight_patches_apply_in_order_and_restore(randomize) -> None:
-    cfg = _tiny("sd1")
-    model = UNetModel(cfg).eval()
-    randomize(model, 5)
-    inp = _inputs(cfg, 8, 8)
-    key = "input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight"
-    original = model.state_dict()[key].clone()
-    with torch.no_grad():
-        before = model(inp["x"], inp["t"], inp["context"])
-    delta = torch.randn(original.shape, generator=torch.Generator().manual_seed(1))
-
-    def add_delta(_key: str, weight: torch.Tensor) -> torch.Tensor:
-        return weight + delta
-
-    def halve(_key: str, weight: torch.Tensor) -> torch.Tensor:
-        return weight * 0.5
-
-    backup = patch_weights(model, {key: [add_delta, halve]})
-    torch.testing.assert_close(model.state_dict()[key], (original + delta) * 0.5)
-    with torch.no_grad():
-        patched = model(inp["x"], inp["t"], inp["context"])
-    assert (patched - before).abs().max() > 1e-3
-    restore_weights(model, backup)
-    with torch.no_grad():
-        assert torch.equal(model(inp["x"], inp["t"], inp["context"]), before)
-    with pytest.raises(KeyError, match="lora_up"):
-        patch_weights(model, {"lora_up.weight": [halve]})
-    with pytest.raises(ValueError, match="returned shape"):
-        patch_weights(model, {key: [lambda _k, w: w[:1]]})
