@@ -7,6 +7,14 @@ resident set under ``budget_bytes`` by evicting the least recently used componen
 use: to host memory when computing on an accelerator (``offload="host"``), otherwise dropped and
 re-read from its file on the next use. A file is identified by path + size + mtime, so the same
 unchanged file is opened (header parsed, layout detected) and each component read only once.
+
+``use(handle, patches)`` with a non-empty ``PatchSet`` yields a patched copy of the component
+(``diffusion.patching.patched_copy``): residency is keyed by (handle, ``patches.digest``), the copy
+is built once while it stays resident, and it shares every unpatched tensor with its base, which
+is never modified (an unpatched user never sees patched weights). A patched entry counts only its
+own patched bytes and depends on its base: using it pins the base too, and evicting, offloading
+or dropping the base first drops its idle patched copies (they are rebuilt on the next use rather
+than offloaded, since moving one would move the base's shared tensors with it).
 """
 
 from __future__ import annotations
@@ -18,13 +26,14 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 import torch
 from torch import nn
 
 from diffusion.dtypes import compute_dtype, needs_attention_upcast, set_attention_upcast
 from diffusion.loading.checkpoint import open_checkpoint
+from diffusion.patching import PatchSet, patched_copy, patched_nbytes
 
 logger = logging.getLogger(__name__)
 
@@ -65,16 +74,31 @@ class ModelHandle:
 
     nbytes = 0  # holds no weights: the output cache must not count them
 
-    def use(self) -> AbstractContextManager[nn.Module]:
-        return self.manager.use(self)
+    def use(self, patches: PatchSet = PatchSet.EMPTY) -> AbstractContextManager[nn.Module]:
+        return self.manager.use(self, patches)
 
 
 @dataclass
 class _Resident:
     module: nn.Module
-    nbytes: int
+    nbytes: int  # a patched copy: its patched tensors only (the rest are its base's)
     on_device: bool
     pins: int = 0
+
+
+class _Key(NamedTuple):
+    handle: ModelHandle
+    digest: str  # "" for the component as read from its file
+
+
+class ResidentEntry(NamedTuple):
+    """One resident module: a component (``digest == ""``) or a patched copy of one."""
+
+    path: str
+    component: str
+    digest: str
+    on_device: bool
+    nbytes: int
 
 
 def module_nbytes(module: nn.Module) -> int:
@@ -103,9 +127,10 @@ class ModelManager:
         self.dtype = dtype
         self._opener = opener
         self._opened: dict[FileKey, dict[str, ModelHandle]] = {}
-        self._resident: OrderedDict[ModelHandle, _Resident] = OrderedDict()  # LRU first
+        self._resident: OrderedDict[_Key, _Resident] = OrderedDict()  # LRU first
         self._lock = threading.RLock()
         self.loads = 0  # components read from files, for tests and logs
+        self.patched_copies = 0  # patched copies built, for tests and logs
 
     def open(self, path: str | Path) -> dict[str, ModelHandle]:
         """Handles for every component of ``path``; the same handles while the file is unchanged."""
@@ -120,79 +145,126 @@ class ModelManager:
             return self._opened[key]
 
     def _forget_stale(self, key: FileKey) -> None:
-        """Drops handles and weights of earlier versions of the same path."""
+        """Drops handles and weights (patched copies included) of earlier versions of the path."""
         for old in [k for k in self._opened if k.path == key.path]:
-            for handle in self._opened.pop(old).values():
-                self._resident.pop(handle, None)
+            stale = set(self._opened.pop(old).values())
+            for resident_key in [k for k in self._resident if k.handle in stale]:
+                del self._resident[resident_key]
 
     @property
     def device_bytes(self) -> int:
         return sum(r.nbytes for r in self._resident.values() if r.on_device)
 
     def resident(self) -> list[tuple[str, str, bool]]:
-        """(path, component, on device) of resident components, least recently used first."""
-        return [(h.key.path, h.component, r.on_device) for h, r in self._resident.items()]
+        """(path, component, on device) of resident modules, least recently used first; a
+        patched copy is listed as its own entry (``resident_entries`` tells them apart)."""
+        return [(e.path, e.component, e.on_device) for e in self.resident_entries()]
+
+    def resident_entries(self) -> list[ResidentEntry]:
+        """Every resident module with its patch digest and bytes, least recently used first."""
+        with self._lock:
+            return [
+                ResidentEntry(
+                    k.handle.key.path, k.handle.component, k.digest, r.on_device, r.nbytes
+                )
+                for k, r in self._resident.items()
+            ]
 
     @contextmanager
-    def use(self, handle: ModelHandle) -> Iterator[nn.Module]:
-        """The component on the compute device, pinned (never evicted) until the block exits."""
+    def use(self, handle: ModelHandle, patches: PatchSet = PatchSet.EMPTY) -> Iterator[nn.Module]:
+        """The component on the compute device with ``patches`` applied (a shared patched copy;
+        the component itself when ``patches`` is empty), pinned until the block exits."""
+        if not isinstance(patches, PatchSet):
+            raise TypeError(f"patches must be a PatchSet, got {type(patches).__name__}")
         with self._lock:
-            entry = self._ensure_on_device(handle)
-            entry.pins += 1
+            entries = self._acquire(handle, patches)
         try:
-            yield entry.module
+            yield entries[-1].module
         finally:
             with self._lock:
-                entry.pins -= 1
+                for entry in entries:
+                    entry.pins -= 1
+
+    def _acquire(self, handle: ModelHandle, patches: PatchSet) -> list[_Resident]:
+        """Pins the base and, with patches, its patched copy (which keeps the base pinned)."""
+        base = self._ensure_on_device(handle)
+        base.pins += 1
+        if not patches:
+            return [base]
+        try:
+            patched = self._ensure_patched(handle, patches, base)
+        except BaseException:
+            base.pins -= 1
+            raise
+        patched.pins += 1
+        return [base, patched]
 
     def _ensure_on_device(self, handle: ModelHandle) -> _Resident:
         if handle.manager is not self:
             raise ValueError(f"handle for {handle.key.path!r} belongs to another ModelManager")
-        entry = self._resident.get(handle)
+        key = _Key(handle, "")
+        entry = self._resident.get(key)
         if entry is None:
-            on_cpu = self.device.type == "cpu"
-            dtype = self.dtype(handle) if callable(self.dtype) else self.dtype
-            if on_cpu:  # loading lands on the compute device itself: make room first
-                self._make_room(handle.opened.nbytes(handle.component, dtype=dtype), handle)
-            module = handle.opened.load(handle.component, dtype=dtype)
-            family = handle_family(handle)
-            if family is not None and needs_attention_upcast(family, dtype):
-                set_attention_upcast(module, True)
-            self.loads += 1
-            logger.info("read %s from %s", handle.component, handle.key.path)
-            entry = _Resident(module, module_nbytes(module), on_device=on_cpu)
-            self._resident[handle] = entry
-        self._resident.move_to_end(handle)
+            entry = self._load(key)
+            self._resident[key] = entry
+        self._resident.move_to_end(key)
         if not entry.on_device:
-            self._make_room(entry.nbytes, handle)
+            self._make_room(entry.nbytes, key)
             entry.module.to(self.device)
             entry.on_device = True
         return entry
 
+    def _load(self, key: _Key) -> _Resident:
+        handle = key.handle
+        on_cpu = self.device.type == "cpu"
+        dtype = self.dtype(handle) if callable(self.dtype) else self.dtype
+        if on_cpu:  # loading lands on the compute device itself: make room first
+            self._make_room(handle.opened.nbytes(handle.component, dtype=dtype), key)
+        module = handle.opened.load(handle.component, dtype=dtype)
+        family = handle_family(handle)
+        if family is not None and needs_attention_upcast(family, dtype):
+            set_attention_upcast(module, True)
+        self.loads += 1
+        logger.info("read %s from %s", handle.component, handle.key.path)
+        return _Resident(module, module_nbytes(module), on_device=on_cpu)
+
+    def _ensure_patched(
+        self, handle: ModelHandle, patches: PatchSet, base: _Resident
+    ) -> _Resident:
+        """The resident patched copy of ``base`` (pinned, on device), built if not resident."""
+        key = _Key(handle, patches.digest)
+        entry = self._resident.get(key)
+        if entry is None:
+            self._make_room(patched_nbytes(base.module, patches), key)
+            module, nbytes = patched_copy(base.module, patches)
+            entry = _Resident(module, nbytes, on_device=True)
+            self._resident[key] = entry
+            self.patched_copies += 1
+            logger.info("patched %s of %s with %r (%d bytes)", handle.component,
+                        handle.key.path, patches, nbytes)
+        self._resident.move_to_end(key)
+        return entry
+
     def unload_all(self) -> int:
-        """Drop the weights of every component not in use (``POST /free``); handles stay
-        valid and re-read their file when next used. Returns how many were dropped."""
+        """Drop the weights of every component and patched copy not in use (``POST /free``);
+        handles stay valid and re-read their file when next used. Returns how many were dropped.
+        A patched copy in use keeps its base pinned, so no idle base has a copy in use."""
         with self._lock:
-            idle = [h for h, entry in self._resident.items() if not entry.pins]
-            for handle in idle:
-                del self._resident[handle]
-        logger.info("unloaded %d idle model components", len(idle))
+            idle = [key for key, entry in self._resident.items() if not entry.pins]
+            for key in idle:
+                del self._resident[key]
+        logger.info("unloaded %d idle models (components and patched copies)", len(idle))
         return len(idle)
 
-    def _make_room(self, incoming: int, keep: ModelHandle) -> None:
-        """Evicts unpinned LRU components until the device holds ``incoming`` more bytes."""
-        for handle in list(self._resident):
+    def _make_room(self, incoming: int, keep: _Key) -> None:
+        """Evicts unpinned LRU modules until the device holds ``incoming`` more bytes."""
+        for key in list(self._resident):
             if self.device_bytes + incoming <= self.budget_bytes:
                 return
-            entry = self._resident[handle]
-            if handle is keep or entry.pins or not entry.on_device:  # in use, or on host
-                continue
-            if self.offload == "host":
-                entry.module.to("cpu")
-                entry.on_device = False
-            else:
-                del self._resident[handle]
-            logger.info("evicted %s of %s (%s)", handle.component, handle.key.path, self.offload)
+            entry = self._resident.get(key)  # None: dropped above as a patched dependent
+            if entry is None or key == keep or entry.pins or not entry.on_device:
+                continue  # in use, or on host
+            self._evict(key, entry)
         if self.device_bytes + incoming > self.budget_bytes:
             logger.warning(
                 "budget %d bytes exceeded (%d in use by pinned models + %d incoming)",
@@ -201,8 +273,34 @@ class ModelManager:
                 incoming,
             )
 
+    def _evict(self, key: _Key, entry: _Resident) -> None:
+        """Offloads or drops an unpinned base (its idle patched copies are dropped first: they
+        share its tensors), or drops an unpinned patched copy."""
+        how = "dropped"
+        if key.digest:
+            del self._resident[key]
+        else:
+            for dependent in [k for k in self._resident if k.handle is key.handle and k.digest]:
+                del self._resident[dependent]  # unpinned: a pinned copy keeps its base pinned
+            if self.offload == "host":
+                entry.module.to("cpu")
+                entry.on_device = False
+                how = "host"
+            else:
+                del self._resident[key]
+        patched = f" patched {key.digest[:12]}" if key.digest else ""
+        logger.info("evicted %s%s of %s (%s)", key.handle.component, patched,
+                    key.handle.key.path, how)
 
-__all__ = ["ComponentSource", "FileKey", "ModelHandle", "ModelManager", "module_nbytes"]
+
+__all__ = [
+    "ComponentSource",
+    "FileKey",
+    "ModelHandle",
+    "ModelManager",
+    "ResidentEntry",
+    "module_nbytes",
+]
 
 
 def handle_family(handle: ModelHandle) -> str | None:
