@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from diffusion.unet.attention import (
+    AttentionHooks,
+    AttentionInfo,
+    AttentionProcessor,
+    multihead_attention,
+)
 from diffusion.unet.config import (
     Family,
     UNetConfig,
@@ -15,12 +21,16 @@ from diffusion.unet.hooks import UNetResiduals, WeightPatch, patch_weights, rest
 from diffusion.unet.model import UNetModel, sdxl_adm
 
 __all__ = [
+    "AttentionHooks",
+    "AttentionInfo",
+    "AttentionProcessor",
     "Family",
     "UNetConfig",
     "UNetModel",
     "UNetResiduals",
     "WeightPatch",
     "family_config",
+    "multihead_attention",
     "patch_weights",
     "restore_weights",
     "sd1_config",

@@ -1,4 +1,5 @@
-"""Extension points of the UNet: residuals (ControlNet, T2I adapters) and weight patches (LoRA).
+"""Extension points of the UNet: residuals (ControlNet, T2I adapters) and weight patches (LoRA);
+attention processors (IP-Adapter, PAG ...) live in ``diffusion.unet.attention``.
 
 Both are explicit objects passed by the caller; the model holds no hidden patch state.
 
