@@ -3,6 +3,12 @@
 
 from __future__ import annotations
 
+from diffusion.unet.attention import (
+    AttentionHooks,
+    AttentionInfo,
+    AttentionProcessor,
+    multihead_attention,
+)
 from diffusion.unet.config import (
     Family,
     UNetConfig,
@@ -16,11 +22,15 @@ from diffusion.unet.hooks import UNetResiduals
 from diffusion.unet.model import UNetModel, sdxl_adm
 
 __all__ = [
+    "AttentionHooks",
+    "AttentionInfo",
+    "AttentionProcessor",
     "Family",
     "UNetConfig",
     "UNetModel",
     "UNetResiduals",
     "family_config",
+    "multihead_attention",
     "sd1_config",
     "sd2_config",
     "sdxl_adm",

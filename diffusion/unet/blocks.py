@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from diffusion.unet.attention import (
+    AttentionHooks,
+    AttentionInfo,
+    BlockId,
+    multihead_attention,
+)
 
 
 def timestep_embedding(timesteps: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
@@ -80,7 +88,11 @@ class Upsample(nn.Module):
 
 
 class CrossAttention(nn.Module):
-    """Multi-head attention through ``scaled_dot_product_attention`` (self when context is None)."""
+    """Multi-head attention through ``scaled_dot_product_attention`` (self when context is None).
+
+    ``hooks`` (with the call's ``info``) runs attention processors around the default attention;
+    see ``diffusion.unet.attention``.
+    """
 
     def __init__(self, query_dim: int, context_dim: int, heads: int, dim_head: int) -> None:
         super().__init__()
@@ -93,20 +105,27 @@ class CrossAttention(nn.Module):
         # fp32 attention for half-precision weights (SD2.x overflows in fp16): diffusion.dtypes
         self.upcast_attention = False
 
-    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        context: Tensor | None = None,
+        *,
+        hooks: AttentionHooks | None = None,
+        info: AttentionInfo | None = None,
+    ) -> Tensor:
         context = x if context is None else context
-        q, k, v = self.to_q(x), self.to_k(context), self.to_v(context)
-        b, n, inner = q.shape
-        q, k, v = (
-            t.reshape(b, -1, self.heads, inner // self.heads).transpose(1, 2) for t in (q, k, v)
-        )
-        # q: (B, heads, N, d); k, v: (B, heads, M, d)
-        if self.upcast_attention and q.dtype != torch.float32:
-            out = F.scaled_dot_product_attention(q.float(), k.float(), v.float()).to(q.dtype)
+        q, k, v = self.to_q(x), self.to_k(context), self.to_v(context)  # (B, N|M, inner)
+        if hooks is None:
+            out = self.attend(q, k, v)
+        elif info is None:
+            raise ValueError("CrossAttention got hooks but info=None; pass the call's info")
         else:
-            out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, d)
-        out = out.transpose(1, 2).reshape(b, n, inner)  # (B, N, heads*d)
+            out = hooks.run(q, k, v, info, self.attend)
         return self.to_out(out)
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """The default attention: (B, N, inner) from q (B, N, inner), k and v (B, M, inner)."""
+        return multihead_attention(q, k, v, self.heads, upcast=self.upcast_attention)
 
 
 class GEGLU(nn.Module):
@@ -142,9 +161,23 @@ class BasicTransformerBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=eps)
         self.norm3 = nn.LayerNorm(dim, eps=eps)
 
-    def forward(self, x: Tensor, context: Tensor) -> Tensor:
-        x = x + self.attn1(self.norm1(x))
-        x = x + self.attn2(self.norm2(x), context)
+    def forward(
+        self,
+        x: Tensor,
+        context: Tensor,
+        *,
+        hooks: AttentionHooks | None = None,
+        info: AttentionInfo | None = None,
+    ) -> Tensor:
+        """``info`` (required with ``hooks``) describes this block; ``kind`` is set per call."""
+        self_info = cross_info = None
+        if hooks is not None:
+            if info is None:
+                raise ValueError("BasicTransformerBlock got hooks but info=None")
+            self_info = dataclasses.replace(info, kind="self")
+            cross_info = dataclasses.replace(info, kind="cross")
+        x = x + self.attn1(self.norm1(x), hooks=hooks, info=self_info)
+        x = x + self.attn2(self.norm2(x), context, hooks=hooks, info=cross_info)
         return x + self.ff(self.norm3(x))
 
 
@@ -163,10 +196,15 @@ class SpatialTransformer(nn.Module):
         groups: int,
         norm_eps: float,
         layer_norm_eps: float,
+        block: BlockId | None = None,
     ) -> None:
         super().__init__()
         inner = heads * dim_head
         self.use_linear = use_linear
+        # Plain attributes (not in the state dict): ComfyUI's id of the UNet block holding this
+        # transformer, set by the model that builds it, and the head count, for AttentionInfo.
+        self.block = block
+        self.heads = heads
         self.norm = nn.GroupNorm(groups, channels, eps=norm_eps)
         self.proj_in: nn.Module = (
             nn.Linear(channels, inner) if use_linear else nn.Conv2d(channels, inner, 1)
@@ -179,7 +217,16 @@ class SpatialTransformer(nn.Module):
             nn.Linear(inner, channels) if use_linear else nn.Conv2d(inner, channels, 1)
         )
 
-    def forward(self, x: Tensor, context: Tensor) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        context: Tensor,
+        *,
+        attention: AttentionHooks | None = None,
+        timesteps: Tensor | None = None,
+    ) -> Tensor:
+        """``attention`` runs processors around every attention call (``timesteps``, the UNet's
+        (B,) input, is then required: it goes into each ``AttentionInfo``)."""
         b, _, height, width = x.shape
         h = self.norm(x)
         if not self.use_linear:
@@ -187,11 +234,41 @@ class SpatialTransformer(nn.Module):
         h = h.flatten(2).transpose(1, 2)  # (B, H*W, C)
         if self.use_linear:
             h = self.proj_in(h)  # (B, H*W, inner)
-        for block in self.transformer_blocks:
-            h = block(h, context)
+        for index, block in enumerate(self.transformer_blocks):
+            info = self._info(index, (height, width), attention, timesteps)
+            h = block(h, context, hooks=attention, info=info)
         if self.use_linear:
             h = self.proj_out(h)  # (B, H*W, C)
         h = h.transpose(1, 2).reshape(b, -1, height, width)  # (B, C, H, W)
         if not self.use_linear:
             h = self.proj_out(h)  # (B, C, H, W)
         return x + h
+
+    def _info(
+        self,
+        index: int,
+        hw: tuple[int, int],
+        attention: AttentionHooks | None,
+        timesteps: Tensor | None,
+    ) -> AttentionInfo | None:
+        """The info of transformer ``index``'s calls; ``None`` without hooks."""
+        if attention is None:
+            return None
+        if self.block is None:
+            raise ValueError(
+                "SpatialTransformer.block is None: the model building it must set its block id "
+                "before attention hooks can describe its calls"
+            )
+        if timesteps is None:
+            raise ValueError(
+                f"SpatialTransformer in block {self.block} got attention hooks but timesteps=None"
+            )
+        return AttentionInfo(
+            kind="self",
+            block=self.block,
+            transformer_index=index,
+            heads=self.heads,
+            hw=hw,
+            timesteps=timesteps,
+            cond_or_uncond=attention.cond_or_uncond,
+        )

@@ -1,4 +1,5 @@
-"""Extension point of the UNet: additive residuals (ControlNet, T2I adapters).
+"""Extension point of the UNet: additive residuals (ControlNet, T2I adapters). Attention
+processors (IP-Adapter, PAG …) live in ``diffusion.unet.attention``.
 
 ``UNetResiduals`` is an explicit object passed to ``UNetModel.forward(..., residuals=...)``; the
 model holds no hidden state for it. ``skips[i]`` is added to the output of ``input_blocks[i]``

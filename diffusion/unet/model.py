@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from diffusion.unet.attention import AttentionHooks, BlockId
 from diffusion.unet.blocks import (
     Downsample,
     ResBlock,
@@ -24,16 +25,23 @@ from diffusion.unet.hooks import UNetResiduals
 
 class TimestepEmbedSequential(nn.Sequential):
     """A sequence whose members take what they need: ResBlocks the embedding, attention the
-    context, upsamplers the output size."""
+    context (and the attention hooks with the timesteps), upsamplers the output size."""
 
     def forward(  # type: ignore[override]
-        self, x: Tensor, emb: Tensor, context: Tensor, output_size: tuple[int, int] | None = None
+        self,
+        x: Tensor,
+        emb: Tensor,
+        context: Tensor,
+        output_size: tuple[int, int] | None = None,
+        *,
+        attention: AttentionHooks | None = None,
+        timesteps: Tensor | None = None,
     ) -> Tensor:
         for layer in self:
             if isinstance(layer, ResBlock):
                 x = layer(x, emb)
             elif isinstance(layer, SpatialTransformer):
-                x = layer(x, context)
+                x = layer(x, context, attention=attention, timesteps=timesteps)
             elif isinstance(layer, Upsample):
                 x = layer(x, output_size)
             else:
@@ -70,7 +78,8 @@ class UNetModel(nn.Module):
         cfg = self.config
         return ResBlock(channels, cfg.time_embed_dim, out_channels, cfg.norm_groups, cfg.resnet_eps)
 
-    def _attn(self, channels: int, depth: int) -> SpatialTransformer:
+    def _attn(self, channels: int, depth: int, block: BlockId) -> SpatialTransformer:
+        """The transformer of UNet block ``block`` (ComfyUI's id, for ``AttentionInfo``)."""
         cfg = self.config
         heads, dim_head = cfg.heads_for(channels)
         return SpatialTransformer(
@@ -83,6 +92,7 @@ class UNetModel(nn.Module):
             groups=cfg.norm_groups,
             norm_eps=cfg.transformer_norm_eps,
             layer_norm_eps=cfg.layer_norm_eps,
+            block=block,
         )
 
     def _build_input_blocks(self) -> list[int]:
@@ -98,7 +108,7 @@ class UNetModel(nn.Module):
                 ch = mult * cfg.model_channels
                 depth = next(depths)
                 if depth > 0:
-                    layers.append(self._attn(ch, depth))
+                    layers.append(self._attn(ch, depth, ("input", len(blocks))))
                 blocks.append(TimestepEmbedSequential(*layers))
                 skip_channels.append(ch)
             if level != len(cfg.channel_mult) - 1:
@@ -113,7 +123,7 @@ class UNetModel(nn.Module):
             return None
         layers: list[nn.Module] = [self._res(ch, ch)]
         if depth >= 0:
-            layers += [self._attn(ch, depth), self._res(ch, ch)]
+            layers += [self._attn(ch, depth, ("middle", 0)), self._res(ch, ch)]
         return TimestepEmbedSequential(*layers)
 
     def _build_output_blocks(self, ch: int, skip_channels: list[int]) -> int:
@@ -128,7 +138,7 @@ class UNetModel(nn.Module):
                 ch = out_ch
                 depth = next(depths)
                 if depth > 0:
-                    layers.append(self._attn(ch, depth))
+                    layers.append(self._attn(ch, depth, ("output", len(blocks))))
                 if level and i == cfg.num_res_blocks[level]:
                     layers.append(Upsample(ch))
                 blocks.append(TimestepEmbedSequential(*layers))
@@ -143,17 +153,24 @@ class UNetModel(nn.Module):
         y: Tensor | None = None,
         *,
         residuals: UNetResiduals | None = None,
+        attention: AttentionHooks | None = None,
     ) -> Tensor:
         """x: (B, in, H, W); timesteps: (B,); context: (B, T, context_dim); y: (B, adm) for SDXL.
 
         ``residuals`` is the ControlNet extension point: tensors added to the skip connections
-        and to the middle block output (see ``UNetResiduals``).
+        and to the middle block output (see ``UNetResiduals``). ``attention`` runs processors
+        around every attention call (IP-Adapter, PAG ...; see ``diffusion.unet.attention``);
+        ``None`` or no processors compute plain attention.
         """
         if (y is None) != (self.config.adm_in_channels is None):
             raise ValueError(
                 f"y={'None' if y is None else tuple(y.shape)} but "
                 f"adm_in_channels={self.config.adm_in_channels}"
             )
+        if attention is not None and not attention.processors:
+            attention = None
+        if attention is not None:
+            attention.check_batch(x.shape[0])
         t_emb = timestep_embedding(timesteps, self.config.model_channels).to(x.dtype)  # (B, mc)
         emb = self.time_embed(t_emb)  # (B, 4*mc)
         if y is not None:
@@ -161,18 +178,18 @@ class UNetModel(nn.Module):
         hs: list[Tensor] = []
         h = x
         for block in self.input_blocks:
-            h = block(h, emb, context)
+            h = block(h, emb, context, attention=attention, timesteps=timesteps)
             hs.append(h)
         if residuals is not None:
             hs = residuals.add_to_skips(hs)
         if self.middle_block is not None:
-            h = self.middle_block(h, emb, context)
+            h = self.middle_block(h, emb, context, attention=attention, timesteps=timesteps)
         if residuals is not None:
             h = residuals.add_to_middle(h)
         for block in self.output_blocks:
             h = torch.cat([h, hs.pop()], dim=1)  # (B, C + C_skip, H, W)
             output_size = (hs[-1].shape[-2], hs[-1].shape[-1]) if hs else None
-            h = block(h, emb, context, output_size)
+            h = block(h, emb, context, output_size, attention=attention, timesteps=timesteps)
         return self.out(h)
 
 

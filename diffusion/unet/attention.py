@@ -1,0 +1,132 @@
+"""Extension point of the UNet's attention layers: processors around every attention call.
+
+Passed explicitly to ``UNetModel.forward(..., attention=AttentionHooks(...))``; the model holds no
+patch state. Every ``CrossAttention`` of the UNet (self-attention ``attn1`` and cross-attention
+``attn2`` of each ``BasicTransformerBlock``) then computes
+
+    to_out(processors[0](q, k, v, info, attend_1))
+
+where ``attend_i(q, k, v)`` calls ``processors[i]`` with ``attend_{i+1}`` and the last one is
+the default multi-head scaled-dot-product attention (:func:`multihead_attention`): processors
+chain like middleware, the first outermost. ``q`` is (B, N, inner) and ``k`` / ``v`` are
+(B, M, inner): the projections after ``to_q`` / ``to_k`` / ``to_v``, before the head split. A
+processor returns (B, N, inner) and decides from ``info`` (kind, block, timestep ...) whether to
+act; returning ``attend(q, k, v)`` unchanged passes the call through.
+
+This is what ComfyUI threads through ``transformer_options`` patches (``attn1_patch``,
+``attn2_replace``, ``attn1_output_patch`` ...) for IP-Adapter, PAG, SAG, HyperTile, attention
+couple; ``AttentionInfo.block`` uses ComfyUI's block ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+AttentionKind = Literal["self", "cross"]
+BlockId = tuple[str, int]
+"""ComfyUI's block id: ("input", i) / ("middle", 0) / ("output", i), i indexing
+``input_blocks`` / ``output_blocks``."""
+
+Attend = Callable[[Tensor, Tensor, Tensor], Tensor]
+"""``attend(q, k, v) -> (B, N, inner)``: the rest of the processor chain."""
+
+COND, UNCOND = 0, 1
+
+
+@dataclass(frozen=True, eq=False)
+class AttentionInfo:
+    """One attention call. ``eq=False``: it holds a tensor, so instances compare by identity.
+
+    ``transformer_index`` is the ``BasicTransformerBlock``'s index inside its
+    ``SpatialTransformer``; ``hw`` the spatial (h, w) of the N query tokens; ``timesteps`` the
+    UNet's (B,) timestep input; ``cond_or_uncond`` which equal batch chunks are cond (0) or
+    uncond (1), in batch order, empty when the caller did not say.
+    """
+
+    kind: AttentionKind
+    block: BlockId
+    transformer_index: int
+    heads: int
+    hw: tuple[int, int]
+    timesteps: Tensor
+    cond_or_uncond: tuple[int, ...] = ()
+
+
+class AttentionProcessor(Protocol):
+    """Computes (B, N, inner) from q (B, N, inner), k and v (B, M, inner); ``attend`` is the rest
+    of the chain (ending in the default attention)."""
+
+    def __call__(
+        self, q: Tensor, k: Tensor, v: Tensor, info: AttentionInfo, attend: Attend
+    ) -> Tensor: ...
+
+
+@dataclass(frozen=True)
+class AttentionHooks:
+    """The processors for one UNet forward (first outermost) and the batch's cond/uncond layout
+    (``AttentionInfo.cond_or_uncond``). ``None`` or no processors: plain attention."""
+
+    processors: tuple[AttentionProcessor, ...] = ()
+    cond_or_uncond: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        for i, processor in enumerate(self.processors):
+            if not callable(processor):
+                raise TypeError(f"processors[{i}]={processor!r} is not callable")
+        bad = [c for c in self.cond_or_uncond if c not in (COND, UNCOND)]
+        if bad:
+            raise ValueError(
+                f"cond_or_uncond={self.cond_or_uncond!r} may hold only {COND} (cond) and "
+                f"{UNCOND} (uncond)"
+            )
+
+    def check_batch(self, batch: int) -> None:
+        """``cond_or_uncond`` must split a batch of ``batch`` rows into equal chunks."""
+        if self.cond_or_uncond and batch % len(self.cond_or_uncond):
+            raise ValueError(
+                f"cond_or_uncond={self.cond_or_uncond!r} does not split batch={batch} into "
+                "equal chunks"
+            )
+
+    def run(self, q: Tensor, k: Tensor, v: Tensor, info: AttentionInfo, default: Attend) -> Tensor:
+        """The processor chain around ``default``; checks the (B, N, inner) result."""
+        attend = default
+        for processor in reversed(self.processors):
+            attend = _bind(processor, info, attend)
+        out = attend(q, k, v)
+        if out.shape != q.shape:
+            raise ValueError(
+                f"attention processors returned shape {tuple(out.shape)} for {info.kind} "
+                f"attention in block {info.block} (transformer {info.transformer_index}); "
+                f"need q's shape {tuple(q.shape)}"
+            )
+        return out
+
+
+def _bind(processor: AttentionProcessor, info: AttentionInfo, attend: Attend) -> Attend:
+    def bound(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        return processor(q, k, v, info, attend)
+
+    return bound
+
+
+def multihead_attention(
+    q: Tensor, k: Tensor, v: Tensor, heads: int, *, upcast: bool = False
+) -> Tensor:
+    """Scaled-dot-product attention over ``heads`` heads: q (B, N, inner), k and v (B, M, inner)
+    -> (B, N, inner). ``upcast`` computes half-precision inputs in fp32 (``diffusion.dtypes``)."""
+    b, n, inner = q.shape
+    d = inner // heads
+    q, k, v = (t.reshape(t.shape[0], -1, heads, d).transpose(1, 2) for t in (q, k, v))
+    # q: (B, heads, N, d); k, v: (B, heads, M, d)
+    if upcast and q.dtype != torch.float32:
+        out = F.scaled_dot_product_attention(q.float(), k.float(), v.float()).to(q.dtype)
+    else:
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, d)
+    return out.transpose(1, 2).reshape(b, n, inner)  # (B, N, heads*d)
