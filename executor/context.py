@@ -1,4 +1,4 @@
-"""The run context handed to each node: progress, cancellation, folders, job metadata."""
+"""The run context handed to each node: progress, cancellation, folders, ports, job metadata."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from executor.events import EventSink, NodeProgress
-from nodes.api import Folders, NodeInterrupted
+from nodes.api import Folders, ModelFiles, ModelStore, NodeInterrupted, SamplingTable, TextSource
 
 
 @dataclass
@@ -21,7 +21,10 @@ class NodeRunContext:
     prompt: Mapping[str, Any]
     extra_pnginfo: Mapping[str, Any]
     folders: Folders | None
-    services: Mapping[str, Any]
+    models: ModelStore
+    model_files: ModelFiles
+    text: TextSource
+    sampling: SamplingTable
     log: logging.Logger
     cancel_event: threading.Event
     sink: EventSink

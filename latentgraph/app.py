@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from executor.cache import OutputCache, make_cache
 from executor.engine import Engine
-from nodes.api import Folders, Registry
+from nodes.api import Folders, Ports, Registry
 
 if TYPE_CHECKING:
     from nodes.models import ModelFolders
@@ -42,13 +42,14 @@ def model_roots(model_folders: ModelFolders, names: Iterable[str]) -> dict[str, 
 
 def build_registry(folders: Folders | None = None,
                    model_folders: ModelFolders | None = None) -> Registry:
-    """A registry holding the built-in node pack (plugins register the same way)."""
+    """A registry holding the built-in node pack (plugins register the same way); its pickers
+    list ``folders`` and ``model_folders`` (default: under the folders' base)."""
     from nodes.builtin import register_builtin_nodes
 
     if model_folders is None and folders is not None:
         model_folders = default_model_folders(folders)
-    registry = Registry()
-    register_builtin_nodes(registry, folders, model_folders)
+    registry = Registry(folders=folders, model_files=model_folders)
+    register_builtin_nodes(registry)
     return registry
 
 
@@ -66,12 +67,13 @@ def folders_under(base: Path, output_dir: Path | None = None) -> Folders:
 
 def build_engine(
     registry: Registry, folders: Folders, cache: OutputCache | None = None, *,
-    model_folders: ModelFolders | None = None, services: Mapping[str, Any] | None = None,
+    model_folders: ModelFolders | None = None, ports: Ports | None = None,
 ) -> Engine:
-    """The engine; ``services`` default to the model nodes' (one ModelManager per engine)."""
-    if services is None:
-        from nodes.models import model_services
+    """The engine; ``ports`` default to the local model ports (one ModelManager per engine) on
+    ``model_folders`` (default: under the folders' base)."""
+    if ports is None:
+        from nodes.models import local_ports
 
-        services = model_services(model_folders or default_model_folders(folders))
+        ports = local_ports(model_folders or default_model_folders(folders))
     return Engine(registry, cache if cache is not None else make_cache("lru"), folders=folders,
-                  services=services)
+                  ports=ports)

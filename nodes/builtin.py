@@ -1,12 +1,14 @@
-"""The built-in node pack. It registers exactly the way a plugin pack does."""
+"""The built-in node pack. It registers exactly the way a plugin pack does: its nodes, and
+ComfyUI's samplers and schedulers into the registry's sampling table."""
 
 from __future__ import annotations
 
-from nodes.api import Folders, Node, Registry
+from diffusion.sampling import SAMPLERS, SCHEDULERS
+from nodes.api import Node, Registry
 from nodes.conditioning import CONDITIONING_NODES
-from nodes.images import IMAGE_NODES, bind_folders
+from nodes.images import IMAGE_NODES
 from nodes.latents import LATENT_NODES
-from nodes.models import MODEL_NODES, ModelFolders, bind_model_folders
+from nodes.models import MODEL_NODES
 from nodes.sampling import SAMPLING_EXTRAS_MODULES, SAMPLING_NODES
 from nodes.vae import VAE_NODES
 
@@ -25,12 +27,11 @@ EXTRAS_MODULES = {
 }
 
 
-def register_builtin_nodes(registry: Registry, folders: Folders | None = None,
-                           model_folders: ModelFolders | None = None) -> None:
-    """Register the built-in nodes; file pickers list ``folders`` and model pickers
-    ``model_folders`` when given."""
-    nodes = bind_folders(BUILTIN_NODES, folders) if folders is not None else BUILTIN_NODES
-    if model_folders is not None:
-        nodes = bind_model_folders(nodes, model_folders)
-    for node in nodes:
+def register_builtin_nodes(registry: Registry) -> None:
+    """Register the built-in nodes, samplers (ComfyUI's list order) and schedulers."""
+    for name, spec in SAMPLERS.items():
+        registry.samplers.add_sampler(name, spec)
+    for name, schedule in SCHEDULERS.items():
+        registry.samplers.add_scheduler(name, schedule)
+    for node in BUILTIN_NODES:
         registry.register(node, module=EXTRAS_MODULES.get(node.type_name, "nodes"))

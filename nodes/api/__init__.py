@@ -5,6 +5,14 @@ The executor imports only this package; it stays free of torch.
 
 from __future__ import annotations
 
+from nodes.api.choices import ModelFolderFiles, SamplerNames, SchedulerNames
+from nodes.api.context import (
+    FingerprintContext,
+    Folders,
+    NodeInterrupted,
+    RunContext,
+    SchemaContext,
+)
 from nodes.api.inputs import (
     Boolean,
     CoercionError,
@@ -14,21 +22,28 @@ from nodes.api.inputs import (
     Int,
     Link,
     Problem,
+    SchemaChoices,
     String,
 )
+from nodes.api.issues import Issue, IssueError
 from nodes.api.node import (
     Blocked,
     CachePolicy,
-    FingerprintContext,
-    Folders,
     Hidden,
     Node,
-    NodeInterrupted,
     NodeResult,
     Output,
-    RunContext,
+)
+from nodes.api.ports import (
+    ModelFiles,
+    ModelStore,
+    Ports,
+    PortUnavailableError,
+    TextSource,
+    Tokenizer,
 )
 from nodes.api.registry import DuplicateNodeError, Registry, UnknownNodeError
+from nodes.api.sampling_table import SamplingTable, UnknownSamplerError
 from nodes.api.sockets import (
     ANY,
     BOOLEAN,
@@ -60,7 +75,11 @@ __all__ = [
     "CONDITIONING", "CONTROL_NET", "GUIDER",
     "IMAGE", "LATENT", "MASK", "MODEL", "NOISE", "SAMPLER", "SIGMAS", "UPSCALE_MODEL", "VAE",
     "Blocked", "Boolean", "CachePolicy", "CoercionError", "Combo", "DuplicateNodeError",
-    "FingerprintContext", "Float", "Folders", "Hidden", "Input", "Int", "Link", "Node",
-    "NodeInterrupted", "NodeResult", "Output", "Problem", "Registry", "RunContext", "Socket",
-    "String", "UnknownNodeError", "socket_type", "types_match",
+    "FingerprintContext", "Float", "Folders", "Hidden", "Input", "Int", "Issue", "IssueError",
+    "Link", "ModelFiles", "ModelFolderFiles", "ModelStore", "Node", "NodeInterrupted",
+    "NodeResult", "Output", "PortUnavailableError", "Ports", "Problem", "Registry",
+    "RunContext", "SamplerNames", "SamplingTable", "SchedulerNames", "SchemaChoices",
+    "SchemaContext", "Socket",
+    "String", "TextSource", "Tokenizer", "UnknownNodeError", "UnknownSamplerError",
+    "socket_type", "types_match",
 ]

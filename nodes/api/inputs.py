@@ -23,20 +23,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from nodes.api.context import SchemaContext
+from nodes.api.issues import Issue
 from nodes.api.sockets import Socket
+
+NO_SCHEMA = SchemaContext()
+"""The schema context of a registry wired to nothing: pickers list nothing."""
 
 
 class CoercionError(ValueError):
     """A constant could not be converted to the declared input type."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class Problem:
-    """One validation problem of a constant input value (ComfyUI error ``type`` code)."""
-
-    code: str
-    message: str
-    details: str
+Problem = Issue
+"""One validation problem of a constant input value (an :class:`Issue`)."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,11 @@ class Input:
     advanced: bool = field(default=False, kw_only=True)
 
     type_name: ClassVar[str] = "*"
-    default = None  # widget declarations override this with a typed field
+
+    @property
+    def default(self) -> Any:
+        """The value an omitted input gets (widget declarations make it a typed field)."""
+        return None
 
     @property
     def is_widget(self) -> bool:
@@ -65,8 +69,9 @@ class Input:
         """Convert a constant to the declared type or raise :class:`CoercionError`."""
         return value
 
-    def check(self, value: Any) -> Problem | None:
-        """Check a coerced constant against the declared constraints."""
+    def check(self, value: Any, schema: SchemaContext = NO_SCHEMA) -> Problem | None:
+        """Check a coerced constant against the declared constraints (choices are read from
+        ``schema``)."""
         return None
 
     def options(self) -> dict[str, Any]:
@@ -80,7 +85,7 @@ class Input:
             opts["advanced"] = True
         return opts
 
-    def v1(self) -> list[Any]:
+    def v1(self, schema: SchemaContext = NO_SCHEMA) -> list[Any]:
         """The V1 ``[type, options]`` entry."""
         return [self.type_name, self.options()]
 
@@ -159,7 +164,7 @@ class Int(Input):
             return int(number)
         return number
 
-    def check(self, value: Any) -> Problem | None:
+    def check(self, value: Any, schema: SchemaContext = NO_SCHEMA) -> Problem | None:
         return _range_problem(value, self.min, self.max)
 
     def options(self) -> dict[str, Any]:
@@ -192,7 +197,7 @@ class Float(Input):
     def coerce(self, value: Any) -> float:
         return float(_parse_number(value, "a number"))
 
-    def check(self, value: Any) -> Problem | None:
+    def check(self, value: Any, schema: SchemaContext = NO_SCHEMA) -> Problem | None:
         return _range_problem(value, self.min, self.max)
 
     def options(self) -> dict[str, Any]:
@@ -268,7 +273,16 @@ class Boolean(Input):
         return opts
 
 
-ChoiceSource = Sequence[str] | Callable[[], Sequence[str]]
+class SchemaChoices:
+    """Choices computed from the schema context on every request (file and model pickers,
+    sampler names): subclass it and implement ``__call__``."""
+
+    def __call__(self, schema: SchemaContext) -> Sequence[str]:
+        raise NotImplementedError
+
+
+ChoiceSource = Sequence[str] | SchemaChoices | Callable[[], Sequence[str]]
+"""A fixed list, :class:`SchemaChoices`, or a callable re-read on every request."""
 
 # ComfyUI does not echo combo lists longer than this in validation errors.
 _ECHO_LIMIT = 20
@@ -276,8 +290,8 @@ _ECHO_LIMIT = 20
 
 @dataclass(frozen=True)
 class Combo(Input):
-    """A choice among strings. ``choices`` may be a callable, re-read on every request
-    (model and file pickers)."""
+    """A choice among strings. ``choices`` may be :class:`SchemaChoices` (model and file
+    pickers, sampler names) or another callable, re-read on every request."""
 
     choices: ChoiceSource = ()
     default: str | None = None
@@ -286,17 +300,18 @@ class Combo(Input):
     control_after_generate: bool = False
     type_name: ClassVar[str] = "COMBO"
 
-    def options_list(self) -> list[str]:
-        source = self.choices() if callable(self.choices) else self.choices
-        return list(source)
+    def options_list(self, schema: SchemaContext = NO_SCHEMA) -> list[str]:
+        if isinstance(self.choices, SchemaChoices):
+            return list(self.choices(schema))
+        return list(self.choices() if callable(self.choices) else self.choices)
 
     def coerce(self, value: Any) -> Any:
         if isinstance(value, (dict, list)) or value is None:
             raise CoercionError(f"expected one of the choices, got {type(value).__name__}")
         return value
 
-    def check(self, value: Any) -> Problem | None:
-        choices = self.options_list()
+    def check(self, value: Any, schema: SchemaContext = NO_SCHEMA) -> Problem | None:
+        choices = self.options_list(schema)
         if value in choices:
             return None
         shown = f"(list of length {len(choices)})" if len(choices) > _ECHO_LIMIT else choices
@@ -314,8 +329,8 @@ class Combo(Input):
         _put(opts, "control_after_generate", self.control_after_generate)
         return opts
 
-    def v1(self) -> list[Any]:
-        return [self.options_list(), self.options()]
+    def v1(self, schema: SchemaContext = NO_SCHEMA) -> list[Any]:
+        return [self.options_list(schema), self.options()]
 
     def extra_widget_values(self) -> int:
         return int(self.image_upload) + int(self.control_after_generate)
@@ -335,5 +350,5 @@ class Link(Input):
     def is_widget(self) -> bool:
         return False
 
-    def v1(self) -> list[Any]:
+    def v1(self, schema: SchemaContext = NO_SCHEMA) -> list[Any]:
         return [self.type_name, self.options()]

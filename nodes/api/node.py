@@ -1,15 +1,14 @@
-"""The Node base class, outputs, results and the narrow run context a node sees."""
+"""The Node base class, its outputs and results."""
 
 from __future__ import annotations
 
 import enum
 import inspect
-import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from nodes.api.context import FingerprintContext, RunContext
 from nodes.api.inputs import Input
 from nodes.api.sockets import Socket
 
@@ -66,46 +65,6 @@ class NodeResult:
     ui: Mapping[str, list[Any]] | None = None
 
 
-@dataclass(frozen=True)
-class Folders:
-    """The folders nodes may read from and write to."""
-
-    input: Path
-    output: Path
-    temp: Path
-
-
-class NodeInterrupted(Exception):
-    """Raised inside a node when its job was cancelled."""
-
-
-class RunContext(Protocol):
-    """What a running node may reach: nothing global, nothing of the server."""
-
-    node_id: str
-    job_id: str
-    prompt: Mapping[str, Any]
-    extra_pnginfo: Mapping[str, Any]
-    folders: Folders | None
-    services: Mapping[str, Any]
-    log: logging.Logger
-
-    def progress(self, value: float, total: float, preview: Any = None) -> None:
-        """Report progress; raises :class:`NodeInterrupted` when the job was cancelled."""
-
-    def check_cancelled(self) -> None:
-        """Raise :class:`NodeInterrupted` if the job was cancelled."""
-
-
-@dataclass(frozen=True)
-class FingerprintContext:
-    """What ``Node.fingerprint`` and ``Node.validate`` may use."""
-
-    node_id: str
-    folders: Folders | None = None
-    services: Mapping[str, Any] = field(default_factory=dict)
-
-
 class Node:
     """Base class of every node. Subclasses declare, the executor drives.
 
@@ -146,8 +105,9 @@ class Node:
         return None
 
     @classmethod
-    def validate(cls, ctx: FingerprintContext, **inputs: Any) -> str | None:
-        """Extra validation of constant inputs; return a message to refuse them."""
+    def validate(cls, ctx: FingerprintContext, **inputs: Any) -> str | bool | None:
+        """Extra validation of constant inputs: a message (or ``False``) refuses them, ``None``
+        (or ``True``, ComfyUI's ``VALIDATE_INPUTS`` convention) accepts them."""
         return None
 
     def check_lazy(self, ctx: RunContext, **inputs: Any) -> Sequence[str]:
@@ -164,10 +124,6 @@ class Node:
             if declared.name == name:
                 return declared
         raise KeyError(f"node {cls.type_name!r} has no input {name!r}")
-
-    @classmethod
-    def is_async(cls) -> bool:
-        return inspect.iscoroutinefunction(cls.run)
 
     @classmethod
     def uses_node_id(cls) -> bool:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 from typing import Any
 
+from nodes.api.context import Folders, SchemaContext
 from nodes.api.node import Hidden, Node
+from nodes.api.ports import ModelFiles, UnwiredModelFiles
+from nodes.api.sampling_table import SamplingTable
 
 _HIDDEN_NAMES = {
     Hidden.PROMPT: "prompt",
@@ -34,16 +38,23 @@ class DuplicateNodeError(ValueError):
 
 
 class Registry:
-    """Node classes by type name, with the module each came from.
+    """Node classes by type name, with the module each came from, plus what node packs add
+    besides nodes: samplers and schedulers (``samplers``) and front-end folders.
 
-    Built-in nodes register exactly the way plugin packs do.
+    Built-in nodes register exactly the way plugin packs do. ``folders`` and ``model_files``
+    are what file and model pickers list (the :class:`SchemaContext` of every choice).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, folders: Folders | None = None,
+                 model_files: ModelFiles | None = None) -> None:
         self._nodes: dict[str, type[Node]] = {}
         self._modules: dict[str, str] = {}
         self._instances: dict[str, Node] = {}
         self._web_dirs: dict[str, Path] = {}
+        self.samplers = SamplingTable()
+        self.schema = SchemaContext(folders=folders,
+                                    model_files=model_files or UnwiredModelFiles(),
+                                    sampling=self.samplers)
 
     def register(self, node: type[Node], *, module: str = "nodes") -> type[Node]:
         if not (isinstance(node, type) and issubclass(node, Node)):
@@ -83,10 +94,6 @@ class Registry:
     def names(self) -> list[str]:
         return list(self._nodes)
 
-    def module_of(self, type_name: str) -> str:
-        self.get(type_name)
-        return self._modules[type_name]
-
     def register_web_directory(self, pack: str, path: Path) -> None:
         """A folder of front-end files (ComfyUI's ``WEB_DIRECTORY``) a node pack exposes; the
         editor loads its ``.js`` files (``/extensions``)."""
@@ -107,10 +114,12 @@ class Registry:
     def node_info(self, type_name: str) -> dict[str, Any]:
         """ComfyUI's V1 definition dict for one node, generated from its declaration."""
         node = self.get(type_name)
-        required = {i.name: i.v1() for i in node.inputs if not i.optional}
-        optional = {i.name: i.v1() for i in node.inputs if i.optional}
+        schema = self.schema
+        required = {i.name: i.v1(schema) for i in node.inputs if not i.optional}
+        optional = {i.name: i.v1(schema) for i in node.inputs if i.optional}
         hidden = {_HIDDEN_NAMES[h]: h.value for h in sorted(node.hidden, key=lambda h: h.value)}
-        sections = {"required": required, "optional": optional, "hidden": hidden}
+        sections: dict[str, dict[str, Any]] = {"required": required, "optional": optional,
+                                               "hidden": hidden}
         present = {k: v for k, v in sections.items() if v or k == "required"}
         info: dict[str, Any] = {
             "input": present,
@@ -141,3 +150,23 @@ def _check_declaration(node: type[Node]) -> None:
     reserved = {"ctx"} & set(names)
     if reserved:
         raise ValueError(f"node {node.type_name!r}: input name {sorted(reserved)} is reserved")
+    _check_run_signature(node, names)
+
+
+def _check_run_signature(node: type[Node], names: list[str]) -> None:
+    """``run(self, ctx, ...)`` must take every declared input by name and need nothing else."""
+    params = list(inspect.signature(node.run).parameters.values())[1:]  # without self
+    if not params or params[0].kind not in (params[0].POSITIONAL_ONLY,
+                                            params[0].POSITIONAL_OR_KEYWORD):
+        raise TypeError(f"node {node.type_name!r}: run() must take the run context first")
+    named = {p.name: p for p in params[1:]
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params)
+    missing = [n for n in names if n not in named and not takes_any]
+    if missing:
+        raise TypeError(f"node {node.type_name!r}: run() does not take declared input "
+                        f"{missing[0]!r} (declared: {names})")
+    extra = [p.name for p in named.values() if p.name not in names and p.default is p.empty]
+    if extra:
+        raise TypeError(f"node {node.type_name!r}: run() needs {extra[0]!r}, which is not a "
+                        f"declared input (declared: {names})")

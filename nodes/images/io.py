@@ -38,7 +38,7 @@ from nodes.images.filenames import (
     substitute,
     write_exclusive,
 )
-from nodes.images.pickers import FilePickerNode, ImageFileCombo, InputImageFiles
+from nodes.images.pickers import ImageFileCombo, InputImageFiles
 from nodes.images.png_metadata import (
     PREVIEW_COMPRESS_LEVEL,
     SAVE_COMPRESS_LEVEL,
@@ -82,7 +82,7 @@ def check_image_file(folders: Folders | None, image: Any, node: str) -> str | No
     return None if path.is_file() else f"Invalid image file: {image}"
 
 
-class LoadImage(FilePickerNode):
+class LoadImage(Node):
     """Loads an image from the input folder: every frame of the same size as a batch, and a
     mask that is 1 − alpha (64×64 zeros when the image has no alpha)."""
 
@@ -90,7 +90,7 @@ class LoadImage(FilePickerNode):
     category = "image"
     cache = CachePolicy.FINGERPRINT
     inputs = (
-        ImageFileCombo("image", choices=InputImageFiles(None), image_upload=True,
+        ImageFileCombo("image", choices=InputImageFiles(), image_upload=True,
                        tooltip="An image in the input folder; sub/name.png and "
                                "'name.png [output]' are accepted too."),
     )
@@ -110,7 +110,7 @@ class LoadImage(FilePickerNode):
         return load_image(image_path(ctx.folders, image, "LoadImage"))
 
 
-class LoadImageMask(FilePickerNode):
+class LoadImageMask(Node):
     """Loads one channel of an image from the input folder as a mask (alpha is inverted:
     transparent is 1)."""
 
@@ -118,7 +118,7 @@ class LoadImageMask(FilePickerNode):
     category = "mask"
     cache = CachePolicy.FINGERPRINT
     inputs = (
-        ImageFileCombo("image", choices=InputImageFiles(None), image_upload=True,
+        ImageFileCombo("image", choices=InputImageFiles(), image_upload=True,
                        tooltip="An image in the input folder."),
         Combo("channel", choices=MASK_CHANNELS, tooltip="The channel that becomes the mask."),
     )

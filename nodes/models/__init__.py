@@ -1,8 +1,8 @@
 """Model nodes: loaders, model folders and pickers, CLIP nodes, ModelSamplingDiscrete.
 
-``MODEL_NODES`` lists them in palette order. Pickers list nothing until bound to model folders
-(:func:`bind_model_folders`); runs reach the ModelManager, the folders and the tokenizer through
-``ctx.services`` (:mod:`nodes.models.services`).
+``MODEL_NODES`` lists them in palette order. Pickers list the model folders of the schema
+context; runs reach the ModelManager, the folders and the tokenizer through the context's ports
+(``ctx.models``, ``ctx.model_files``, ``ctx.text``), built by :func:`local_ports`.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from nodes.api import Node
 from nodes.models.clip_nodes import CLIP_NODES, MODEL_PATCH_NODES
 from nodes.models.folders import ModelFolders
 from nodes.models.loaders import LOADER_NODES
-from nodes.models.pickers import bind_model_folders
-from nodes.models.services import model_folders, model_services
+from nodes.models.local_ports import SharedText, TokenizerCache, local_ports, model_folders
 
 MODEL_NODES: list[type[Node]] = [*LOADER_NODES, *CLIP_NODES, *MODEL_PATCH_NODES]
 
-__all__ = ["MODEL_NODES", "ModelFolders", "bind_model_folders", "model_folders", "model_services"]
+__all__ = ["MODEL_NODES", "ModelFolders", "SharedText", "TokenizerCache", "local_ports",
+           "model_folders"]

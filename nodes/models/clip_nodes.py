@@ -20,7 +20,6 @@ from nodes.models.payload_builders import (
     text_file,
 )
 from nodes.models.pickers import ModelPickerNode, model_picker
-from nodes.models.services import folders_of, manager_of, tokenizer_of
 from nodes.payloads import Clip, DiffusionModel
 
 logger = logging.getLogger(__name__)
@@ -60,10 +59,10 @@ class CLIPLoader(ModelPickerNode):
     def run(self, ctx: RunContext, clip_name: str, type: str,
             device: str | None = None) -> tuple[Any, ...]:
         _check_choice(self.type_name, "type", type, CLIP_TYPES)
-        path = self.model_path(ctx.services, "clip_name", clip_name)
-        handles = manager_of(ctx.services, self.type_name).open(path)
-        tokenizer = tokenizer_of(ctx.services, self.type_name)
-        embeddings = folders_of(ctx.services, self.type_name).search_paths("embeddings")
+        path = self.model_path(ctx.model_files, "clip_name", clip_name)
+        handles = ctx.models.open(path)
+        tokenizer = ctx.text.clip_tokenizer()
+        embeddings = ctx.model_files.search_paths("embeddings")
         if "unet" in handles and isinstance(handles["unet"].opened, OpenedCheckpoint):
             clip = checkpoint_clip(handles, tokenizer, embeddings, f"clip_name {clip_name!r}")
             if not isinstance(clip, Clip):
@@ -95,10 +94,10 @@ class DualCLIPLoader(ModelPickerNode):
     def run(self, ctx: RunContext, clip_name1: str, clip_name2: str,
             type: str, device: str | None = None) -> tuple[Any, ...]:
         _check_choice(self.type_name, "type", type, DUAL_CLIP_TYPES)
-        manager = manager_of(ctx.services, self.type_name)
+        manager = ctx.models
         handles = []
         for name, value in (("clip_name1", clip_name1), ("clip_name2", clip_name2)):
-            opened = manager.open(self.model_path(ctx.services, name, value))
+            opened = manager.open(self.model_path(ctx.model_files, name, value))
             if "text" not in opened:
                 raise ValueError(f"DualCLIPLoader input {name!r}: {value!r} is not a CLIP "
                                  f"text-encoder file (components {sorted(opened)})")
@@ -107,8 +106,8 @@ class DualCLIPLoader(ModelPickerNode):
         if kinds != ["clip", "open_clip"]:
             raise ValueError(f"DualCLIPLoader type 'sdxl' needs one CLIP-L and one OpenCLIP "
                              f"bigG file; {clip_name1!r} and {clip_name2!r} are {kinds}")
-        tokenizer = tokenizer_of(ctx.services, self.type_name)
-        embeddings = folders_of(ctx.services, self.type_name).search_paths("embeddings")
+        tokenizer = ctx.text.clip_tokenizer()
+        embeddings = ctx.model_files.search_paths("embeddings")
         return (file_clip(handles, "sdxl", tokenizer, embeddings),)
 
 

@@ -1,4 +1,4 @@
-"""Model folders in ComfyUI's layout, plus extra search paths, and the pickers that list them.
+"""Model folders in ComfyUI's layout, plus extra search paths: the ``model_files`` port.
 
 ``ModelFolders.under(models_dir)`` gives ComfyUI's default folders (``checkpoints``, ``loras``,
 ``vae``, ``text_encoders`` ← ``models/text_encoders`` and ``models/clip``, ``diffusion_models``
@@ -7,8 +7,9 @@ are aliases of ``text_encoders`` and ``diffusion_models``. ``add`` appends a sea
 puts it first with ``is_default``), which is how ``extra_model_paths.yaml`` entries arrive
 (``nodes.models.extra_paths``), so an existing ComfyUI or A1111 model tree is used in place.
 
-A picker (``ModelFiles``) lists every model file under a folder's search paths, recursively,
-as relative POSIX names (``sd15/model.safetensors``), re-reading the disk on every call. A name
+``files`` lists every model file under a folder's search paths, recursively, as relative POSIX
+names (``sd15/model.safetensors``), re-reading the disk on every call (pickers call it through
+``nodes.api.ModelFolderFiles``). A name
 is resolved (:meth:`ModelFolders.resolve`) in the first search path holding it, through
 ``nodes.api.paths.resolve_inside``: a name that leaves its folder, even by a symlink, is refused
 and never listed. ``checkpoints`` always searches the embedded demo model's folder last
@@ -150,22 +151,3 @@ def _model_files(root: Path) -> Iterable[str]:
             if target.is_file():
                 found.append(relative)
     return found
-
-
-class ModelFiles:
-    """The choices of a model picker: the files of one folder, re-read on every call.
-
-    ``folders=None`` (a node class not yet bound to folders) lists nothing.
-    """
-
-    def __init__(self, folders: ModelFolders | None, folder: str) -> None:
-        self.folders = folders
-        self.folder = canonical(folder)
-
-    def __call__(self) -> list[str]:
-        if self.folders is None or self.folder not in self.folders.paths:
-            return []
-        return self.folders.files(self.folder)
-
-    def __repr__(self) -> str:
-        return f"ModelFiles({self.folder!r})"

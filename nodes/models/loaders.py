@@ -13,7 +13,6 @@ from typing import Any
 from nodes.api import CLIP, MODEL, VAE, Combo, Output, RunContext
 from nodes.models.payload_builders import checkpoint_clip, checkpoint_vae, model_payload
 from nodes.models.pickers import ModelPickerNode, model_picker
-from nodes.models.services import folders_of, manager_of, tokenizer_of
 from nodes.payloads import DiffusionModel, Vae
 
 logger = logging.getLogger(__name__)
@@ -38,14 +37,14 @@ class CheckpointLoaderSimple(ModelPickerNode):
     )
 
     def run(self, ctx: RunContext, ckpt_name: str) -> tuple[Any, ...]:
-        path = self.model_path(ctx.services, "ckpt_name", ckpt_name)
-        handles = manager_of(ctx.services, self.type_name).open(path)
+        path = self.model_path(ctx.model_files, "ckpt_name", ckpt_name)
+        handles = ctx.models.open(path)
         if "unet" not in handles:
             raise ValueError(f"CheckpointLoaderSimple input 'ckpt_name': {ckpt_name!r} holds "
                              f"no diffusion model (components {sorted(handles)})")
         source = f"checkpoint {ckpt_name!r}"
-        embeddings = folders_of(ctx.services, self.type_name).search_paths("embeddings")
-        tokenizer = tokenizer_of(ctx.services, self.type_name)
+        embeddings = ctx.model_files.search_paths("embeddings")
+        tokenizer = ctx.text.clip_tokenizer()
         return (model_payload(handles["unet"]),
                 checkpoint_clip(handles, tokenizer, embeddings, source),
                 checkpoint_vae(handles, source))
@@ -61,8 +60,8 @@ class VAELoader(ModelPickerNode):
     outputs = (Output(VAE),)
 
     def run(self, ctx: RunContext, vae_name: str) -> tuple[Any, ...]:
-        path = self.model_path(ctx.services, "vae_name", vae_name)
-        handles = manager_of(ctx.services, self.type_name).open(path)
+        path = self.model_path(ctx.model_files, "vae_name", vae_name)
+        handles = ctx.models.open(path)
         vae = checkpoint_vae(handles, f"VAELoader input 'vae_name': {vae_name!r}")
         if not isinstance(vae, Vae):
             raise ValueError(vae.message)
@@ -86,8 +85,8 @@ class UNETLoader(ModelPickerNode):
         if weight_dtype not in WEIGHT_DTYPES:
             raise ValueError(f"UNETLoader input 'weight_dtype': {weight_dtype!r} is not "
                              f"supported; choose one of {list(WEIGHT_DTYPES)}")
-        path = self.model_path(ctx.services, "unet_name", unet_name)
-        handles = manager_of(ctx.services, self.type_name).open(path)
+        path = self.model_path(ctx.model_files, "unet_name", unet_name)
+        handles = ctx.models.open(path)
         if "unet" not in handles:
             raise ValueError(f"UNETLoader input 'unet_name': {unet_name!r} holds no diffusion "
                              f"model (components {sorted(handles)})")

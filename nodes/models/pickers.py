@@ -1,23 +1,20 @@
-"""Model pickers bound at registration, and the path/fingerprint helpers of the loaders.
+"""Model picker nodes: the path and fingerprint helpers of the loaders.
 
-No globals: a loader class in the built-in list carries pickers that list nothing. The
-composition root binds them with :func:`bind_model_folders`, which returns subclasses (same type
-names) whose pickers list the given ``ModelFolders`` on every ``/object_info`` request.
-Validation, fingerprints and runs resolve names through ``ctx.services["model_folders"]``.
+A picker input lists its model folder through the schema context
+(``nodes.api.ModelFolderFiles``); validation, fingerprints and runs resolve names through the
+context's ``model_files`` port.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 from diffusion.memory import FileKey
-from nodes.api import CachePolicy, Combo, FingerprintContext, Node
+from nodes.api import CachePolicy, Combo, FingerprintContext, ModelFiles, ModelFolderFiles, Node
 from nodes.api.paths import PathRefusedError
-from nodes.models.folders import ModelFiles, ModelFolders, ModelNotFoundError
-from nodes.models.services import folders_of
+from nodes.models.folders import ModelNotFoundError
 
 
 class ModelPickerNode(Node):
@@ -31,22 +28,10 @@ class ModelPickerNode(Node):
     pickers: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
-    def bound_to_models(cls, folders: ModelFolders) -> type[Node]:
-        """A subclass of the same type name whose pickers list ``folders``."""
-        inputs = tuple(
-            replace(i, choices=ModelFiles(folders, cls.pickers[i.name]))
-            if isinstance(i, Combo) and i.name in cls.pickers else i
-            for i in cls.inputs
-        )
-        namespace = {"inputs": inputs, "__doc__": cls.__doc__, "__module__": cls.__module__}
-        return type(cls.__name__, (cls,), namespace)
-
-    @classmethod
-    def model_path(cls, services: Mapping[str, Any], input_name: str, value: Any) -> Path:
+    def model_path(cls, model_files: ModelFiles, input_name: str, value: Any) -> Path:
         """The file input ``input_name`` names, inside its model folder."""
-        folders = folders_of(services, cls.type_name)
         what = f"{cls.type_name} input {input_name!r}"
-        return folders.resolve(cls.pickers[input_name], value, what=what)
+        return model_files.resolve(cls.pickers[input_name], value, what=what)
 
     @classmethod
     def fingerprint(cls, ctx: FingerprintContext, **inputs: Any) -> Any:
@@ -56,7 +41,7 @@ class ModelPickerNode(Node):
             if value is None:
                 raise ValueError(f"{cls.type_name} input {name!r} is linked; "
                                  "the file cannot be fingerprinted before the run")
-            key = FileKey.of(cls.model_path(ctx.services, name, value))
+            key = FileKey.of(cls.model_path(ctx.model_files, name, value))
             keys.append([key.path, key.size, key.mtime_ns])
         return keys
 
@@ -67,17 +52,12 @@ class ModelPickerNode(Node):
             if value is None:
                 continue
             try:
-                cls.model_path(ctx.services, name, value)
+                cls.model_path(ctx.model_files, name, value)
             except (PathRefusedError, ModelNotFoundError, RuntimeError) as exc:
                 return str(exc)
         return None
 
 
 def model_picker(name: str, folder: str, tooltip: str) -> Combo:
-    """An unbound model picker input (lists nothing until bound)."""
-    return Combo(name, choices=ModelFiles(None, folder), tooltip=tooltip)
-
-
-def bind_model_folders(nodes: Iterable[type[Node]], folders: ModelFolders) -> list[type[Node]]:
-    """``nodes`` with every model-picker node bound to ``folders`` (others unchanged)."""
-    return [n.bound_to_models(folders) if issubclass(n, ModelPickerNode) else n for n in nodes]
+    """A model picker input listing ``folder``."""
+    return Combo(name, choices=ModelFolderFiles(folder), tooltip=tooltip)

@@ -22,6 +22,7 @@ from nodes.api import (
     Node,
     Output,
     Registry,
+    RunContext,
     String,
     UnknownNodeError,
     socket_type,
@@ -155,6 +156,47 @@ def test_registry_rules() -> None:
         registry.register(bad)
     assert registry.instance("KSamplerLike") is registry.instance("KSamplerLike")
     assert Registry().names() == []  # no global state shared between registries
+
+
+class RunMissesAnInput(Node):
+    inputs = (Int("steps", default=1), Float("cfg", default=1.0))
+
+    def run(self, ctx: RunContext, steps: int) -> tuple[Any, ...]:
+        return ()
+
+
+class RunNeedsAnUndeclared(Node):
+    inputs = (Int("steps", default=1),)
+
+    def run(self, ctx: RunContext, steps: int, seed: int) -> tuple[Any, ...]:
+        return ()
+
+
+class RunTakesTheRestByKeyword(Node):
+    inputs = (Int("steps", default=1), Float("cfg", default=1.0))
+
+    def run(self, ctx: RunContext, steps: int, extra: int = 0, **rest: Any) -> tuple[Any, ...]:
+        return ()
+
+
+class RunWithoutContext(Node):
+    inputs = ()
+
+    def run() -> tuple[Any, ...]:  # type: ignore[override]
+        return ()
+
+
+def test_run_signature_is_checked_against_the_declaration_at_registration() -> None:
+    registry = Registry()
+    with pytest.raises(TypeError, match=r"'RunMissesAnInput': run\(\) does not take declared "
+                                        r"input 'cfg'"):
+        registry.register(RunMissesAnInput)
+    with pytest.raises(TypeError, match=r"'RunNeedsAnUndeclared': run\(\) needs 'seed'"):
+        registry.register(RunNeedsAnUndeclared)
+    with pytest.raises(TypeError, match="must take the run context first"):
+        registry.register(RunWithoutContext)
+    registry.register(RunTakesTheRestByKeyword)  # **rest takes cfg; extra has a default
+    assert registry.names() == ["RunTakesTheRestByKeyword"]
 
 
 def test_socket_types_match_like_comfyui() -> None:

@@ -123,17 +123,16 @@ def test_embeddings_come_from_the_embeddings_folder(env: ModelEnv, tiny: TinySto
 
 
 def test_the_tokenizer_is_built_once(tmp_path: Any, tiny: TinyStore) -> None:
-    from nodes.models.services import TOKENIZER, TokenizerCache
+    from nodes.models import TokenizerCache
     from tests.nodes.models.support import make_env, shared_tokenizer
 
-    env = make_env(tmp_path)
     built: list[int] = []
 
     def factory() -> Any:
         built.append(1)
         return shared_tokenizer()
 
-    env.engine.services[TOKENIZER] = TokenizerCache(factory)
+    env = make_env(tmp_path, tokenizer=TokenizerCache(factory))
     base = with_checkpoint(env, tiny, "sd15")
     env.place(tiny.path("sd21"), "checkpoints", "two.safetensors")
     env.probe(base, "1", 1)

@@ -9,7 +9,7 @@ import pytest
 from executor.cache import make_cache
 from executor.engine import Engine
 from nodes.api import Folders, Registry
-from nodes.images import IMAGE_NODES, bind_folders
+from nodes.images import IMAGE_NODES
 from tests.nodes.images.helpers import Probe
 
 
@@ -24,8 +24,8 @@ def folders(tmp_path: Path) -> Folders:
 @pytest.fixture
 def registry(folders: Folders) -> Registry:
     Probe.seen = []
-    built = Registry()
-    built.register_all(bind_folders(IMAGE_NODES, folders), module="nodes")
+    built = Registry(folders=folders)
+    built.register_all(IMAGE_NODES, module="nodes")
     built.register(Probe, module="tests")
     return built
 

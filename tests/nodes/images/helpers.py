@@ -11,8 +11,21 @@ from typing import Any
 import torch
 
 from executor.engine import Engine
-from executor.jobs import JobRequest, JobResult
-from nodes.api import ANY, CachePolicy, Folders, Link, Node, NodeResult, RunContext
+from executor.jobs import JobOutcome, JobRequest
+from nodes.api import (
+    ANY,
+    CachePolicy,
+    Folders,
+    Link,
+    ModelFiles,
+    ModelStore,
+    Node,
+    NodeResult,
+    RunContext,
+    SamplingTable,
+    TextSource,
+)
+from nodes.api.ports import UnwiredModelFiles, UnwiredModelStore, UnwiredTextSource
 
 _job_ids = itertools.count()
 
@@ -39,7 +52,10 @@ class FakeContext:
     job_id: str = "job"
     prompt: Mapping[str, Any] = field(default_factory=dict)
     extra_pnginfo: Mapping[str, Any] = field(default_factory=dict)
-    services: Mapping[str, Any] = field(default_factory=dict)
+    models: ModelStore = field(default_factory=UnwiredModelStore)
+    model_files: ModelFiles = field(default_factory=UnwiredModelFiles)
+    text: TextSource = field(default_factory=UnwiredTextSource)
+    sampling: SamplingTable = field(default_factory=SamplingTable)
     log: logging.Logger = logging.getLogger("test")
 
     def progress(self, value: float, total: float, preview: Any = None) -> None:
@@ -49,7 +65,7 @@ class FakeContext:
         return None
 
 
-def execute(engine: Engine, prompt: dict[str, Any], **kwargs: Any) -> JobResult:
+def execute(engine: Engine, prompt: dict[str, Any], **kwargs: Any) -> JobOutcome:
     """Run one job to its end; fails the test with the node's error if the job failed."""
     result = engine.execute(JobRequest(f"job-{next(_job_ids)}", prompt, **kwargs))
     assert result.ok, result.failure

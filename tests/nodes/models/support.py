@@ -24,11 +24,10 @@ from diffusion.memory import ComponentSource, ModelManager
 from diffusion.text.tokenizer import CLIPTokenizer
 from executor.cache import make_cache
 from executor.engine import Engine
-from executor.jobs import JobRequest, JobResult
-from nodes.api import Folders, Registry
+from executor.jobs import JobOutcome, JobRequest
+from nodes.api import Folders, Ports, Registry
 from nodes.builtin import register_builtin_nodes
-from nodes.models import ModelFolders
-from nodes.models.services import MODEL_FOLDERS, MODELS, TOKENIZER, TokenizerCache
+from nodes.models import ModelFolders, SharedText, TokenizerCache
 from nodes.models.sources import open_model_file
 from tests.nodes.images.helpers import FakeContext as Ctx
 from tests.nodes.images.helpers import Probe
@@ -95,7 +94,7 @@ class ModelEnv:
 
     @property
     def manager(self) -> ModelManager:
-        return self.engine.services[MODELS]
+        return self.engine.ports.models  # type: ignore[return-value]
 
     def place(self, source: Path, folder: str, name: str, *, copy: bool = False) -> Path:
         """Puts ``source`` at models/<folder>/<name> (a hard link unless ``copy``)."""
@@ -110,7 +109,7 @@ class ModelEnv:
                 shutil.copyfile(source, target)
         return target
 
-    def run(self, prompt: dict[str, Any], **kwargs: Any) -> JobResult:
+    def run(self, prompt: dict[str, Any], **kwargs: Any) -> JobOutcome:
         """Runs a job; fails the test with the node's error if the job failed."""
         result = self.engine.execute(JobRequest(f"job-{next(_job_ids)}", prompt, **kwargs))
         assert result.ok, result.failure
@@ -124,13 +123,14 @@ class ModelEnv:
         return Probe.seen[0]
 
 
-def make_env(base: Path, opener: Callable[[Path], ComponentSource] | None = None) -> ModelEnv:
+def make_env(base: Path, opener: Callable[[Path], ComponentSource] | None = None,
+             tokenizer: TokenizerCache | None = None) -> ModelEnv:
     folders = Folders(input=base / "input", output=base / "output", temp=base / "temp")
     for path in (folders.input, folders.output, folders.temp, base / "models"):
         path.mkdir(parents=True, exist_ok=True)
     model_folders = ModelFolders.under(base / "models")
-    registry = Registry()
-    register_builtin_nodes(registry, folders, model_folders)
+    registry = Registry(folders=folders, model_files=model_folders)
+    register_builtin_nodes(registry)
     registry.register(Probe, module="tests")
     opens: list[Path] = []
 
@@ -139,10 +139,10 @@ def make_env(base: Path, opener: Callable[[Path], ComponentSource] | None = None
         return (opener or open_model_file)(path)
 
     manager = ModelManager(budget_bytes=1 << 30, opener=counting_opener)
-    services = {MODELS: manager, MODEL_FOLDERS: model_folders,
-                TOKENIZER: TokenizerCache(shared_tokenizer)}
+    ports = Ports(models=manager, model_files=model_folders,
+                  text=SharedText(tokenizer or TokenizerCache(shared_tokenizer)))
     engine = Engine(registry, make_cache("lru", max_entries=1000, max_bytes=1 << 30),
-                    folders=folders, services=services)
+                    folders=folders, ports=ports)
     return ModelEnv(base, folders, model_folders, registry, engine, opens)
 
 

@@ -10,9 +10,10 @@ import pytest
 
 from diffusion.embedded import DEMO_CHECKPOINT as DEMO  # always listed (embedded model)
 from executor.errors import PromptError
+from nodes.api import ModelFolderFiles, SchemaContext
 from nodes.api.paths import PathRefusedError
 from nodes.models.extra_paths import ExtraPathsError, add_extra_paths, parse_extra_paths
-from nodes.models.folders import ModelFiles, ModelFolders, ModelNotFoundError
+from nodes.models.folders import ModelFolders, ModelNotFoundError
 from tests.nodes.models.support import ModelEnv, loader
 
 
@@ -29,11 +30,11 @@ def test_listing_is_nested_filtered_sorted_and_reread(tmp_path: Path) -> None:
     touch(tmp_path / "checkpoints" / "sd15" / "deep" / "c.SFT")
     touch(tmp_path / "checkpoints" / "notes.txt")
     touch(tmp_path / "checkpoints" / ".git" / "x.pt")
-    picker = ModelFiles(folders, "checkpoints")
-    assert picker() == ["b.safetensors", DEMO, "sd15/a.ckpt", "sd15/deep/c.SFT"]
+    picker, schema = ModelFolderFiles("checkpoints"), SchemaContext(model_files=folders)
+    assert picker(schema) == ["b.safetensors", DEMO, "sd15/a.ckpt", "sd15/deep/c.SFT"]
     touch(tmp_path / "checkpoints" / "z.pth")
-    assert picker()[-1] == "z.pth"  # a new file shows up on the next request
-    assert ModelFiles(None, "checkpoints")() == []
+    assert picker(schema)[-1] == "z.pth"  # a new file shows up on the next request
+    assert ModelFolderFiles("checkpoints")(SchemaContext()) == []
 
 
 def test_legacy_names_are_aliases_with_comfyui_search_order(tmp_path: Path) -> None:
@@ -42,7 +43,8 @@ def test_legacy_names_are_aliases_with_comfyui_search_order(tmp_path: Path) -> N
     touch(tmp_path / "text_encoders" / "new.safetensors")
     touch(tmp_path / "unet" / "u.safetensors")
     touch(tmp_path / "diffusion_models" / "d.safetensors")
-    assert ModelFiles(folders, "clip")() == ["new.safetensors", "old.safetensors"]
+    assert ModelFolderFiles("clip")(SchemaContext(model_files=folders)) == [
+        "new.safetensors", "old.safetensors"]
     assert folders.files("diffusion_models") == ["d.safetensors", "u.safetensors"]
     assert folders.search_paths("unet") == [tmp_path / "unet", tmp_path / "diffusion_models"]
     with pytest.raises(KeyError, match="unknown model folder 'nope'"):

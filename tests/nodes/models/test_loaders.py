@@ -10,10 +10,11 @@ import pytest
 
 from diffusion.latent_format import SD15, SDXL
 from diffusion.memory import ModelManager
+from diffusion.patching import PatchSet
 from executor.errors import PromptError
 from executor.jobs import JobRequest
 from executor.plan import Reason
-from nodes.models.services import MODEL_FOLDERS, MODELS, TOKENIZER, model_services
+from nodes.models import local_ports
 from nodes.models.sources import open_model_file
 from nodes.payloads import Clip, DiffusionModel, Vae
 from tests.nodes.models.support import ModelEnv, TinyStore, encode, loader
@@ -42,7 +43,8 @@ def test_checkpoint_payloads_match_the_file(env: ModelEnv, tiny: TinyStore, arch
     model, clip, vae = outputs(env, f"sub/{arch}.safetensors")
     assert (model.family, model.model_sampling.prediction) == (family, prediction)
     assert (model.in_channels, model.latent_format, model.adm) == (channels, fmt, adm)
-    assert model.model_sampling.zsnr is False and model.patches == () and model.nbytes == 0
+    assert model.model_sampling.zsnr is False and model.patches == PatchSet.EMPTY
+    assert model.nbytes == 0
     assert clip.family == family and clip.names() == encoders and clip.stop_at_layer is None
     assert clip.embedding_folders == (env.base / "models" / "embeddings",)
     assert vae.family == family and vae.nbytes == 0
@@ -164,9 +166,9 @@ def test_a_checkpoint_without_vae_blocks_its_vae_output(env: ModelEnv, tiny: Tin
     assert result.failure.node_id == "2"
 
 
-def test_model_services_wires_the_manager_folders_and_tokenizer(env: ModelEnv) -> None:
-    services = model_services(env.model_folders, device="cpu", budget_bytes=1 << 20)
-    assert isinstance(services[MODELS], ModelManager)
-    assert services[MODELS].budget_bytes == 1 << 20
-    assert services[MODEL_FOLDERS] is env.model_folders
-    assert services[TOKENIZER].builds == 0  # built on first use, not at startup
+def test_local_ports_wire_the_manager_folders_and_tokenizer(env: ModelEnv) -> None:
+    ports = local_ports(env.model_folders, device="cpu", budget_bytes=1 << 20)
+    assert isinstance(ports.models, ModelManager)
+    assert ports.models.budget_bytes == 1 << 20
+    assert ports.model_files is env.model_folders
+    assert ports.text.clip_tokenizer().builds == 0  # type: ignore[attr-defined]  # built on first use, not at startup

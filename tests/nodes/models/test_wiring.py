@@ -1,5 +1,5 @@
 """The composition root wires model folders (with extra_model_paths.yaml) into the pickers and
-a ModelManager, folders and tokenizer into the engine's services."""
+a ModelManager, folders and tokenizer into the engine's ports."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 from diffusion.embedded import DEMO_CHECKPOINT
 from diffusion.memory import ModelManager
 from latentgraph.app import build_engine, build_registry, folders_under
-from nodes.models.services import MODEL_FOLDERS, MODELS, TOKENIZER, TokenizerCache
+from nodes.api import Ports
+from nodes.models import SharedText, TokenizerCache
 from nodes.models.sources import open_model_file
 
 
@@ -25,21 +26,23 @@ def test_build_registry_and_engine_use_base_models_and_extra_paths(tmp_path: Pat
     choices = registry.node_info("CheckpointLoaderSimple")["input"]["required"]["ckpt_name"][0]
     assert choices == ["a1111.ckpt", DEMO_CHECKPOINT, "local.safetensors"]  # embedded: always
     engine = build_engine(registry, folders)
-    assert isinstance(engine.services[MODELS], ModelManager)
-    assert engine.services[MODELS]._opener is open_model_file
-    assert isinstance(engine.services[TOKENIZER], TokenizerCache)
-    assert engine.services[MODEL_FOLDERS].files("checkpoints") == choices
+    assert isinstance(engine.ports.models, ModelManager)
+    assert engine.ports.models._opener is open_model_file
+    assert isinstance(engine.ports.text, SharedText)
+    assert isinstance(engine.ports.text.clip_tokenizer(), TokenizerCache)
+    assert engine.ports.model_files.files("checkpoints") == choices
 
 
-def test_services_can_be_given(tmp_path: Path) -> None:
+def test_ports_can_be_given(tmp_path: Path) -> None:
     folders = folders_under(tmp_path)
-    engine = build_engine(build_registry(folders), folders, services={"x": 1})
-    assert engine.services == {"x": 1}
+    ports = Ports()
+    engine = build_engine(build_registry(folders), folders, ports=ports)
+    assert engine.ports is ports
 
 
-def test_services_describe_the_compute_device(tmp_path: Path) -> None:
+def test_ports_describe_the_compute_device(tmp_path: Path) -> None:
     folders = folders_under(tmp_path)
     engine = build_engine(build_registry(folders), folders)
-    (device,) = engine.services["devices"]()
+    (device,) = engine.devices()
     assert device["type"] == "cpu" and device["vram_total"] == 0
-    assert callable(engine.services["models"].unload_all)
+    assert callable(engine.ports.models.unload_all)

@@ -1,9 +1,9 @@
-"""The services the model nodes reach through ``ctx.services``, and their builder.
+"""The local implementations of the model ports, and their builder (``local_ports``).
 
-Keys: ``"models"`` the ``ModelManager`` (one per process: a file is opened once, weights are
-read on demand under a memory budget), ``"model_folders"`` the ``ModelFolders`` the pickers
-list, ``"tokenizer"`` a ``TokenizerCache`` (the CLIP tokenizer, built on first use, once).
-Nodes never build these themselves: a node without them fails with a message naming the key.
+``ctx.models`` is the ``ModelManager`` (one per engine: a file is opened once, weights are read on
+demand under a memory budget), ``ctx.model_files`` the ``ModelFolders`` the pickers list,
+``ctx.text`` a :class:`SharedText` holding the CLIP tokenizer (built on first use, once).
+Nodes never build these themselves; the composition root wires them.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +19,13 @@ import torch
 
 from diffusion.memory import ModelManager, device_dtype_policy
 from diffusion.text.tokenizer import CLIPTokenizer
+from nodes.api import Ports
 from nodes.models.extra_paths import add_extra_paths
 from nodes.models.folders import ModelFolders
 from nodes.models.sources import open_model_file
 
 logger = logging.getLogger(__name__)
 
-MODELS = "models"
-MODEL_FOLDERS = "model_folders"
-TOKENIZER = "tokenizer"
-DEVICES = "devices"  # a callable: ComfyUI's /system_stats device list
 _DEFAULT_RAM_SHARE = 0.5
 
 
@@ -64,26 +61,14 @@ class TokenizerCache:
         return self.get().encode(text)
 
 
-def _service(services: Mapping[str, Any], key: str, kind: type, node: str) -> Any:
-    value = services.get(key)
-    if not isinstance(value, kind):
-        raise RuntimeError(
-            f"{node}: the engine has no {kind.__name__} in services[{key!r}] "
-            "(build the engine with nodes.models.services.model_services)"
-        )
-    return value
+class SharedText:
+    """The ``TextSource`` port: the one CLIP tokenizer every CLIP payload of the engine uses."""
 
+    def __init__(self, tokenizer: TokenizerCache | None = None) -> None:
+        self.tokenizer = tokenizer or TokenizerCache()
 
-def manager_of(services: Mapping[str, Any], node: str) -> ModelManager:
-    return _service(services, MODELS, ModelManager, node)
-
-
-def folders_of(services: Mapping[str, Any], node: str) -> ModelFolders:
-    return _service(services, MODEL_FOLDERS, ModelFolders, node)
-
-
-def tokenizer_of(services: Mapping[str, Any], node: str) -> TokenizerCache:
-    return _service(services, TOKENIZER, TokenizerCache, node)
+    def clip_tokenizer(self) -> TokenizerCache:
+        return self.tokenizer
 
 
 def model_folders(models_dir: Path, extra_paths: Sequence[Path] = ()) -> ModelFolders:
@@ -103,14 +88,16 @@ def default_budget(device: torch.device) -> int:
     return int(total * _DEFAULT_RAM_SHARE)
 
 
-def model_services(
+def local_ports(
     folders: ModelFolders,
     *,
     device: torch.device | str | None = None,
     budget_bytes: int | None = None,
     dtype: torch.dtype | None = None,
-) -> dict[str, Any]:
-    """The ``services`` entries of the model nodes, for ``Engine(..., services=...)``.
+    text: SharedText | None = None,
+) -> Ports:
+    """The ports of a local engine: a ModelManager on ``device`` (default: CUDA when present),
+    ``folders``, the shared tokenizer and the device description.
 
     ``dtype`` None: per component and family (``diffusion.dtypes``: fp32 on CPU).
     """
@@ -119,8 +106,8 @@ def model_services(
     manager = ModelManager(budget_bytes=budget, device=target,
                            dtype=dtype or device_dtype_policy(target), opener=open_model_file)
     logger.info("model manager on %s, budget %.1f GiB", target, budget / 2**30)
-    return {MODELS: manager, MODEL_FOLDERS: folders, TOKENIZER: TokenizerCache(),
-            DEVICES: lambda: describe_devices(target)}
+    return Ports(models=manager, model_files=folders, text=text or SharedText(),
+                 devices=lambda: describe_devices(target))
 
 
 def describe_devices(device: torch.device) -> list[dict[str, Any]]:
