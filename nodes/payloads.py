@@ -12,16 +12,18 @@ ComfyUI plugins expect a LATENT as ``{"samples": …, "noise_mask": …, "batch_
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
+from diffusion.guidance import NO_HOOKS, GuidedModel, Guider, ModelHooks
 from diffusion.guidance.adm import AdmKind
 from diffusion.latent_format import LatentFormat
 from diffusion.memory import ModelHandle
+from diffusion.patching import PatchSet
 from diffusion.sampling.model_sampling import ModelSamplingDiscrete
 from diffusion.text.prompt import TextTokenizer
 from diffusion.unet.config import Family
@@ -87,8 +89,11 @@ def from_comfy(value: Mapping[str, Any]) -> Latent:
 class DiffusionModel:
     """The MODEL payload: the UNet's handle and how to sample it.
 
-    in_channels is 9 for inpainting UNets (latent + mask + masked-image latent). ``patches`` is
-    the extension point for weight patches (LoRA): empty until a patching node adds to it.
+    in_channels is 9 for inpainting UNets (latent + mask + masked-image latent). ``patches``:
+    weight patches (LoRA …) applied when the UNet is made resident (the base module is never
+    modified; the manager keeps one patched copy per patch set). ``hooks``: post-CFG functions,
+    conditioning modifiers and attention processors applied while it is sampled. A patch node
+    derives a new payload with ``dataclasses.replace``.
     """
 
     unet: ModelHandle
@@ -96,7 +101,8 @@ class DiffusionModel:
     latent_format: LatentFormat
     family: Family
     in_channels: int = 4
-    patches: tuple[Any, ...] = ()
+    patches: PatchSet = field(default=PatchSet.EMPTY)
+    hooks: ModelHooks = NO_HOOKS
 
     nbytes = 0  # a handle, not weights
 
@@ -106,8 +112,19 @@ class DiffusionModel:
         return _ADM.get(self.family, "none")
 
     def summary(self) -> str:
+        patches = f", {len(self.patches)} patches" if self.patches else ""
         return (f"DiffusionModel({self.family}, {self.model_sampling.prediction}"
-                f"{', zsnr' if self.model_sampling.zsnr else ''}, {self.unet.key.path})")
+                f"{', zsnr' if self.model_sampling.zsnr else ''}{patches}, {self.unet.key.path})")
+
+
+class GuiderPayload(Protocol):
+    """The GUIDER payload: the model a guider samples, and the guider itself once the model is
+    resident (``bind`` gets it with its patches applied and its hooks)."""
+
+    @property
+    def model(self) -> DiffusionModel: ...
+
+    def bind(self, model: GuidedModel) -> Guider: ...
 
 
 @dataclass(frozen=True, eq=False)

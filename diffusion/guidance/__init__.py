@@ -1,5 +1,5 @@
 """Guidance: CONDITIONING entries, classifier-free guidance with area / mask / timestep-range
-composition, SDXL micro-conditioning, inpainting and the KSampler-style ``sample`` run.
+composition, SDXL micro-conditioning, inpainting, model hooks, guiders and the ``sample`` run.
 
 Pure torch; knows nothing of graphs, nodes, JSON or HTTP.
 """
@@ -17,21 +17,30 @@ from diffusion.guidance.cond import (
     ControlInputs,
     replace_all,
 )
-from diffusion.guidance.denoiser import (
+from diffusion.guidance.denoiser import UNetFn, cfg_function, guided_denoiser, make_apply_model
+from diffusion.guidance.guided_model import GuidedModel
+from diffusion.guidance.guider import CFGGuider, Guider
+from diffusion.guidance.hooks import (
+    NO_HOOKS,
+    CondModifier,
+    ModelHooks,
     PostCFGArgs,
     PostCFGFunction,
-    UNetFn,
-    cfg_function,
-    guided_denoiser,
-    make_apply_model,
+    StepConds,
 )
 from diffusion.guidance.inpaint import inpaint_concat, noise_mask_inpaint
 from diffusion.guidance.resolve import ModelInputs, ResolvedCond, resolve_conditioning
-from diffusion.guidance.sample import GuidedModel, ProgressCallback, sample
+from diffusion.guidance.sample import ProgressCallback, sample
 from diffusion.guidance.shapes import reshape_mask
 
 __all__ = [
+    "NO_HOOKS",
     "AdmKind",
+    "CFGGuider",
+    "CondModifier",
+    "Guider",
+    "ModelHooks",
+    "StepConds",
     "Area",
     "AreaPercentage",
     "Cond",

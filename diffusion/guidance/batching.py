@@ -30,9 +30,12 @@ FEATHER = 8  # ComfyUI's area edge ramp, in latent cells
 MAX_TOKEN_REPEAT = 4  # ComfyUI's limit on repeating cross-attention to a common length
 
 ApplyModel = Callable[
-    [Tensor, Tensor, Tensor, "Tensor | None", "Tensor | None", "UNetResiduals | None"], Tensor
+    [Tensor, Tensor, Tensor, "Tensor | None", "Tensor | None", "UNetResiduals | None",
+     tuple[int, ...]],
+    Tensor,
 ]
-"""``apply(x, sigma, context, y, concat, residuals) -> denoised`` for a batch of rows."""
+"""``apply(x, sigma, context, y, concat, residuals, cond_or_uncond) -> denoised`` for a batch of
+rows; ``cond_or_uncond`` gives each equal chunk's side (0 positive, 1 negative)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -208,7 +211,7 @@ def _run_batch(apply: ApplyModel, batch: list[Chunk], sigma: Tensor) -> list[Ten
     if batch[0].control:
         inputs = ControlInputs(input_x, sigmas, context, y, tuple(c.side for c in batch))
         residuals = _control_residuals(batch[0].control, inputs)
-    output = apply(input_x, sigmas, context, y, concat, residuals)
+    output = apply(input_x, sigmas, context, y, concat, residuals, tuple(c.side for c in batch))
     return list(output.chunk(len(batch)))
 
 

@@ -1,7 +1,8 @@
 """Classifier-free guidance as a denoiser for the samplers (ComfyUI's ``sampling_function``).
 
-``guided_denoiser`` resolves both CONDITIONING sides once, then per call evaluates every active
-entry (``calc_cond_batch``), skips the negative side when cfg == 1, and combines
+``guided_denoiser`` resolves both CONDITIONING sides once, then per call lets the model's
+conditioning modifiers change the step's entries, evaluates every active entry
+(``calc_cond_batch``), skips the negative side when cfg == 1, and combines
 ``uncond + (cond - uncond) * cfg`` followed by the post-CFG functions.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -19,37 +19,28 @@ from torch import Tensor
 from diffusion.guidance.adm import AdmKind
 from diffusion.guidance.batching import ApplyModel, calc_cond_batch
 from diffusion.guidance.cond import Cond
-from diffusion.guidance.resolve import ModelInputs, resolve_conditioning
+from diffusion.guidance.hooks import NO_HOOKS, ModelHooks, PostCFGArgs, PostCFGFunction, StepConds
+from diffusion.guidance.resolve import ModelInputs, ResolvedCond, resolve_conditioning
 from diffusion.sampling.model_sampling import Denoiser, ModelSamplingDiscrete
+from diffusion.unet.attention import AttentionHooks, AttentionProcessor
 from diffusion.unet.hooks import UNetResiduals
+
+UNetFn = Callable[..., Tensor]
+"""``unet(x_in, timesteps, context, y=..., residuals=..., attention=...) -> eps | v``, as
+``UNetModel.forward``; ``y`` is passed only to ADM models, ``residuals`` only when a control hook
+returned some, ``attention`` only when the model has attention processors."""
 
 logger = logging.getLogger(__name__)
 
-UNetFn = Callable[..., Tensor]
-"""``unet(x_in, timesteps, context, y=..., residuals=...) -> eps | v``, as ``UNetModel.forward``;
-``y`` is passed only to ADM models, ``residuals`` only when a control hook returned some."""
-
-
-@dataclass(frozen=True, eq=False)
-class PostCFGArgs:
-    """What a post-CFG function sees (ComfyUI's ``sampler_post_cfg_function`` args)."""
-
-    denoised: Tensor  # the guided prediction so far (B, C, H, W)
-    cond_denoised: Tensor
-    uncond_denoised: Tensor  # zeros when cfg == 1 skipped the negative side
-    cond_scale: float
-    sigma: Tensor  # (B,)
-    x: Tensor  # the noisy input
-
-
-PostCFGFunction = Callable[[PostCFGArgs], Tensor]
-
-
 def make_apply_model(
-    unet_fn: UNetFn, model_sampling: ModelSamplingDiscrete, dtype: torch.dtype | None = None
+    unet_fn: UNetFn,
+    model_sampling: ModelSamplingDiscrete,
+    dtype: torch.dtype | None = None,
+    attention: tuple[AttentionProcessor, ...] = (),
 ) -> ApplyModel:
     """ComfyUI's ``BaseModel.apply_model``: c_in scaling, inpaint concat, the network's inputs
-    cast to ``dtype`` (None: as they are), discrete timestep, then x0 from eps / v in float32."""
+    cast to ``dtype`` (None: as they are), discrete timestep, then x0 from eps / v in float32.
+    ``attention`` processors reach the UNet with the batch's cond/uncond layout."""
 
     def apply(
         x: Tensor,
@@ -58,6 +49,7 @@ def make_apply_model(
         y: Tensor | None,
         concat: Tensor | None,
         residuals: UNetResiduals | None,
+        cond_or_uncond: tuple[int, ...],
     ) -> Tensor:
         x_in = model_sampling.calculate_input(sigma, x)
         if concat is not None:
@@ -70,6 +62,8 @@ def make_apply_model(
             kwargs["y"] = y.to(x_in)
         if residuals is not None:
             kwargs["residuals"] = residuals
+        if attention:
+            kwargs["attention"] = AttentionHooks(attention, cond_or_uncond)
         output = unet_fn(x_in, timesteps, context.to(x_in), **kwargs)
         return model_sampling.calculate_denoised(sigma, output.float(), x)
 
@@ -104,7 +98,7 @@ def guided_denoiser(
     latent_image: Tensor | None = None,
     denoise_mask: Tensor | None = None,
     process_in: Callable[[Tensor], Tensor] | None = None,
-    post_cfg: Sequence[PostCFGFunction] = (),
+    hooks: ModelHooks = NO_HOOKS,
     max_batch_area: int | None = None,
     dtype: torch.dtype | None = None,
 ) -> Denoiser:
@@ -113,6 +107,8 @@ def guided_denoiser(
     latent_shape: (B, C, H, W) of the sampled latent (areas and masks resolve against it).
     inpaint_concat: a 9-channel inpainting UNet; it needs ``latent_image`` (model space) and uses
     ``denoise_mask`` (prepared, (B, C, H, W)) for its [mask, masked image] input.
+    hooks: the model's post-CFG functions, per-step conditioning modifiers and attention
+    processors, in order.
     max_batch_area: the most rows x h x w per forward (None: cond and uncond always share one).
     dtype: the network's compute dtype (its inputs are cast to it; x0 is always float32).
     """
@@ -123,7 +119,7 @@ def guided_denoiser(
     shape = (latent_shape[0], latent_shape[1], latent_shape[2], latent_shape[3])
     inputs = ModelInputs(shape, adm, inpaint_concat, latent_image, denoise_mask, process_in)
     pos, neg = resolve_conditioning(positive, negative, model_sampling, inputs)
-    apply = make_apply_model(unet_fn, model_sampling, dtype)
+    apply = make_apply_model(unet_fn, model_sampling, dtype, hooks.attention)
     skip_uncond = math.isclose(cfg, 1.0)
     if skip_uncond:
         logger.debug("cfg=%s: the negative side is not evaluated", cfg)
@@ -131,10 +127,12 @@ def guided_denoiser(
     def denoise(x: Tensor, sigma: Tensor, **_extra: Any) -> Tensor:
         if tuple(x.shape[2:]) != shape[2:]:
             raise ValueError(f"x has spatial size {tuple(x.shape[2:])}, resolved for {shape[2:]}")
-        sides = [pos, None if skip_uncond else neg]
+        sides: tuple[Sequence[ResolvedCond] | None, ...] = (pos, None if skip_uncond else neg)
+        for modify in hooks.cond_modifiers:
+            sides = modify(StepConds(sides, x, sigma))
         cond_pred, uncond_pred = calc_cond_batch(
             apply, sides, x, sigma, max_batch_area=max_batch_area
         )
-        return cfg_function(cond_pred, uncond_pred, cfg, x, sigma, post_cfg)
+        return cfg_function(cond_pred, uncond_pred, cfg, x, sigma, hooks.post_cfg)
 
     return denoise

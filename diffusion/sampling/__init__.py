@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from diffusion.sampling.model_sampling import Denoiser, ModelSamplingDiscrete, make_denoiser
 from diffusion.sampling.noise import (
+    Noise,
     NoiseSampler,
+    SeededNoise,
     brownian_tree_noise_sampler,
     gaussian_noise_sampler,
     prepare_noise,
@@ -23,7 +25,7 @@ from diffusion.sampling.registry import (
     make_noise_sampler,
 )
 from diffusion.sampling.sampler_steps import Sampler, StepCallback
-from diffusion.sampling.schedules import SCHEDULER_NAMES, SCHEDULERS, calculate_sigmas
+from diffusion.sampling.schedules import SCHEDULER_NAMES, SCHEDULERS, ScheduleFn, calculate_sigmas
 
 __all__ = [
     "SAMPLERS",
@@ -32,9 +34,12 @@ __all__ = [
     "SCHEDULER_NAMES",
     "Denoiser",
     "ModelSamplingDiscrete",
+    "Noise",
     "NoiseSampler",
     "Sampler",
     "SamplerSpec",
+    "ScheduleFn",
+    "SeededNoise",
     "StepCallback",
     "advanced_sigmas",
     "brownian_tree_noise_sampler",

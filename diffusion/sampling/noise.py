@@ -8,14 +8,13 @@ the same image in both tools.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torchsde
 from torch import Tensor
-
-logger = logging.getLogger(__name__)
 
 SEED_MAX = 2**64 - 1
 """Largest seed; ``torch.Generator.manual_seed`` accepts the full unsigned 64-bit range."""
@@ -81,6 +80,37 @@ def prepare_noise(latent: Tensor, seed: int, batch_index: Sequence[int] | None =
         if index in wanted:
             kept[index] = noise
     return torch.cat([kept[i] for i in indices], dim=0)  # (B, C, H, W)
+
+
+class Noise(Protocol):
+    """The initial noise of a sampling run (ComfyUI's NOISE): ``seed`` also seeds the per-step
+    noise of stochastic samplers."""
+
+    @property
+    def seed(self) -> int: ...
+
+    def generate(self, latent: Tensor, batch_index: Sequence[int] | None = None) -> Tensor:
+        """Noise shaped like ``latent`` (B, C, H, W), on the CPU."""
+        ...
+
+
+@dataclass(frozen=True)
+class SeededNoise:
+    """ComfyUI's ``Noise_RandomNoise`` (``enabled``), or zeros that keep the seed for the
+    per-step noise (KSamplerAdvanced with add_noise disabled)."""
+
+    seed: int
+    enabled: bool = True
+
+    nbytes = 0  # a NOISE payload holds no tensors
+
+    def generate(self, latent: Tensor, batch_index: Sequence[int] | None = None) -> Tensor:
+        if not self.enabled:
+            return torch.zeros(latent.shape, dtype=latent.dtype)
+        return prepare_noise(latent.cpu(), self.seed, batch_index)  # (B, C, H, W)
+
+    def summary(self) -> str:
+        return f"Noise(seed {self.seed})" if self.enabled else "Noise(disabled)"
 
 
 def gaussian_noise_sampler(x: Tensor, seed: int) -> NoiseSampler:

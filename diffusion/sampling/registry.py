@@ -1,15 +1,18 @@
-"""The sampler table: ComfyUI's sampler names -> functions and how ComfyUI drives each one.
+"""ComfyUI's built-in samplers as ``SamplerSpec`` objects (the SAMPLER payload: the function,
+its options and how ComfyUI drives it), and the KSampler sigma recipe (denoise < 1, the
+penultimate-sigma discard of dpm_2 / uni_pc, KSamplerAdvanced's step window).
 
-Also the KSampler sigma recipe (denoise < 1, the penultimate-sigma discard of dpm_2 / uni_pc,
-KSamplerAdvanced's step window), so a node needs only names, steps and a seed.
+``SAMPLERS`` is the read-only catalogue of built-in specs; the table a run looks names up in is
+an object the node packs fill (the built-in pack registers these), so packs can add samplers.
+Functions that take a sampler or scheduler accept the object, or a built-in name.
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -21,7 +24,7 @@ from diffusion.sampling.ancestral_samplers import (
     sample_euler_ancestral,
     sample_lcm,
 )
-from diffusion.sampling.model_sampling import ModelSamplingDiscrete
+from diffusion.sampling.model_sampling import Denoiser, ModelSamplingDiscrete
 from diffusion.sampling.noise import (
     NoiseSampler,
     brownian_tree_noise_sampler,
@@ -34,8 +37,8 @@ from diffusion.sampling.ode_samplers import (
     sample_heun,
     sample_lms,
 )
-from diffusion.sampling.sampler_steps import Sampler
-from diffusion.sampling.schedules import calculate_sigmas
+from diffusion.sampling.sampler_steps import Sampler, StepCallback
+from diffusion.sampling.schedules import SCHEDULERS, ScheduleFn
 from diffusion.sampling.sde_samplers import (
     sample_dpmpp_2m_sde,
     sample_dpmpp_3m_sde,
@@ -43,14 +46,12 @@ from diffusion.sampling.sde_samplers import (
 )
 from diffusion.sampling.unipc import sample_uni_pc, sample_uni_pc_bh2
 
-logger = logging.getLogger(__name__)
-
 NoiseKind = Literal["none", "gaussian", "brownian"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SamplerSpec:
-    """How ComfyUI runs a sampler name.
+    """A sampler as ComfyUI runs it: the function, its options, and how it is driven.
 
     noise: "gaussian" = a seeded per-step ``randn`` (ComfyUI's default noise sampler), "brownian"
     = a Brownian tree over the schedule's sigma range. discard_penultimate_sigma: KSampler
@@ -58,7 +59,8 @@ class SamplerSpec:
     dpm_2_ancestral, uni_pc, uni_pc_bh2). paired_scheduler: the schedule that gives the name its
     textbook meaning; ComfyUI does not force it (its ``ddim`` is Euler on whatever scheduler the
     user picks — ``ddim_uniform`` reproduces the DDIM paper's timesteps). inpaint_fresh_noise:
-    ComfyUI's ``ddim`` re-draws the inpainting noise from seed + 1.
+    ComfyUI's ``ddim`` re-draws the inpainting noise from seed + 1. options: extra keyword
+    arguments of the function (``eta``, ``s_noise`` …).
     """
 
     name: str
@@ -67,10 +69,24 @@ class SamplerSpec:
     discard_penultimate_sigma: bool = False
     paired_scheduler: str | None = None
     inpaint_fresh_noise: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    nbytes = 0  # a SAMPLER payload holds no tensors
 
     @property
     def stochastic(self) -> bool:
         return self.noise != "none"
+
+    def run(self, model: Denoiser, x: Tensor, sigmas: Tensor, *, seed: int,
+            callback: StepCallback | None = None) -> Tensor:
+        """Samples ``x`` (B, C, H, W) over ``sigmas`` with this sampler's noise for ``seed``."""
+        return self.sample(
+            model, x, sigmas, extra_args={}, callback=callback,
+            noise_sampler=make_noise_sampler(self, x, sigmas, seed), **self.options,
+        )
+
+    def summary(self) -> str:
+        return f"Sampler({self.name})"
 
 
 SAMPLERS: MappingProxyType[str, SamplerSpec] = MappingProxyType(
@@ -109,15 +125,32 @@ SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
 
 
 def get_sampler(name: str) -> SamplerSpec:
+    """A built-in sampler by name."""
     spec = SAMPLERS.get(name)
     if spec is None:
         raise ValueError(f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}")
     return spec
 
 
-def make_noise_sampler(name: str, x: Tensor, sigmas: Tensor, seed: int) -> NoiseSampler | None:
-    """The per-step noise ComfyUI gives sampler ``name`` for this seed (None if deterministic)."""
-    spec = get_sampler(name)
+def _spec(sampler: SamplerSpec | str) -> SamplerSpec:
+    return sampler if isinstance(sampler, SamplerSpec) else get_sampler(sampler)
+
+
+def _schedule(scheduler: ScheduleFn | str) -> ScheduleFn:
+    if callable(scheduler):
+        return scheduler
+    schedule = SCHEDULERS.get(scheduler)
+    if schedule is None:
+        raise ValueError(f"unknown scheduler {scheduler!r}; choose one of {sorted(SCHEDULERS)}")
+    return schedule
+
+
+def make_noise_sampler(
+    sampler: SamplerSpec | str, x: Tensor, sigmas: Tensor, seed: int
+) -> NoiseSampler | None:
+    """The per-step noise ComfyUI gives ``sampler`` for this seed (None if deterministic)."""
+    spec = _spec(sampler)
+    name = spec.name
     if spec.noise == "gaussian":
         return gaussian_noise_sampler(x, seed)
     if spec.noise == "brownian":
@@ -131,18 +164,18 @@ def make_noise_sampler(name: str, x: Tensor, sigmas: Tensor, seed: int) -> Noise
 
 
 def _scheduled_sigmas(
-    model_sampling: ModelSamplingDiscrete, spec: SamplerSpec, scheduler: str, steps: int
+    model_sampling: ModelSamplingDiscrete, spec: SamplerSpec, schedule: ScheduleFn, steps: int
 ) -> Tensor:
     if not spec.discard_penultimate_sigma:
-        return calculate_sigmas(model_sampling, scheduler, steps)
-    sigmas = calculate_sigmas(model_sampling, scheduler, steps + 1)
+        return schedule(model_sampling, steps)
+    sigmas = schedule(model_sampling, steps + 1)
     return torch.cat([sigmas[:-2], sigmas[-1:]])
 
 
 def ksampler_sigmas(
     model_sampling: ModelSamplingDiscrete,
-    sampler_name: str,
-    scheduler_name: str,
+    sampler: SamplerSpec | str,
+    scheduler: ScheduleFn | str,
     steps: int,
     denoise: float = 1.0,
 ) -> Tensor:
@@ -150,13 +183,13 @@ def ksampler_sigmas(
     steps and its last ``steps`` steps are taken (img2img starts part-way); denoise <= 0 gives an
     empty schedule (nothing to sample).
     """
-    spec = get_sampler(sampler_name)
+    spec, schedule = _spec(sampler), _schedule(scheduler)
     if denoise > 0.9999:
-        return _scheduled_sigmas(model_sampling, spec, scheduler_name, steps)
+        return _scheduled_sigmas(model_sampling, spec, schedule, steps)
     if denoise <= 0.0:
         return torch.zeros(0)
     total_steps = int(steps / denoise)
-    return _scheduled_sigmas(model_sampling, spec, scheduler_name, total_steps)[-(steps + 1) :]
+    return _scheduled_sigmas(model_sampling, spec, schedule, total_steps)[-(steps + 1) :]
 
 
 def advanced_sigmas(

@@ -129,7 +129,10 @@ def _exponential_from_model(model_sampling: ModelSamplingDiscrete, steps: int) -
     )
 
 
-SCHEDULERS: MappingProxyType[str, Callable[[ModelSamplingDiscrete, int], Tensor]] = (
+ScheduleFn = Callable[[ModelSamplingDiscrete, int], Tensor]
+"""A scheduler: ``f(model_sampling, steps) -> sigmas`` (steps + 1 values, ending at 0)."""
+
+SCHEDULERS: MappingProxyType[str, ScheduleFn] = (
     MappingProxyType(
         {
             "simple": sigmas_simple,
@@ -142,7 +145,7 @@ SCHEDULERS: MappingProxyType[str, Callable[[ModelSamplingDiscrete, int], Tensor]
         }
     )
 )
-"""Scheduler name -> ``f(model_sampling, steps)``, in ComfyUI's list order."""
+"""The built-in schedulers by name, in ComfyUI's list order."""
 
 SCHEDULER_NAMES: tuple[str, ...] = tuple(SCHEDULERS)
 

@@ -8,7 +8,7 @@ from typing import Any
 from torch import Tensor
 
 from diffusion.guidance import Cond
-from diffusion.sampling import SAMPLER_NAMES
+from diffusion.sampling import SamplerSpec, SeededNoise
 from nodes.api import (
     GUIDER,
     LATENT,
@@ -21,10 +21,11 @@ from nodes.api import (
     Node,
     Output,
     RunContext,
+    SamplerNames,
 )
-from nodes.payloads import DiffusionModel, Latent
+from nodes.payloads import DiffusionModel, GuiderPayload, Latent
 from nodes.sampling.ksampler import cfg_input, conditioning_inputs, model_input, seed_input
-from nodes.sampling.payloads import CfgGuide, SamplerChoice, SeededNoise
+from nodes.sampling.payloads import CfgGuide
 from nodes.sampling.run import run_sampling
 
 CUSTOM_CATEGORY = "sampling/custom_sampling"
@@ -75,12 +76,11 @@ class SamplerCustom(Node):
 
     def run(self, ctx: RunContext, model: DiffusionModel, add_noise: bool, noise_seed: int,
             cfg: float, positive: tuple[Cond, ...], negative: tuple[Cond, ...],
-            sampler: SamplerChoice, sigmas: Tensor, latent_image: Latent) -> tuple[Any, ...]:
-        noise = SeededNoise(noise_seed, enabled=add_noise)
+            sampler: SamplerSpec, sigmas: Tensor, latent_image: Latent) -> tuple[Any, ...]:
+        guide = CfgGuide(model, tuple(positive), tuple(negative), cfg)
         return run_sampling(
-            ctx, self.type_name, model, latent_image, positive, negative, seed=noise_seed,
-            cfg=cfg, sampler_name=sampler.name, sigmas=_check_sigmas(self.type_name, sigmas),
-            noise=noise.generate(latent_image),
+            ctx, self.type_name, guide, sampler, _check_sigmas(self.type_name, sigmas),
+            SeededNoise(noise_seed, enabled=add_noise), latent_image,
         )
 
 
@@ -98,12 +98,11 @@ class SamplerCustomAdvanced(Node):
     )
     outputs = _OUTPUTS
 
-    def run(self, ctx: RunContext, noise: SeededNoise, guider: CfgGuide, sampler: SamplerChoice,
-            sigmas: Tensor, latent_image: Latent) -> tuple[Any, ...]:
+    def run(self, ctx: RunContext, noise: SeededNoise, guider: GuiderPayload,
+            sampler: SamplerSpec, sigmas: Tensor, latent_image: Latent) -> tuple[Any, ...]:
         return run_sampling(
-            ctx, self.type_name, guider.model, latent_image, guider.positive, guider.negative,
-            seed=noise.seed, cfg=guider.cfg, sampler_name=sampler.name,
-            sigmas=_check_sigmas(self.type_name, sigmas), noise=noise.generate(latent_image),
+            ctx, self.type_name, guider, sampler, _check_sigmas(self.type_name, sigmas), noise,
+            latent_image,
         )
 
 
@@ -112,11 +111,11 @@ class KSamplerSelect(Node):
 
     display_name = "KSamplerSelect"
     category = "sampling/samplers"
-    inputs = (Combo("sampler_name", choices=SAMPLER_NAMES, tooltip="The sampling algorithm."),)
+    inputs = (Combo("sampler_name", choices=SamplerNames(), tooltip="The sampling algorithm."),)
     outputs = (Output(SAMPLER),)
 
     def run(self, ctx: RunContext, sampler_name: str) -> tuple[Any, ...]:
-        return (SamplerChoice(sampler_name),)
+        return (ctx.sampling.sampler(sampler_name),)
 
 
 class RandomNoise(Node):

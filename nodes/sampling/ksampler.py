@@ -1,14 +1,36 @@
-"""KSampler and KSamplerAdvanced, declared as ComfyUI's ``nodes.py`` declares them."""
+"""KSampler and KSamplerAdvanced, declared as ComfyUI's ``nodes.py`` declares them.
+
+Each builds the four parts of a sampling run — guider (CFG), sampler (by name from
+``ctx.sampling``), sigmas (KSampler's recipe and the advanced step window) and seeded noise —
+and runs them like SamplerCustomAdvanced does.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from torch import Tensor
+
 from diffusion.guidance import Cond
-from diffusion.sampling import SAMPLER_NAMES, SCHEDULER_NAMES
+from diffusion.sampling import SamplerSpec, SeededNoise, advanced_sigmas, ksampler_sigmas
 from diffusion.sampling.noise import SEED_MAX
-from nodes.api import CONDITIONING, LATENT, MODEL, Combo, Float, Int, Link, Node, Output, RunContext
+from nodes.api import (
+    CONDITIONING,
+    LATENT,
+    MODEL,
+    Combo,
+    Float,
+    Int,
+    Link,
+    Node,
+    Output,
+    RunContext,
+    SamplerNames,
+    SchedulerNames,
+)
 from nodes.payloads import DiffusionModel, Latent
+from nodes.sampling.payloads import CfgGuide
 from nodes.sampling.run import run_sampling
 
 MAX_STEPS = 10000
@@ -36,13 +58,13 @@ def cfg_input() -> Float:
 
 
 def sampler_name_input() -> Combo:
-    return Combo("sampler_name", choices=SAMPLER_NAMES,
+    return Combo("sampler_name", choices=SamplerNames(),
                  tooltip="The algorithm used when sampling, this can affect the quality, speed, "
                          "and style of the generated output.")
 
 
 def scheduler_input() -> Combo:
-    return Combo("scheduler", choices=SCHEDULER_NAMES,
+    return Combo("scheduler", choices=SchedulerNames(),
                  tooltip="The scheduler controls how noise is gradually removed to form the "
                          "image.")
 
@@ -58,6 +80,28 @@ def conditioning_inputs() -> tuple[Link, Link]:
 
 def latent_input() -> Link:
     return Link("latent_image", LATENT, tooltip="The latent image to denoise.")
+
+
+@dataclass(frozen=True)
+class KSamplerRecipe:
+    """KSampler's sampler and sigmas: the named sampler and schedule (``ctx.sampling``), built
+    for ``steps / denoise`` steps when denoise < 1, then KSamplerAdvanced's window: steps
+    [start, last) of that schedule; ``force_full_denoise`` ends a truncated window at 0."""
+
+    sampler_name: str
+    scheduler: str
+    steps: int
+    denoise: float = 1.0
+    start: int | None = None
+    last: int | None = None
+    force_full_denoise: bool = False
+
+    def parts(self, ctx: RunContext, model: DiffusionModel) -> tuple[SamplerSpec, Tensor]:
+        sampler = ctx.sampling.sampler(self.sampler_name)
+        schedule = ctx.sampling.scheduler(self.scheduler)
+        sigmas = ksampler_sigmas(model.model_sampling, sampler, schedule, self.steps,
+                                 self.denoise)
+        return sampler, advanced_sigmas(sigmas, self.start, self.last, self.force_full_denoise)
 
 
 class KSampler(Node):
@@ -83,10 +127,10 @@ class KSampler(Node):
     def run(self, ctx: RunContext, model: DiffusionModel, seed: int, steps: int, cfg: float,
             sampler_name: str, scheduler: str, positive: tuple[Cond, ...],
             negative: tuple[Cond, ...], latent_image: Latent, denoise: float) -> tuple[Any, ...]:
-        out, _ = run_sampling(
-            ctx, self.type_name, model, latent_image, positive, negative, seed=seed, cfg=cfg,
-            sampler_name=sampler_name, scheduler=scheduler, steps=steps, denoise=denoise,
-        )
+        sampler, sigmas = KSamplerRecipe(sampler_name, scheduler, steps, denoise).parts(ctx, model)
+        guide = CfgGuide(model, tuple(positive), tuple(negative), cfg)
+        out, _ = run_sampling(ctx, self.type_name, guide, sampler, sigmas, SeededNoise(seed),
+                              latent_image)
         return (out,)
 
 
@@ -123,12 +167,12 @@ class KSamplerAdvanced(Node):
             positive: tuple[Cond, ...], negative: tuple[Cond, ...], latent_image: Latent,
             start_at_step: int, end_at_step: int,
             return_with_leftover_noise: str) -> tuple[Any, ...]:
-        out, _ = run_sampling(
-            ctx, self.type_name, model, latent_image, positive, negative, seed=noise_seed,
-            cfg=cfg, sampler_name=sampler_name, scheduler=scheduler, steps=steps, denoise=1.0,
-            add_noise=add_noise == "enable", start_step=start_at_step, last_step=end_at_step,
-            force_full_denoise=return_with_leftover_noise != "enable",
-        )
+        recipe = KSamplerRecipe(sampler_name, scheduler, steps, 1.0, start_at_step, end_at_step,
+                                force_full_denoise=return_with_leftover_noise != "enable")
+        sampler, sigmas = recipe.parts(ctx, model)
+        guide = CfgGuide(model, tuple(positive), tuple(negative), cfg)
+        noise = SeededNoise(noise_seed, enabled=add_noise == "enable")
+        out, _ = run_sampling(ctx, self.type_name, guide, sampler, sigmas, noise, latent_image)
         return (out,)
 
 

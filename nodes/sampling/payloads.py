@@ -1,53 +1,19 @@
 """Payloads of the SAMPLER, NOISE and GUIDER sockets (SIGMAS is a 1-d float Tensor).
 
-Small frozen values, never mutated: a SAMPLER names a registry entry, a NOISE draws ComfyUI's
-initial noise for a latent, a GUIDER holds a model with its conditioning and CFG scale.
+Small frozen values, never mutated: a SAMPLER is a ``diffusion.sampling.SamplerSpec`` (the
+function with its options), a NOISE a ``diffusion.sampling.SeededNoise``, a GUIDER a
+``nodes.payloads.GuiderPayload`` such as :class:`CfgGuide`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-from torch import Tensor
+from diffusion.guidance import CFGGuider, Cond, GuidedModel
+from diffusion.sampling import SamplerSpec, SeededNoise
+from nodes.payloads import DiffusionModel
 
-from diffusion.guidance import Cond
-from diffusion.sampling import get_sampler, prepare_noise
-from nodes.payloads import DiffusionModel, Latent
-
-
-@dataclass(frozen=True)
-class SamplerChoice:
-    """A SAMPLER: one of ``diffusion.sampling.SAMPLERS`` by ComfyUI name."""
-
-    name: str
-
-    def __post_init__(self) -> None:
-        get_sampler(self.name)  # refuses unknown names, listing the known ones
-
-    nbytes = 0
-
-    def summary(self) -> str:
-        return f"Sampler({self.name})"
-
-
-@dataclass(frozen=True)
-class SeededNoise:
-    """A NOISE: ComfyUI's ``Noise_RandomNoise`` (``enabled``) or ``Noise_EmptyNoise``."""
-
-    seed: int
-    enabled: bool = True
-
-    nbytes = 0
-
-    def generate(self, latent: Latent) -> Tensor:
-        """Initial noise shaped like ``latent.samples`` (B, C, h, w), on the CPU."""
-        if not self.enabled:
-            return torch.zeros(latent.samples.shape, dtype=latent.samples.dtype)
-        return prepare_noise(latent.samples.cpu(), self.seed, latent.batch_index)
-
-    def summary(self) -> str:
-        return f"Noise(seed {self.seed})" if self.enabled else "Noise(disabled)"
+__all__ = ["CfgGuide", "SamplerSpec", "SeededNoise"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +26,9 @@ class CfgGuide:
     cfg: float
 
     nbytes = 0
+
+    def bind(self, model: GuidedModel) -> CFGGuider:
+        return CFGGuider(model, self.positive, self.negative, self.cfg)
 
     def summary(self) -> str:
         return (f"CFGGuider(cfg {self.cfg:g}, {len(self.positive)} positive, "

@@ -1,29 +1,25 @@
 """The one place the sampling nodes call ``diffusion.guidance.sample``.
 
-The UNet is made resident and pinned through ``ctx.services["models"]`` for the duration of the
-run; every step reports progress (which raises ``NodeInterrupted`` when the job is cancelled,
-so a cancel stops sampling within one step) with a latent→RGB preview at most every
-``PREVIEW_INTERVAL_S``. Inputs are never modified: the result is a new ``Latent`` that keeps
-the input's noise mask and batch index, as ComfyUI's ``latent.copy()`` does.
+The guider's UNet is made resident (with its weight patches) and pinned through ``ctx.models``
+for the duration of the run; every step reports progress (which raises ``NodeInterrupted`` when
+the job is cancelled, so a cancel stops sampling within one step) with a latent→RGB preview at
+most every ``PREVIEW_INTERVAL_S``. Inputs are never modified: the result is a new ``Latent``
+that keeps the input's noise mask and batch index, as ComfyUI's ``latent.copy()`` does.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor
 
-from diffusion.guidance import Cond, GuidedModel, sample
+from diffusion.guidance import GuidedModel, sample
 from diffusion.previews import LATENT_RGB, preview_image
+from diffusion.sampling import Noise, SamplerSpec
 from nodes.api import RunContext
-from nodes.models.services import manager_of
-from nodes.payloads import DiffusionModel, Latent
-
-logger = logging.getLogger(__name__)
+from nodes.payloads import DiffusionModel, GuiderPayload, Latent
 
 PREVIEW_INTERVAL_S = 0.1
 
@@ -61,39 +57,27 @@ def check_latent(node: str, model: DiffusionModel, latent: Latent) -> None:
         )
 
 
-def check_patches(node: str, model: DiffusionModel) -> None:
-    if model.patches:
-        raise ValueError(
-            f"{node}: input 'model' carries {len(model.patches)} weight patch(es); applying "
-            "patches (LoRA) is not supported by the sampler yet"
-        )
-
-
 def run_sampling(
     ctx: RunContext,
     node: str,
-    model: DiffusionModel,
+    guide: GuiderPayload,
+    sampler: SamplerSpec,
+    sigmas: Tensor,
+    noise: Noise,
     latent: Latent,
-    positive: Sequence[Cond],
-    negative: Sequence[Cond],
-    **options: Any,
 ) -> tuple[Latent, Latent]:
-    """(output, denoised_output) of one sampling run; ``options`` go to ``sample``
-    (seed, cfg, sampler_name, scheduler, steps, denoise, sigmas, add_noise, noise, start_step,
-    last_step, force_full_denoise). denoised_output is the last step's x0 prediction (the
-    output itself when no step ran)."""
+    """(output, denoised_output) of one sampling run. denoised_output is the last step's x0
+    prediction (the output itself when no step ran)."""
+    model = guide.model
     check_latent(node, model, latent)
-    check_patches(node, model)
-    manager = manager_of(ctx.services, node)
     reporter = StepReporter(ctx, model.family)
     ctx.check_cancelled()
-    with manager.use(model.unet) as unet:
-        guided = GuidedModel.from_unet(unet, model.model_sampling, model.latent_format,  # type: ignore[arg-type]
-                                       adm=model.adm)
+    with ctx.models.use(model.unet, model.patches) as unet:
+        guided = GuidedModel.from_unet(unet, model.model_sampling, model.latent_format,
+                                       adm=model.adm, hooks=model.hooks)
         samples = sample(
-            guided, latent.samples.to(manager.device), tuple(positive), tuple(negative),
-            noise_mask=latent.noise_mask, batch_index=latent.batch_index, callback=reporter,
-            **options,
+            guide.bind(guided), sampler, sigmas, noise, latent.samples.to(ctx.models.device),
+            mask=latent.noise_mask, batch_index=latent.batch_index, callback=reporter,
         )  # (B, C, h, w) raw latents
     out = dataclasses.replace(latent, samples=samples.cpu())
     if reporter.last_x0 is None:

@@ -8,9 +8,8 @@ from typing import Any
 
 import torch
 
-from diffusion.sampling import SCHEDULER_NAMES, calculate_sigmas
 from diffusion.sampling.schedules import sigmas_karras
-from nodes.api import SIGMAS, Combo, Float, Int, Node, Output, RunContext
+from nodes.api import SIGMAS, Combo, Float, Int, Node, Output, RunContext, SchedulerNames
 from nodes.payloads import DiffusionModel
 from nodes.sampling.ksampler import MAX_STEPS, model_input
 
@@ -31,7 +30,7 @@ class BasicScheduler(Node):
     category = SCHEDULERS_CATEGORY
     inputs = (
         model_input(),
-        Combo("scheduler", choices=SCHEDULER_NAMES, tooltip="How the noise levels are spaced."),
+        Combo("scheduler", choices=SchedulerNames(), tooltip="How the noise levels are spaced."),
         _steps(),
         Float("denoise", default=1.0, min=0.0, max=1.0, step=0.01, tooltip=_DENOISE_TIP),
     )
@@ -44,7 +43,8 @@ class BasicScheduler(Node):
             if denoise <= 0.0:
                 return (torch.zeros(0),)
             total = int(steps / denoise)
-        sigmas = calculate_sigmas(model.model_sampling, scheduler, total).cpu()
+        schedule = ctx.sampling.scheduler(scheduler)
+        sigmas = schedule(model.model_sampling, total).cpu()
         return (sigmas[-(steps + 1):],)  # (steps + 1,)
 
 

@@ -8,11 +8,12 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from diffusion.guidance import Cond, GuidedModel, sample
+from diffusion.guidance import Cond, GuidedModel
 from diffusion.loading import load_checkpoint, load_vae
 from diffusion.text.encode import encode_prompt, encoders_from_checkpoint
 from diffusion.text.tokenizer import CLIPTokenizer
 from latentgraph.cli import main
+from tests.diffusion.ksampler_recipe import ksample
 from training import decoder_stage, text_stage, unet_stage, vae_stage
 from training.export import CHECKPOINT_NAME
 
@@ -83,7 +84,7 @@ def test_exported_checkpoint_loads_and_generates(tmp_path: Path, tiny_vae: None)
         trained = unet_stage.context_states(text, text_stage.tokenize([p]))
         assert torch.allclose(trained, enc.cond, atol=2e-2), (trained - enc.cond).abs().max()
     model = GuidedModel.from_unet(ckpt.unet, unet_stage.SAMPLING, ckpt.latent_format)
-    latent = sample(model, torch.zeros(2, 4, 16, 16), [Cond(pos.cond)], [Cond(neg.cond)],
+    latent = ksample(model, torch.zeros(2, 4, 16, 16), [Cond(pos.cond)], [Cond(neg.cond)],
                     seed=1, cfg=3.0, sampler_name="euler", steps=3)
     assert latent.shape == (2, 4, 16, 16) and torch.isfinite(latent).all()
     image = ckpt.vae.decode(latent)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import torch
 from _guidance_testlib import ToyUNet, counting, text, tiny_model, toy_model
 
-from diffusion.guidance import Cond, guided_denoiser, sample
+from diffusion.guidance import Cond, guided_denoiser
 from diffusion.sampling import ModelSamplingDiscrete, ksampler_sigmas
+from tests.diffusion.ksampler_recipe import ksample
 
 MS = ModelSamplingDiscrete()
 
@@ -16,7 +17,7 @@ def test_timestep_range_switches_between_two_entries() -> None:
     unet = ToyUNet()
     early = text(1.0, start_percent=0.0, end_percent=0.5)
     late = text(2.0, start_percent=0.5, end_percent=1.0)
-    sample(
+    ksample(
         toy_model(unet), torch.zeros(1, 4, 4, 4), (early, late), (text(0.0),),
         seed=0, cfg=1.0, sampler_name="euler", scheduler="normal", steps=10,
     )  # fmt: skip
@@ -31,7 +32,7 @@ def test_timestep_range_switches_between_two_entries() -> None:
 
 def test_entry_outside_every_range_is_never_run() -> None:
     unet = ToyUNet()
-    sample(
+    ksample(
         toy_model(unet), torch.zeros(1, 4, 4, 4),
         (text(1.0), text(9.0, start_percent=0.6, end_percent=0.4)), (text(0.0),),
         seed=0, cfg=1.0, sampler_name="euler", steps=4,

@@ -7,9 +7,10 @@ import pytest
 import torch
 from _guidance_testlib import ToyUNet, text, toy_model
 
-from diffusion.guidance import ControlInputs, PostCFGArgs, guided_denoiser, sample
+from diffusion.guidance import ControlInputs, ModelHooks, PostCFGArgs, guided_denoiser
 from diffusion.sampling import ModelSamplingDiscrete
 from diffusion.unet import UNetResiduals
+from tests.diffusion.ksampler_recipe import ksample
 
 MS = ModelSamplingDiscrete()
 SHAPE = (2, 4, 6, 6)
@@ -49,7 +50,7 @@ def test_cfg_one_skips_uncond_and_returns_cond() -> None:
 def test_forwards_per_step_through_sample(cfg: float, rows: list[int]) -> None:
     unet = ToyUNet()
     latent = torch.zeros(1, 4, 6, 6)
-    out = sample(
+    out = ksample(
         toy_model(unet), latent, (text(0.3),), (text(-1.0),),
         seed=1, cfg=cfg, sampler_name="euler", scheduler="normal", steps=6,
     )  # fmt: skip
@@ -87,7 +88,7 @@ def test_post_cfg_functions_run_in_order_on_the_guided_result() -> None:
         (text(-1.0),),
         4.0,
         latent_shape=SHAPE,
-        post_cfg=(first, second),
+        hooks=ModelHooks(post_cfg=(first, second)),
     )
     x = torch.randn(SHAPE, generator=torch.Generator().manual_seed(3))
     out = model(x, torch.full((2,), 1.0))

@@ -8,10 +8,11 @@ import torch
 import torch.nn.functional as F
 from _guidance_testlib import ToyUNet, text, tiny_model, toy_model
 
-from diffusion.guidance import Cond, sample
+from diffusion.guidance import Cond
 from diffusion.guidance.inpaint import BLANK_INPAINT_LATENT
 from diffusion.latent_format import SD15
 from diffusion.sampling import ModelSamplingDiscrete, ksampler_sigmas, prepare_noise
+from tests.diffusion.ksampler_recipe import ksample
 
 MS = ModelSamplingDiscrete()
 
@@ -32,7 +33,7 @@ def test_kept_region_is_bit_equal_after_sampling(sampler_name: str) -> None:
     latent = _latent()
     cond = Cond(torch.randn(1, 5, 24, generator=torch.Generator().manual_seed(1)))
     uncond = Cond(torch.zeros(1, 5, 24))
-    out = sample(
+    out = ksample(
         model, latent, (cond,), (uncond,), seed=3, cfg=4.0, sampler_name=sampler_name,
         scheduler="karras", steps=4, noise_mask=_pixel_mask(),
     )  # fmt: skip
@@ -46,7 +47,7 @@ def test_kept_region_is_bit_equal_after_sampling(sampler_name: str) -> None:
 def test_kept_region_is_renoised_to_each_sigma_before_the_model() -> None:
     unet = ToyUNet()
     latent = _latent()
-    sample(
+    ksample(
         toy_model(unet), latent, (text(0.5),), (text(0.0),), seed=11, cfg=1.0,
         sampler_name="euler", steps=3, noise_mask=_pixel_mask(),
     )  # fmt: skip
@@ -63,7 +64,7 @@ def test_kept_region_is_renoised_to_each_sigma_before_the_model() -> None:
 def test_ddim_renoises_the_kept_region_from_seed_plus_one() -> None:
     unet = ToyUNet()
     latent = _latent()
-    sample(
+    ksample(
         toy_model(unet), latent, (text(0.5),), (text(0.0),), seed=11, cfg=1.0,
         sampler_name="ddim", scheduler="ddim_uniform", steps=2, noise_mask=_pixel_mask(),
     )  # fmt: skip
@@ -76,7 +77,7 @@ def test_ddim_renoises_the_kept_region_from_seed_plus_one() -> None:
 def test_inpaint_model_input_layout() -> None:
     unet = ToyUNet()
     latent = _latent((2, 4, 8, 8))
-    out = sample(
+    out = ksample(
         toy_model(unet, inpaint_concat=True), latent, (text(0.5),), (text(0.0),), seed=1,
         cfg=3.0, sampler_name="euler", steps=2, noise_mask=_pixel_mask(),
     )  # fmt: skip
@@ -90,7 +91,7 @@ def test_inpaint_model_input_layout() -> None:
 
 def test_inpaint_model_without_mask_sees_ones_and_blank_latent() -> None:
     unet = ToyUNet()
-    sample(
+    ksample(
         toy_model(unet, inpaint_concat=True), torch.zeros(1, 4, 4, 4), (text(0.5),), (),
         seed=1, cfg=1.0, sampler_name="euler", steps=1,
     )  # fmt: skip
@@ -104,7 +105,7 @@ def test_real_nine_channel_unet_samples_four_channels() -> None:
     model = tiny_model("sd1_inpaint")
     assert model.inpaint_concat
     cond = Cond(torch.randn(1, 5, 24, generator=torch.Generator().manual_seed(1)))
-    out = sample(
+    out = ksample(
         model, _latent(), (cond,), (Cond(torch.zeros(1, 5, 24)),), seed=2, cfg=5.0,
         sampler_name="euler", steps=2, noise_mask=_pixel_mask(),
     )  # fmt: skip

@@ -8,9 +8,10 @@ import pytest
 import torch
 from _guidance_testlib import ToyUNet, text, tiny_model, toy_model
 
-from diffusion.guidance import Area, Cond, GuidedModel, sample
+from diffusion.guidance import Area, Cond, GuidedModel
 from diffusion.latent_format import SD15
 from diffusion.sampling import ModelSamplingDiscrete, ksampler_sigmas, prepare_noise
+from tests.diffusion.ksampler_recipe import ksample
 
 MS = ModelSamplingDiscrete()
 
@@ -31,7 +32,7 @@ def _zero_eps(x_in: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> tor
 def test_latent_scale_applies_into_and_out_of_the_sampler() -> None:
     latent = torch.randn(1, 4, 4, 4, generator=torch.Generator().manual_seed(1))
     model = GuidedModel(_zero_eps, MS, SD15)
-    out = sample(
+    out = ksample(
         model, latent, (text(0.0),), (), seed=9, cfg=1.0, sampler_name="euler", steps=4,
         denoise=0.5,
     )  # fmt: skip
@@ -43,7 +44,7 @@ def test_latent_scale_applies_into_and_out_of_the_sampler() -> None:
 def test_full_denoise_scales_noise_by_sqrt_one_plus_sigma_squared() -> None:
     unet = ToyUNet()
     latent = torch.zeros(2, 4, 4, 4)
-    sample(
+    ksample(
         toy_model(unet), latent, (text(0.0),), (), seed=4, cfg=1.0, sampler_name="euler",
         steps=2, batch_index=[3, 1],
     )  # fmt: skip
@@ -56,7 +57,7 @@ def test_add_noise_off_and_given_sigmas() -> None:
     unet = ToyUNet()
     latent = torch.randn(1, 4, 4, 4, generator=torch.Generator().manual_seed(2))
     sigmas = torch.tensor([2.5, 1.0, 0.0])
-    sample(
+    ksample(
         toy_model(unet), latent, (text(0.0),), (), seed=4, cfg=1.0, sampler_name="euler",
         sigmas=sigmas, add_noise=False,
     )  # fmt: skip
@@ -69,13 +70,13 @@ def test_advanced_window_and_leftover_noise() -> None:
     unet = ToyUNet()
     latent = torch.zeros(1, 4, 4, 4)
     full = ksampler_sigmas(MS, "euler", "normal", 10)
-    sample(
+    ksample(
         toy_model(unet), latent, (text(0.0),), (), seed=1, cfg=1.0, sampler_name="euler",
         steps=10, start_step=3, last_step=6, callback=lambda i, n, _x0: steps.append((i, n)),
     )  # fmt: skip
     assert steps == [(0, 3), (1, 3), (2, 3)]
     assert torch.equal(unet.calls[0].timesteps, MS.timestep(full[3:4]).float())
-    untouched = sample(
+    untouched = ksample(
         toy_model(), latent, (text(0.0),), (), seed=1, cfg=1.0, sampler_name="euler",
         steps=10, start_step=10,
     )  # fmt: skip
@@ -91,7 +92,7 @@ def test_cancellation_stops_within_one_step() -> None:
             raise Cancelled
 
     with pytest.raises(Cancelled):
-        sample(
+        ksample(
             toy_model(unet), torch.zeros(1, 4, 4, 4), (text(0.0),), (text(1.0),), seed=1,
             cfg=7.0, sampler_name="heun", steps=50, callback=cancel_at_three,
         )  # fmt: skip
@@ -102,13 +103,13 @@ def test_tiny_unet_txt2img_and_img2img() -> None:
     model = tiny_model("sd1")
     positive, negative = _conds()
     totals: list[int] = []
-    txt = sample(
+    txt = ksample(
         model, torch.zeros(1, 4, 8, 8), positive, negative, seed=1, cfg=7.0,
         sampler_name="euler_ancestral", steps=3, callback=lambda i, n, x0: totals.append(n),
     )  # fmt: skip
     assert txt.shape == (1, 4, 8, 8) and torch.isfinite(txt).all() and totals == [3] * 3
     totals.clear()
-    img = sample(
+    img = ksample(
         model, txt, positive, negative, seed=2, cfg=7.0, sampler_name="dpmpp_2m",
         scheduler="karras", steps=4, denoise=0.5, callback=lambda i, n, x0: totals.append(n),
     )  # fmt: skip
@@ -118,11 +119,11 @@ def test_tiny_unet_txt2img_and_img2img() -> None:
 
 def test_sample_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError, match="unknown sampler 'nope'"):
-        sample(toy_model(), torch.zeros(1, 4, 4, 4), (), (), seed=1, cfg=1, sampler_name="nope")
+        ksample(toy_model(), torch.zeros(1, 4, 4, 4), (), (), seed=1, cfg=1, sampler_name="nope")
     with pytest.raises(ValueError, match="latent must be"):
-        sample(toy_model(), torch.zeros(4, 4, 4), (), (), seed=1, cfg=1, sampler_name="euler")
+        ksample(toy_model(), torch.zeros(4, 4, 4), (), (), seed=1, cfg=1, sampler_name="euler")
     with pytest.raises(ValueError, match="noise shape"):
-        sample(
+        ksample(
             toy_model(), torch.zeros(1, 4, 4, 4), (), (), seed=1, cfg=1, sampler_name="euler",
             noise=torch.zeros(1, 4, 2, 2),
         )  # fmt: skip
@@ -134,7 +135,7 @@ def test_inputs_are_not_mutated() -> None:
     mask[:, :, 4:] = 1.0
     positive = (text(0.5, mask=mask.clone(), area=None),)
     before = (latent.clone(), positive[0].cross_attn.clone(), mask.clone())
-    sample(
+    ksample(
         toy_model(), latent, positive, (text(0.0),), seed=1, cfg=3.0, sampler_name="euler",
         steps=2, denoise=0.7, noise_mask=mask,
     )  # fmt: skip
@@ -145,7 +146,7 @@ def test_inputs_are_not_mutated() -> None:
 def test_network_inputs_are_cast_to_the_model_dtype() -> None:
     unet = ToyUNet()
     model = GuidedModel(unet, MS, SD15, dtype=torch.float64)
-    out = sample(
+    out = ksample(
         model, torch.zeros(1, 4, 4, 4), (text(0.5),), (), seed=1, cfg=1.0, sampler_name="euler"
     )
     assert unet.calls[0].x_in.dtype == torch.float64
@@ -164,7 +165,7 @@ def test_from_unet_reads_adm_inpaint_and_dtype() -> None:
 
 def test_area_outside_the_latent_is_rejected() -> None:
     with pytest.raises(ValueError, match=r"starts outside the 4x4 latent"):
-        sample(
+        ksample(
             toy_model(), torch.zeros(1, 4, 4, 4), (text(1.0, area=Area(2, 2, 4, 0)),), (),
             seed=1, cfg=1.0, sampler_name="euler", steps=1,
         )  # fmt: skip

@@ -11,7 +11,8 @@ import pytest
 import torch
 from _guidance_testlib import POOLED, ToyUNet, tiny_model, toy_model
 
-from diffusion.guidance import Cond, encode_adm, sample
+from diffusion.guidance import Cond, encode_adm
+from tests.diffusion.ksampler_recipe import ksample
 
 diffusers = pytest.importorskip("diffusers")
 
@@ -106,7 +107,7 @@ def test_each_entry_gets_its_own_adm_in_the_batch() -> None:
     unet = ToyUNet()
     positive = (Cond(torch.zeros(1, 3, 8), _pooled(2), width=512),)
     negative = (Cond(torch.zeros(1, 3, 8), _pooled(3), width=256),)
-    sample(
+    ksample(
         toy_model(unet, adm="sdxl"), torch.zeros(1, 4, 4, 4), positive, negative,
         seed=0, cfg=2.0, sampler_name="euler", steps=1,
     )  # fmt: skip
@@ -122,7 +123,7 @@ def test_tiny_sdxl_unet_samples() -> None:
     model = tiny_model("sdxl")
     cond = Cond(torch.randn(1, 77, 32, generator=torch.Generator().manual_seed(0)), _pooled())
     uncond = Cond(torch.zeros(1, 77, 32), torch.zeros(1, POOLED))
-    out = sample(
+    out = ksample(
         model, torch.zeros(1, 4, 8, 8), (cond,), (uncond,), seed=5, cfg=6.0,
         sampler_name="dpmpp_2m", scheduler="karras", steps=3,
     )  # fmt: skip

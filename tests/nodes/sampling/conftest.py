@@ -12,7 +12,7 @@ import pytest
 from diffusion.guidance import Cond
 from executor.engine import Engine
 from executor.jobs import JobRequest
-from nodes.api import NodeInterrupted
+from nodes.api import ModelFiles, ModelStore, NodeInterrupted, SamplingTable, TextSource
 from nodes.payloads import DiffusionModel
 from tests.workflows.support import Workspace, cached_output, tiny_checkpoints, workspace
 
@@ -29,7 +29,10 @@ PROMPT = {
 class Ctx:
     """A run context recording progress; ``cancel_after`` raises on that many reports."""
 
-    services: dict[str, Any]
+    models: ModelStore
+    model_files: ModelFiles
+    text: TextSource
+    sampling: SamplingTable
     node_id: str = "3"
     job_id: str = "job"
     prompt: dict[str, Any] = field(default_factory=dict)
@@ -56,7 +59,9 @@ class Loaded:
     negative: tuple[Cond, ...]
 
     def ctx(self, **kwargs: Any) -> Ctx:
-        return Ctx(services=self.engine.services, **kwargs)
+        ports = self.engine.ports
+        return Ctx(ports.models, ports.model_files, ports.text, self.engine.registry.samplers,
+                   **kwargs)
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from diffusion.guidance import GuidedModel, sample
+from diffusion.guidance import GuidedModel
+from diffusion.sampling import get_sampler
 from diffusion.sampling.noise import SEED_MAX
 from nodes.payloads import Latent
 from nodes.sampling.custom import (
@@ -22,8 +23,8 @@ from nodes.sampling.custom import (
     SamplerCustomAdvanced,
 )
 from nodes.sampling.ksampler import KSampler, KSamplerAdvanced
-from nodes.sampling.payloads import SamplerChoice
 from nodes.sampling.schedulers import BasicScheduler, KarrasScheduler, SDTurboScheduler
+from tests.diffusion.ksampler_recipe import ksample
 from tests.nodes.sampling.conftest import Loaded
 
 
@@ -42,9 +43,9 @@ def ksampler(loaded: Loaded, lat: Latent, **kw: Any) -> Latent:
 
 def direct(loaded: Loaded, lat: Latent, **kw: Any) -> torch.Tensor:
     m = loaded.model
-    with loaded.engine.services["models"].use(m.unet) as unet:
+    with loaded.engine.ports.models.use(m.unet) as unet:
         guided = GuidedModel.from_unet(unet, m.model_sampling, m.latent_format, adm=m.adm)
-        return sample(guided, lat.samples, loaded.positive, loaded.negative, **kw)
+        return ksample(guided, lat.samples, loaded.positive, loaded.negative, **kw)
 
 
 def test_ksampler_is_sample_with_its_inputs(loaded: Loaded) -> None:
@@ -122,7 +123,7 @@ def test_sampler_custom_with_basic_scheduler_equals_ksampler(loaded: Loaded) -> 
 def test_sampler_custom_without_noise_starts_from_the_latent(loaded: Loaded) -> None:
     lat = latent()
     (sigmas,) = BasicScheduler().run(loaded.ctx(), loaded.model, "normal", 2, 0.5)
-    sampler = SamplerChoice("euler")
+    sampler = get_sampler("euler")
     out, _ = SamplerCustom().run(loaded.ctx(), loaded.model, False, 5, 7.0, loaded.positive,
                                  loaded.negative, sampler, sigmas, lat)
     expected = direct(loaded, lat, seed=5, cfg=7.0, sampler_name="euler", sigmas=sigmas,
@@ -183,13 +184,9 @@ def test_bad_inputs_are_named(loaded: Loaded) -> None:
     wide = Latent(torch.zeros((1, 9, 8, 8)))
     with pytest.raises(ValueError, match="KSampler: input 'latent_image' has 9 channels"):
         ksampler(loaded, wide)
-    patched = dataclasses.replace(loaded.model, patches=("lora",))
-    with pytest.raises(ValueError, match="input 'model' carries 1 weight patch"):
-        KSampler().run(loaded.ctx(), patched, 5, 1, 7.0, "euler", "normal", loaded.positive,
-                       loaded.negative, latent(), 1.0)
     with pytest.raises(ValueError, match="input 'sigmas' must be a 1-d tensor"):
         SamplerCustom().run(loaded.ctx(), loaded.model, True, 5, 7.0, loaded.positive,
-                            loaded.negative, SamplerChoice("euler"), torch.zeros((2, 2)),
+                            loaded.negative, get_sampler("euler"), torch.zeros((2, 2)),
                             latent())
 
 

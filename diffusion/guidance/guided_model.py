@@ -1,0 +1,64 @@
+"""A diffusion model as the sampler needs it: the resident network and how to talk to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from diffusion.guidance.adm import AdmKind
+from diffusion.guidance.denoiser import UNetFn
+from diffusion.guidance.hooks import NO_HOOKS, ModelHooks
+from diffusion.latent_format import LatentFormat
+from diffusion.sampling.model_sampling import ModelSamplingDiscrete
+from diffusion.unet.config import SDXL_ADM_CHANNELS, SDXL_REFINER_ADM_CHANNELS
+from diffusion.unet.model import UNetModel
+
+INPAINT_EXTRA_CHANNELS = 5  # mask + masked-image latent
+
+
+@dataclass(frozen=True, eq=False)
+class GuidedModel:
+    """The network, its noise schedule and latent scale, its ADM kind, whether it is a 9-channel
+    inpainting model, its compute dtype (None: inputs as they are) and its hooks."""
+
+    unet: UNetFn
+    model_sampling: ModelSamplingDiscrete
+    latent_format: LatentFormat
+    adm: AdmKind = "none"
+    inpaint_concat: bool = False
+    dtype: torch.dtype | None = None
+    hooks: ModelHooks = NO_HOOKS
+
+    @classmethod
+    def from_unet(
+        cls,
+        unet: UNetModel,
+        model_sampling: ModelSamplingDiscrete,
+        latent_format: LatentFormat,
+        adm: AdmKind | None = None,
+        hooks: ModelHooks = NO_HOOKS,
+    ) -> GuidedModel:
+        """ADM kind, inpaint concat and compute dtype read from the module (full-size ADM
+        widths are recognised; pass ``adm`` for other widths)."""
+        cfg = unet.config
+        if adm is None:
+            known: dict[int | None, AdmKind] = {
+                None: "none",
+                SDXL_ADM_CHANNELS: "sdxl",
+                SDXL_REFINER_ADM_CHANNELS: "sdxl_refiner",
+            }
+            if cfg.adm_in_channels not in known:
+                raise ValueError(
+                    f"adm_in_channels={cfg.adm_in_channels} is not a known SDXL width; pass adm"
+                )
+            adm = known[cfg.adm_in_channels]
+        extra = cfg.in_channels - cfg.out_channels
+        if extra not in (0, INPAINT_EXTRA_CHANNELS):
+            raise ValueError(
+                f"in_channels={cfg.in_channels} with out_channels={cfg.out_channels}: "
+                f"expected equal or {INPAINT_EXTRA_CHANNELS} more (inpainting)"
+            )
+        dtype = next(unet.parameters()).dtype
+        return cls(unet, model_sampling, latent_format, adm, extra == INPAINT_EXTRA_CHANNELS,
+                   dtype, hooks)
