@@ -34,7 +34,7 @@ from diffusion.checkpoint_maker import checkpoint_layout, make_checkpoint  # noq
 from diffusion.text.tokenizer import DEFAULT_VOCAB_PATH, read_bpe_file  # noqa: E402
 from diffusion.unet.config import UNetConfig  # noqa: E402
 from diffusion.vae.model import VAEConfig  # noqa: E402
-from executor.jobs import JobRequest, JobResult  # noqa: E402
+from executor.jobs import JobOutcome, JobRequest  # noqa: E402
 from latentgraph.app import build_engine, build_registry, folders_under  # noqa: E402
 
 NEGATIVE = "blurry, low quality"
@@ -174,7 +174,7 @@ def timed() -> Iterator[list[float]]:
     box.append(time.perf_counter() - start)
 
 
-def run_ours(engine: Any, prompt: dict[str, Any], job: str) -> tuple[float, JobResult]:
+def run_ours(engine: Any, prompt: dict[str, Any], job: str) -> tuple[float, JobOutcome]:
     with timed() as seconds:
         result = engine.execute(JobRequest(job, prompt, ("8",)))
     if not result.ok:
@@ -186,7 +186,7 @@ def hook_ours(engine: Any, prompt: dict[str, Any], timer: Timer) -> None:
     """Hooks on the resident modules behind the loader's cached handles."""
     keys = engine.history.get("4", "CheckpointLoaderSimple")
     model, clip, vae = (slot[0] for slot in engine.cache.get(keys[1]).outputs)
-    manager = engine.services["models"]
+    manager = engine.ports.models
     for handle, label, pick in [(model.unet, "unet", lambda m: m),
                                 *[(e.handle, "text", lambda m: m) for e in clip.encoders],
                                 (vae.handle, "vae_decode", lambda m: m.decoder)]:
@@ -220,7 +220,7 @@ def summarize(label: str, totals: list[float], parts: list[dict[str, float]]) ->
 
 
 def seed_only_rerun(engine: Any, prompt: dict[str, Any]) -> None:
-    manager = engine.services["models"]
+    manager = engine.ports.models
     loads = manager.loads
     prompt["3"]["inputs"]["seed"] += 1000
     seconds, result = run_ours(engine, prompt, "seed-only")

@@ -1,16 +1,21 @@
 """Errors the executor raises, each carrying what a client needs to show it.
 
-The server maps these to HTTP in one place; the CLI prints them. Shapes follow ComfyUI's
-``{"type", "message", "details", "extra_info"}`` error objects.
+The server maps these to HTTP in one place; the CLI prints them. Problems are
+``nodes.api.issues.Issue`` objects (ComfyUI's ``{"type", "message", "details", "extra_info"}``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from nodes.api.issues import Issue, IssueError
 
-class PromptError(Exception):
+InputIssue = Issue
+"""One validation problem of one node (ComfyUI's ``node_errors[id].errors[]`` entry)."""
+
+
+class PromptError(IssueError):
     """The prompt as a whole cannot run (ComfyUI's prompt-level ``error`` object)."""
 
     def __init__(
@@ -21,38 +26,9 @@ class PromptError(Exception):
         extra_info: dict[str, Any] | None = None,
         node_errors: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(f"{message} {details}".strip())
-        self.code = code
-        self.message = message
-        self.details = details
-        self.extra_info = extra_info or {}
+        super().__init__(Issue(code, message, details, extra_info or {}),
+                         f"{message} {details}".strip())
         self.node_errors = node_errors or {}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.code,
-            "message": self.message,
-            "details": self.details,
-            "extra_info": self.extra_info,
-        }
-
-
-@dataclass(frozen=True)
-class InputIssue:
-    """One validation problem of one node (ComfyUI's ``node_errors[id].errors[]`` entry)."""
-
-    code: str
-    message: str
-    details: str
-    extra_info: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.code,
-            "message": self.message,
-            "details": self.details,
-            "extra_info": self.extra_info,
-        }
 
 
 @dataclass(frozen=True)
@@ -75,6 +51,14 @@ class NodeFailure:
             "traceback": self.traceback,
             "current_inputs": self.inputs,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NodeFailure:
+        return cls(
+            str(data.get("node_id") or ""), str(data.get("node_type") or ""),
+            str(data.get("exception_type", "")), str(data.get("exception_message", "")),
+            list(data.get("traceback", [])), dict(data.get("current_inputs", {})),
+        )
 
 
 class JobCancelled(Exception):

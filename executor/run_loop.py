@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from executor.cache import CacheEntry, outputs_nbytes
 from executor.context import NodeRunContext
@@ -23,14 +23,12 @@ from executor.events import (
     NodeStarted,
 )
 from executor.invoke import invoke_node, new_event_loop_runner
-from executor.jobs import JobRequest, JobResult, summarize
+from executor.jobs import JobOutcome, JobRequest, JobStatus, summarize
 from executor.plan import Plan, Reason, compute_keys, expand, lazy_names, miss_reason
+from executor.run_env import RunEnv
 from executor.schedule import ScheduleState
 from executor.validate import ValidatedPrompt
 from nodes.api import NodeInterrupted
-
-if TYPE_CHECKING:
-    from executor.engine import Engine
 
 logger = logging.getLogger(__name__)
 Outputs = tuple[tuple[Any, ...], ...]
@@ -40,12 +38,13 @@ class JobRun:
     """State of one running job. Used once."""
 
     def __init__(
-        self, engine: Engine, request: JobRequest, vp: ValidatedPrompt,
+        self, env: RunEnv, request: JobRequest, vp: ValidatedPrompt,
         sink: EventSink, cancel_event: threading.Event,
     ) -> None:
-        self.engine, self.request, self.vp = engine, request, vp
+        self.env, self.request, self.vp = env, request, vp
         self.sink, self.cancel_event = sink, cancel_event
-        self.result = JobResult(request.job_id, "success", node_errors=dict(vp.node_errors))
+        self.result = JobOutcome(request.job_id, JobStatus.SUCCESS,
+                                 node_errors=dict(vp.node_errors))
         self.values: dict[str, Outputs] = {}
         self.waiting: dict[str, set[str]] = {}
         self.children: dict[str, list[str]] = {}
@@ -61,10 +60,10 @@ class JobRun:
 
     # -- planning -------------------------------------------------------------------------
     def _make_plan(self) -> None:
-        engine, vp = self.engine, self.vp
-        keys, self.in_keys = compute_keys(vp, engine.fingerprint_context)
+        env, vp = self.env, self.vp
+        keys, self.in_keys = compute_keys(vp, env.fingerprint_context)
         self.plan = Plan(keys, {}, {}, {})
-        expand(vp, self.plan, reversed(vp.outputs), engine.cache, self.request.force)
+        expand(vp, self.plan, reversed(vp.outputs), env.cache, self.request.force)
         outputs = frozenset(n for n in vp.order if vp.nodes[n].cls.output_node)
         feeds = frozenset(ref.node_id for o in outputs for ref in vp.nodes[o].links.values())
         parents = {n: frozenset(r.node_id for r in vp.nodes[n].links.values()) for n in vp.order}
@@ -102,7 +101,7 @@ class JobRun:
             self.children.setdefault(parent, []).append(node_id)
 
     # -- running --------------------------------------------------------------------------
-    def run(self) -> JobResult:
+    def run(self) -> JobOutcome:
         request, result = self.request, self.result
         self.sink(JobStarted(request.job_id))
         current: str | None = None
@@ -113,7 +112,7 @@ class JobRun:
                 if self.cancel_event.is_set():
                     current = None
                     raise JobCancelled()
-                current = self.ready.pop(self.engine.ordering.pick(self.ready, self.state))
+                current = self.ready.pop(self.env.ordering.pick(self.ready, self.state))
                 if self._lazy_pending(current):
                     continue
                 self._run_node(current)
@@ -134,7 +133,7 @@ class JobRun:
         if node_id in self.plan.hits:
             return True
         key = self.plan.keys.get(node_id)
-        return node_id not in self.plan.to_run and key is not None and key in self.engine.cache
+        return node_id not in self.plan.to_run and key is not None and key in self.env.cache
 
     def _check_all_ran(self) -> None:
         done = set(self.result.executed)
@@ -158,7 +157,7 @@ class JobRun:
         if not lazy:
             return False
         requested = self.requested_lazy.setdefault(node_id, set())
-        instance = self.engine.registry.instance(self.vp.nodes[node_id].cls.type_name)
+        instance = self.env.registry.instance(self.vp.nodes[node_id].cls.type_name)
         available = {k: v[0] if len(v) == 1 else v for k, v in self._input_lists(node_id).items()}
         needed = [n for n in instance.check_lazy(self._context(node_id), **available)
                   if n in lazy and n not in requested]
@@ -167,7 +166,7 @@ class JobRun:
         for name in needed:
             requested.add(name)
             parent = self.vp.nodes[node_id].links[name].node_id
-            added = expand(self.vp, self.plan, [parent], self.engine.cache, self.request.force)
+            added = expand(self.vp, self.plan, [parent], self.env.cache, self.request.force)
             for hit in (p for p in self.plan.hits if p not in self.values):
                 self.values[hit] = self.plan.hits[hit].outputs
             self._wire(added)
@@ -191,10 +190,11 @@ class JobRun:
         return lists
 
     def _context(self, node_id: str) -> NodeRunContext:
-        engine = self.engine
+        env, ports = self.env, self.env.ports
         return NodeRunContext(
             node_id, self.request.job_id, self.vp.prompt, self.request.extra_pnginfo,
-            engine.folders, engine.services, logger, self.cancel_event, self.sink,
+            env.folders, ports.models, ports.model_files, ports.text, env.registry.samplers,
+            logger, self.cancel_event, self.sink,
         )
 
     def _run_node(self, node_id: str) -> None:
@@ -203,7 +203,7 @@ class JobRun:
         self.result.reasons[node_id] = self._reason(node_id)
         self.sink(NodeStarted(job_id, node_id, node.cls.type_name))
         started = time.perf_counter()
-        instance = self.engine.registry.instance(node.cls.type_name)
+        instance = self.env.registry.instance(node.cls.type_name)
         outputs, ui = invoke_node(
             instance, self._context(node_id), self._input_lists(node_id), self.run_coroutine
         )
@@ -212,7 +212,7 @@ class JobRun:
         self.result.timings[node_id] = seconds
         key = self.plan.keys.get(node_id)
         if key is not None:
-            self.engine.cache.put(key, CacheEntry(outputs, ui or None, outputs_nbytes(outputs)))
+            self.env.cache.put(key, CacheEntry(outputs, ui or None, outputs_nbytes(outputs)))
             self._record_history(node_id)
         self.sink(NodeFinished(job_id, node_id, seconds))
         self._deliver(node_id, outputs, ui or None, cached=False)
@@ -245,14 +245,14 @@ class JobRun:
         node_type = self.vp.nodes[node_id].cls.type_name
         return miss_reason(
             node_id, node_type, self.plan.keys.get(node_id), self.in_keys.get(node_id),
-            self.engine.history, self.engine.cache,
+            self.env.history, self.env.cache,
         )
 
     def _record_history(self, node_id: str) -> None:
         key, in_key = self.plan.keys.get(node_id), self.in_keys.get(node_id)
         if key is not None and in_key is not None:
             node_type = self.vp.nodes[node_id].cls.type_name
-            self.engine.history.record(node_id, node_type, in_key, key)
+            self.env.history.record(node_id, node_type, in_key, key)
 
     def _finish_reasons(self) -> None:
         reused = set(self.result.cached)
@@ -265,7 +265,7 @@ class JobRun:
     # -- endings --------------------------------------------------------------------------
     def _interrupted(self, node_id: str | None) -> None:
         result = self.result
-        result.status, result.interrupted_at = "interrupted", node_id
+        result.status, result.interrupted_at = JobStatus.INTERRUPTED, node_id
         node_type = self.vp.nodes[node_id].cls.type_name if node_id else None
         self.sink(JobInterrupted(result.job_id, node_id, node_type, tuple(result.executed)))
 
@@ -282,7 +282,7 @@ class JobRun:
         failure = NodeFailure(
             node_id or "", node_type or "", type(exc).__name__, str(exc), lines, inputs
         )
-        self.result.status, self.result.failure = "failed", failure
+        self.result.status, self.result.failure = JobStatus.FAILED, failure
         logger.info("job %s failed at node %s (%s): %s", self.result.job_id, node_id,
                     node_type, exc)
         self.sink(JobFailed(

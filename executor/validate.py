@@ -9,7 +9,7 @@ omitted input and its default mean the same thing everywhere, cache keys include
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,13 +18,17 @@ from executor.graph import BadLink, Graph, LinkRef, parse_prompt
 from executor.topology import ancestors, find_cycles, topological_order
 from nodes.api import (
     CoercionError,
+    Combo,
     FingerprintContext,
     Input,
     Link,
     Node,
     Registry,
+    SchemaContext,
     types_match,
 )
+
+FingerprintContexts = Callable[[str], FingerprintContext]
 
 
 @dataclass(slots=True)
@@ -50,14 +54,15 @@ class ValidatedPrompt:
     failed_outputs: list[str] = field(default_factory=list)
 
 
-def _input_config(inp: Input) -> list[Any] | None:
-    if hasattr(inp, "options_list") and len(inp.options_list()) > 20:
+def _input_config(inp: Input, schema: SchemaContext) -> list[Any] | None:
+    if isinstance(inp, Combo) and len(inp.options_list(schema)) > 20:
         return None
-    return inp.v1()
+    return inp.v1(schema)
 
 
-def _issue(code: str, message: str, details: str, inp: Input, **extra: Any) -> InputIssue:
-    info = {"input_name": inp.name, "input_config": _input_config(inp), **extra}
+def _issue(code: str, message: str, details: str, inp: Input, schema: SchemaContext,
+           **extra: Any) -> InputIssue:
+    info = {"input_name": inp.name, "input_config": _input_config(inp, schema), **extra}
     return InputIssue(code, message, details, info)
 
 
@@ -66,7 +71,7 @@ def _check_link(graph: Graph, registry: Registry, inp: Input, link: LinkRef) -> 
     if source is None:
         return _issue(
             "linked_node_missing", "Linked node does not exist",
-            f"{inp.name}: node {link.node_id!r} is not in the prompt", inp,
+            f"{inp.name}: node {link.node_id!r} is not in the prompt", inp, registry.schema,
             linked_node=[link.node_id, link.slot],
         )
     outputs = registry.get(source.class_type).outputs
@@ -74,7 +79,7 @@ def _check_link(graph: Graph, registry: Registry, inp: Input, link: LinkRef) -> 
         return _issue(
             "linked_slot_missing", "Linked output slot does not exist",
             f"{inp.name}: node {link.node_id!r} ({source.class_type}) has {len(outputs)} "
-            f"outputs, slot {link.slot} requested", inp,
+            f"outputs, slot {link.slot} requested", inp, registry.schema,
             linked_node=[link.node_id, link.slot],
         )
     received = outputs[link.slot].type_name
@@ -82,16 +87,17 @@ def _check_link(graph: Graph, registry: Registry, inp: Input, link: LinkRef) -> 
         return _issue(
             "return_type_mismatch", "Return type mismatch between linked nodes",
             f"{inp.name}, received_type({received}) mismatch input_type({inp.type_name})", inp,
-            received_type=received, linked_node=[link.node_id, link.slot],
+            registry.schema, received_type=received, linked_node=[link.node_id, link.slot],
         )
     return None
 
 
-def _check_constant(inp: Input, raw: Any) -> tuple[Any, InputIssue | None]:
+def _check_constant(inp: Input, raw: Any, schema: SchemaContext
+                    ) -> tuple[Any, InputIssue | None]:
     if isinstance(inp, Link):
         return None, _issue(
             "invalid_input_type", f"Input expects a link from a {inp.type_name} output",
-            f"{inp.name}, {raw!r}", inp, received_value=raw,
+            f"{inp.name}, {raw!r}", inp, schema, received_value=raw,
             exception_message="a constant cannot stand in for a link",
         )
     try:
@@ -99,12 +105,13 @@ def _check_constant(inp: Input, raw: Any) -> tuple[Any, InputIssue | None]:
     except CoercionError as exc:
         return None, _issue(
             "invalid_input_type", f"Failed to convert an input value to a {inp.type_name} value",
-            f"{inp.name}, {raw!r}, {exc}", inp, received_value=raw, exception_message=str(exc),
+            f"{inp.name}, {raw!r}, {exc}", inp, schema, received_value=raw,
+            exception_message=str(exc),
         )
-    problem = inp.check(value)
+    problem = inp.check(value, schema)
     if problem is not None:
         return None, _issue(
-            problem.code, problem.message, f"{inp.name}: {problem.details}", inp,
+            problem.code, problem.message, f"{inp.name}: {problem.details}", inp, schema,
             received_value=value,
         )
     return value, None
@@ -124,7 +131,8 @@ def _check_inputs(
                 bound.constants[inp.name] = inp.coerce(inp.default)
             elif not inp.optional:
                 issues.append(
-                    _issue("required_input_missing", "Required input is missing", inp.name, inp)
+                    _issue("required_input_missing", "Required input is missing", inp.name, inp,
+                           registry.schema)
                 )
             continue
         raw = call.inputs[inp.name]
@@ -132,13 +140,14 @@ def _check_inputs(
             issue = _issue(
                 "bad_linked_input",
                 "Bad linked input, must be a length-2 list of [node_id, slot_index]",
-                f"{inp.name}, {raw.value!r}", inp, received_value=raw.value,
+                f"{inp.name}, {raw.value!r}", inp, registry.schema,
+                received_value=raw.value,
             )
         elif isinstance(raw, LinkRef):
             issue = _check_link(graph, registry, inp, raw)
             bound.links[inp.name] = raw
         else:
-            value, issue = _check_constant(inp, raw)
+            value, issue = _check_constant(inp, raw, registry.schema)
             bound.constants[inp.name] = value
         if issue is not None:
             issues.append(issue)
@@ -194,7 +203,7 @@ def _check_types_known(graph: Graph, registry: Registry) -> None:
 
 def _own_issues(
     graph: Graph, registry: Registry, needed: list[str], cyclic: dict[str, str],
-    fctx_for: Any,
+    fctx_for: FingerprintContexts,
 ) -> tuple[dict[str, BoundNode], dict[str, list[InputIssue]]]:
     bound: dict[str, BoundNode] = {}
     issues: dict[str, list[InputIssue]] = {}
@@ -213,7 +222,7 @@ def _own_issues(
 
 
 def _node_errors(
-    graph: Graph, issues: dict[str, list[InputIssue]], needs: dict[str, set[str]]
+    graph: Graph, issues: dict[str, list[InputIssue]], needs: Mapping[str, Collection[str]]
 ) -> dict[str, Any]:
     return {
         node_id: {
@@ -231,7 +240,7 @@ def validate_prompt(
     *,
     targets: Sequence[str] | None = None,
     strict: bool = False,
-    fingerprint_context: Any = None,
+    fingerprint_context: FingerprintContexts | None = None,
 ) -> ValidatedPrompt:
     """Validate a prompt; raise :class:`PromptError` unless some requested output may run.
 
@@ -245,7 +254,9 @@ def validate_prompt(
     needed = list(ancestors(graph, *outputs))
     order, leftover = topological_order(graph, needed)
     cyclic = find_cycles(graph, leftover) if leftover else {}
-    fctx_for = fingerprint_context or (lambda nid: FingerprintContext(node_id=nid))
+    fctx_for = fingerprint_context or (lambda nid: FingerprintContext(
+        node_id=nid, folders=registry.schema.folders, model_files=registry.schema.model_files,
+        sampling=registry.schema.sampling))
     bound, issues = _own_issues(graph, registry, order + leftover, cyclic, fctx_for)
     if not issues and not leftover:
         return ValidatedPrompt(prompt, graph, bound, order, outputs)

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from executor.errors import PromptError
 from executor.events import Event, NodeProgress, NodeStarted
-from executor.jobs import JobRequest, JobResult
+from executor.jobs import JobOutcome, JobRequest
 from latentgraph.app import build_engine, build_registry, default_model_folders, folders_under
 from nodes.api import Folders, Registry
 
@@ -117,7 +117,7 @@ def format_validation_error(error: PromptError) -> str:
     return "\n".join(lines)
 
 
-def output_paths(result: JobResult, folders: Folders) -> list[Path]:
+def output_paths(result: JobOutcome, folders: Folders) -> list[Path]:
     roots = {"output": folders.output, "temp": folders.temp, "input": folders.input}
     paths = []
     for ui in result.outputs.values():
@@ -129,7 +129,7 @@ def output_paths(result: JobResult, folders: Folders) -> list[Path]:
     return paths
 
 
-def _report(result: JobResult, folders: Folders, args: argparse.Namespace, seconds: float) -> None:
+def _report(result: JobOutcome, folders: Folders, args: argparse.Namespace, seconds: float) -> None:
     out = sys.stdout
     if args.json:
         json.dump({"status": result.status, "outputs": result.outputs,
@@ -151,7 +151,7 @@ def _report(result: JobResult, folders: Folders, args: argparse.Namespace, secon
               f"{len(result.cached)} reused, {seconds:.2f} s\n")
 
 
-def _failure_text(result: JobResult) -> str:
+def _failure_text(result: JobOutcome) -> str:
     if result.status == "interrupted":
         return f"interrupted at node {result.interrupted_at}"
     failure = result.failure

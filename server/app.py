@@ -1,4 +1,4 @@
-"""The application factory: ``create_app(engine, registry, settings)``.
+"""The application factory: ``create_app(backend, registry, settings)``.
 
 Middlewares (outermost first): ``error_middleware`` (the one place errors become HTTP), then the
 security checks. The worker task, the job store and the websocket sessions live in
@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from executor.engine import Engine
+from executor.backend import ExecutionBackend
 from nodes.api import Registry
 from server.job_queue import JobQueue
 from server.job_store import JobStore
@@ -25,7 +25,7 @@ from server.routes.editor import add_web_routes
 from server.routes.info import server_features
 from server.security import check_bind, security_middleware
 from server.settings import ServerSettings
-from server.state import ENGINE, HUB, INSTANCE, QUEUE, REGISTRY, SETTINGS, WORKER, Instance
+from server.state import BACKEND, HUB, INSTANCE, QUEUE, REGISTRY, SETTINGS, WORKER, Instance
 from server.worker import Worker
 from server.ws_hub import WebSocketHub
 
@@ -35,8 +35,8 @@ logger = logging.getLogger(__name__)
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings, queue, worker = app[SETTINGS], app[QUEUE], app[WORKER]
     instance = app[INSTANCE]
-    instance.instance_id, instance.epoch, instance.stranded = await queue.call(
-        queue.store.boot, settings.on_crash)
+    instance.instance_id, instance.epoch, instance.stranded = await queue.boot(
+        settings.on_crash)
     instance.started_ms = int(time.time() * 1000)
     task = asyncio.get_running_loop().create_task(worker.run(), name="latentgraph-worker")
     logger.info("server instance %s epoch %d ready", instance.instance_id, instance.epoch)
@@ -47,7 +47,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     logger.info("server stopped")
 
 
-def create_app(engine: Engine, registry: Registry, settings: ServerSettings) -> web.Application:
+def create_app(backend: ExecutionBackend, registry: Registry, settings: ServerSettings
+               ) -> web.Application:
     """A ready-to-run application; refuses an insecure bind (``InsecureBindError``)."""
     check_bind(settings)
     app = web.Application(
@@ -56,13 +57,13 @@ def create_app(engine: Engine, registry: Registry, settings: ServerSettings) -> 
     )
     hub = WebSocketHub(server_features(settings), settings.ws_queue_limit)
     store = JobStore(settings.db_path, history_limit=settings.history_limit)
-    queue = JobQueue(store, hub, engine)
+    queue = JobQueue(store, hub)
     app[SETTINGS] = settings
-    app[ENGINE] = engine
+    app[BACKEND] = backend
     app[REGISTRY] = registry
     app[HUB] = hub
     app[QUEUE] = queue
-    app[WORKER] = Worker(queue, engine, settings.preview_interval_s)
+    app[WORKER] = Worker(queue, backend, settings.preview_interval_s)
     app[INSTANCE] = Instance()
     add_routes(app)
     add_web_routes(app)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from nodes.api.issues import Issue, IssueError
 
-class ApiError(Exception):
+
+class ApiError(IssueError):
     """An error a client caused, answered with ``status`` and a ComfyUI-shaped error object."""
 
     status = 400
@@ -22,17 +24,11 @@ class ApiError(Exception):
         *,
         node_errors: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(f"{message}: {details}" if details else message)
-        self.code = code
-        self.message = message
-        self.details = details
-        self.extra_info = extra_info or {}
+        super().__init__(Issue(code, message, details, extra_info or {}))
         self.node_errors = node_errors or {}
 
     def body(self) -> dict[str, Any]:
-        error = {"type": self.code, "message": self.message, "details": self.details,
-                 "extra_info": self.extra_info}
-        return {"error": error, "node_errors": self.node_errors}
+        return {"error": self.issue.to_dict(), "node_errors": self.node_errors}
 
 
 class BadRequestError(ApiError):
@@ -57,10 +53,6 @@ class ConflictError(ApiError):
 
 class PayloadTooLargeError(ApiError):
     status = 413
-
-
-class UnsupportedMediaError(ApiError):
-    status = 415
 
 
 class UnavailableError(ApiError):

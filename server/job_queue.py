@@ -1,8 +1,9 @@
 """The queue as the server sees it: the durable store behind one thread, the running job, waiters.
 
-All store calls go through one dedicated thread (SQLite stays off the event loop, and calls are
-serialised, so every read is one consistent snapshot). Queue changes broadcast ``status`` with
-the count the store returned in the same transaction.
+``JobQueue`` is the only façade routes use, for changes and reads alike. All store calls go
+through one dedicated thread (SQLite stays off the event loop, and calls are serialised, so
+every read is one consistent snapshot). Queue changes broadcast ``status`` with the count the
+store returned in the same transaction.
 """
 
 from __future__ import annotations
@@ -10,16 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-from executor.engine import Engine
+from executor.jobs import JobStatus
 from executor.validate import ValidatedPrompt
 from server.errors import ConflictError, NotFoundError, UnavailableError
-from server.job_store import RUNNING, TERMINAL_STATUSES, JobRecord, JobStore
+from server.finished_job import FinishedJob
+from server.job_store import TERMINAL_STATUSES, JobRecord, JobStore
 from server.messages import JobMessages
 from server.ws_hub import WebSocketHub
 
@@ -40,26 +42,24 @@ class RunningJob:
     def prompt_id(self) -> str:
         return self.record.prompt_id
 
-    def cancel(self, engine: Engine) -> None:
-        # The engine runs the job with this very event, so a cancel before the engine has
-        # registered the job is not lost.
+    def cancel(self) -> None:
+        # The backend runs the job with this very event, so a cancel before it has started
+        # the job is not lost.
         self.cancel_requested.set()
-        engine.cancel(self.prompt_id)
 
 
 class JobQueue:
     """Submit, cancel, interrupt and read jobs; hands the next job to the worker."""
 
-    def __init__(self, store: JobStore, hub: WebSocketHub, engine: Engine) -> None:
+    def __init__(self, store: JobStore, hub: WebSocketHub) -> None:
         self.store = store
         self.hub = hub
-        self.engine = engine
         self.running: RunningJob | None = None
         self.validated: dict[str, ValidatedPrompt] = {}
         self.accepting = True
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="job-store")
         self._wake = asyncio.Event()
-        self._waiters: dict[str, list[asyncio.Future[str]]] = {}
+        self._waiters: dict[str, list[asyncio.Future[JobStatus]]] = {}
         self._doomed: set[str] = set()
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -102,7 +102,7 @@ class JobQueue:
                 running = RunningJob(record, JobMessages(record.prompt_id, record.client_id))
                 self.running = running
                 if record.prompt_id in self._doomed:
-                    running.cancel(self.engine)
+                    running.cancel()
                 self.broadcast_status(remaining)
                 return running
             await self._wake.wait()
@@ -113,14 +113,14 @@ class JobQueue:
         self.accepting = False
         self._wake.set()
 
-    async def finish(self, running: RunningJob, status: str, result: dict[str, Any]) -> int:
+    async def finish(self, running: RunningJob, result: FinishedJob) -> int:
         """Write the history entry (queue → history in one transaction); returns the count."""
         prompt_id = running.prompt_id
         try:
-            remaining = await self.call(self.store.finish, prompt_id, status, result)
+            remaining = await self.call(self.store.finish, prompt_id, result)
         finally:
             self._forget(prompt_id)
-        self._resolve(prompt_id, status)
+        self._resolve(prompt_id, result.status)
         return remaining
 
     async def requeue(self, running: RunningJob) -> int:
@@ -138,7 +138,7 @@ class JobQueue:
         cancelled, remaining = await self.call(self.store.cancel_pending, prompt_ids)
         for prompt_id in cancelled:
             self.validated.pop(prompt_id, None)
-            self._resolve(prompt_id, "cancelled")
+            self._resolve(prompt_id, JobStatus.CANCELLED)
         if cancelled:
             self.broadcast_status(remaining)
         return cancelled
@@ -148,31 +148,63 @@ class JobQueue:
         if await self.delete_pending([prompt_id]):
             return "cancelled"
         if self.running is not None and self.running.prompt_id == prompt_id:
-            self.running.cancel(self.engine)
+            self.running.cancel()
             return "cancelling"
         record = await self.call(self.store.get, prompt_id)
         if record is None:
             raise NotFoundError("job_not_found", "No job with this id", prompt_id)
-        if record.status == RUNNING:  # claimed, but the worker has not taken it in yet
+        if record.status is JobStatus.RUNNING:  # claimed, not yet taken in by the worker
             self._doomed.add(prompt_id)
             if self.running is not None and self.running.prompt_id == prompt_id:
-                self.running.cancel(self.engine)
+                self.running.cancel()
             return "cancelling"
         raise ConflictError("job_finished", "The job has already finished",
-                            f"{prompt_id} is {record.status}", {"status": record.status})
+                            f"{prompt_id} is {record.status.value}",
+                            {"status": record.status.value})
 
     def interrupt(self, prompt_id: str | None) -> bool:
         """Stop the running job (only if it is ``prompt_id`` when one is given)."""
         running = self.running
         if running is None or (prompt_id is not None and running.prompt_id != prompt_id):
             return False
-        running.cancel(self.engine)
+        running.cancel()
         return True
 
+    async def delete_history(self, prompt_ids: list[str] | None) -> int:
+        """Forget finished jobs (all when ``None``)."""
+        return await self.call(self.store.delete_history, prompt_ids)
+
+    # -- reading --------------------------------------------------------------------------
+    async def boot(self, on_crash: str) -> tuple[str, int, list[str]]:
+        """Start-up: (instance id, epoch, ids of the jobs a crash or kill left running)."""
+        return await self.call(self.store.boot, on_crash)
+
+    async def remaining(self) -> int:
+        return await self.call(self.store.remaining)
+
+    async def get(self, prompt_id: str) -> JobRecord | None:
+        return await self.call(self.store.get, prompt_id)
+
+    async def snapshot(self) -> tuple[list[JobRecord], list[JobRecord]]:
+        """(running, pending), in the order they run."""
+        return await self.call(self.store.queue)
+
+    async def history(self, max_items: int | None = None, offset: int | None = None
+                      ) -> list[JobRecord]:
+        return await self.call(self.store.history, max_items, offset)
+
+    async def list_jobs(self, statuses: Sequence[JobStatus], *, workflow_id: str | None,
+                        sort_by: str, descending: bool, limit: int | None, offset: int
+                        ) -> tuple[list[JobRecord], int]:
+        """A page of jobs whose status is in ``statuses``, and the total."""
+        return await self.call(self.store.list_jobs, statuses, workflow_id=workflow_id,
+                               sort_by=sort_by, descending=descending, limit=limit,
+                               offset=offset)
+
     # -- waiting --------------------------------------------------------------------------
-    async def wait(self, prompt_id: str, timeout: float) -> str | None:
+    async def wait(self, prompt_id: str, timeout: float) -> JobStatus | None:
         """The job's final status, or ``None`` if it does not end within ``timeout``."""
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[JobStatus] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(prompt_id, []).append(future)
         record = await self.call(self.store.get, prompt_id)
         if record is not None and record.status in TERMINAL_STATUSES:
@@ -188,7 +220,7 @@ class JobQueue:
             if not waiters:
                 self._waiters.pop(prompt_id, None)
 
-    def _resolve(self, prompt_id: str, status: str) -> None:
+    def _resolve(self, prompt_id: str, status: JobStatus) -> None:
         for future in self._waiters.pop(prompt_id, []):
             if not future.done():
                 future.set_result(status)

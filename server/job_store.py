@@ -1,8 +1,10 @@
 """The durable job store: SQLite in WAL mode, one connection, every change one transaction.
 
-Jobs move through ``pending → running → success | error | interrupted`` (``cancelled`` when
-removed while pending, ``lost`` when the process died while it ran). A job is one row; moving it
-from the queue to the history is one UPDATE, so no reader ever sees it in both or in neither.
+Jobs move through ``pending → running → success | failed | interrupted`` (``cancelled`` when
+removed while pending, ``lost`` when the process died while it ran): ``executor.jobs.JobStatus``.
+A job is one row; moving it from the queue to the history is one UPDATE, so no reader ever sees
+it in both or in neither. Rows written when a failure was stored as ``error`` are read as
+``failed``.
 
 Durability: WAL with ``synchronous=NORMAL`` survives a killed process (``kill -9``) without
 losing a committed job; a power cut may lose the last commits (``synchronous="FULL"`` closes
@@ -25,19 +27,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from executor.jobs import JobOutcome, JobStatus
 from server.errors import DuplicateJobError
+from server.finished_job import FinishedJob
+from server.json_text import to_json
 
 logger = logging.getLogger(__name__)
 
-PENDING, RUNNING = "pending", "running"
-SUCCESS, ERROR, INTERRUPTED = "success", "error", "interrupted"
-CANCELLED, LOST = "cancelled", "lost"
-HISTORY_STATUSES = (SUCCESS, ERROR, INTERRUPTED, LOST)
-TERMINAL_STATUSES = (*HISTORY_STATUSES, CANCELLED)
-API_STATUSES = {  # the jobs API's status names → ours
-    "pending": (PENDING,), "in_progress": (RUNNING,), "completed": (SUCCESS,),
-    "failed": (ERROR, LOST), "cancelled": (INTERRUPTED, CANCELLED),
-}
+PENDING, RUNNING = JobStatus.PENDING, JobStatus.RUNNING
+HISTORY_STATUSES = (JobStatus.SUCCESS, JobStatus.FAILED, JobStatus.INTERRUPTED, JobStatus.LOST)
+TERMINAL_STATUSES = (*HISTORY_STATUSES, JobStatus.CANCELLED)
+_PENDING, _RUNNING = PENDING.value, RUNNING.value  # as stored
+_HISTORY = tuple(s.value for s in HISTORY_STATUSES)
+_TERMINAL = tuple(s.value for s in TERMINAL_STATUSES)
 SORT_COLUMNS = {"created_at": "create_time", "execution_duration":
                 "COALESCE(end_time - start_time, -1)"}
 
@@ -63,6 +65,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, number, seq);
 CREATE INDEX IF NOT EXISTS jobs_done ON jobs (done_seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+UPDATE jobs SET status = 'failed' WHERE status = 'error';
 """
 _COLUMNS = ("seq, prompt_id, number, status, client_id, prompt, extra_data, outputs_to_execute, "
             "targets, strict, workflow_id, create_time, start_time, end_time, result")
@@ -72,17 +75,13 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def to_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
-
-
 @dataclass
 class JobRecord:
     """One job as stored. ``client_id`` is kept for routing events and is never shown."""
 
     prompt_id: str
     number: float
-    status: str
+    status: JobStatus
     prompt: dict[str, Any]
     extra_data: dict[str, Any]
     outputs_to_execute: list[str]
@@ -93,19 +92,26 @@ class JobRecord:
     create_time: int = 0
     start_time: int | None = None
     end_time: int | None = None
-    result: dict[str, Any] | None = None
+    result: FinishedJob | None = None
     seq: int = 0
 
 
+def _result(row: sqlite3.Row, status: JobStatus) -> FinishedJob | None:
+    if not row["result"]:
+        return None
+    return FinishedJob.from_json(row["result"], job_id=row["prompt_id"], status=status)
+
+
 def _record(row: sqlite3.Row) -> JobRecord:
+    status = JobStatus(row["status"])
     return JobRecord(
-        prompt_id=row["prompt_id"], number=row["number"], status=row["status"],
+        prompt_id=row["prompt_id"], number=row["number"], status=status,
         prompt=json.loads(row["prompt"]), extra_data=json.loads(row["extra_data"]),
         outputs_to_execute=json.loads(row["outputs_to_execute"]), client_id=row["client_id"],
         targets=json.loads(row["targets"]) if row["targets"] else None,
         strict=bool(row["strict"]), workflow_id=row["workflow_id"],
         create_time=row["create_time"], start_time=row["start_time"],
-        end_time=row["end_time"], result=json.loads(row["result"]) if row["result"] else None,
+        end_time=row["end_time"], result=_result(row, status),
         seq=row["seq"],
     )
 
@@ -165,13 +171,13 @@ class JobStore:
                 self._set_meta(db, "instance_id", instance_id)
             epoch = self._bump(db, "epoch")
             stranded = [r[0] for r in db.execute(
-                "SELECT prompt_id FROM jobs WHERE status = ? ORDER BY number, seq", (RUNNING,))]
+                "SELECT prompt_id FROM jobs WHERE status = ? ORDER BY number, seq", (_RUNNING,))]
             for prompt_id in stranded:
                 if on_crash == "requeue":
                     db.execute("UPDATE jobs SET status = ?, start_time = NULL WHERE prompt_id = ?",
-                               (PENDING, prompt_id))
+                               (_PENDING, prompt_id))
                 else:
-                    self._finish(db, prompt_id, LOST, _lost_result(prompt_id))
+                    self._finish(db, prompt_id, _lost_result(prompt_id))
         if stranded:
             logger.warning("%d job(s) were running when the server stopped; %s: %s",
                            len(stranded), "re-queued" if on_crash == "requeue" else "marked lost",
@@ -181,7 +187,7 @@ class JobStore:
     # -- queue ----------------------------------------------------------------------------
     def _remaining(self, db: sqlite3.Connection) -> int:
         return int(db.execute("SELECT COUNT(*) FROM jobs WHERE status IN (?, ?)",
-                              (PENDING, RUNNING)).fetchone()[0])
+                              (_PENDING, _RUNNING)).fetchone()[0])
 
     def remaining(self) -> int:
         with self._lock:
@@ -200,7 +206,7 @@ class JobStore:
                 "INSERT INTO jobs (prompt_id, number, status, client_id, prompt, extra_data, "
                 "outputs_to_execute, targets, strict, workflow_id, create_time) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (record.prompt_id, record.number, PENDING, record.client_id,
+                (record.prompt_id, record.number, _PENDING, record.client_id,
                  to_json(record.prompt), to_json(record.extra_data),
                  to_json(record.outputs_to_execute),
                  to_json(record.targets) if record.targets is not None else None,
@@ -211,28 +217,29 @@ class JobStore:
         """Move the first pending job (lowest number, then oldest) to running."""
         with self._tx() as db:
             row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE status = ? "
-                             "ORDER BY number, seq LIMIT 1", (PENDING,)).fetchone()
+                             "ORDER BY number, seq LIMIT 1", (_PENDING,)).fetchone()
             if row is None:
                 return None, self._remaining(db)
             record = _record(row)
             record.status, record.start_time = RUNNING, now_ms()
             db.execute("UPDATE jobs SET status = ?, start_time = ? WHERE seq = ?",
-                       (RUNNING, record.start_time, record.seq))
+                       (_RUNNING, record.start_time, record.seq))
             return record, self._remaining(db)
 
-    def finish(self, prompt_id: str, status: str, result: dict[str, Any]) -> int:
+    def finish(self, prompt_id: str, result: FinishedJob) -> int:
         """Record how a running job ended (queue → history in one UPDATE)."""
-        if status not in HISTORY_STATUSES:
-            raise ValueError(f"finish status {status!r} is not one of {HISTORY_STATUSES}")
+        if result.status not in HISTORY_STATUSES:
+            raise ValueError(f"finish status {result.status.value!r} is not one of "
+                             f"{[s.value for s in HISTORY_STATUSES]}")
         with self._tx() as db:
-            self._finish(db, prompt_id, status, result)
+            self._finish(db, prompt_id, result)
             return self._remaining(db)
 
-    def _finish(self, db: sqlite3.Connection, prompt_id: str, status: str,
-                result: dict[str, Any]) -> None:
+    def _finish(self, db: sqlite3.Connection, prompt_id: str, result: FinishedJob) -> None:
         done = self._bump(db, "done")
         db.execute("UPDATE jobs SET status = ?, end_time = ?, done_seq = ?, result = ? "
-                   "WHERE prompt_id = ?", (status, now_ms(), done, to_json(result), prompt_id))
+                   "WHERE prompt_id = ?",
+                   (result.status.value, now_ms(), done, result.to_json(), prompt_id))
         db.execute("DELETE FROM jobs WHERE done_seq IS NOT NULL AND done_seq <= ?",
                    (done - self.history_limit,))
 
@@ -240,7 +247,7 @@ class JobStore:
         """Put a running job back in the queue at its old place (graceful shutdown)."""
         with self._tx() as db:
             db.execute("UPDATE jobs SET status = ?, start_time = NULL WHERE prompt_id = ? "
-                       "AND status = ?", (PENDING, prompt_id, RUNNING))
+                       "AND status = ?", (_PENDING, prompt_id, _RUNNING))
             return self._remaining(db)
 
     def cancel_pending(self, prompt_ids: Sequence[str] | None) -> tuple[list[str], int]:
@@ -248,13 +255,14 @@ class JobStore:
         with self._tx() as db:
             if prompt_ids is None:
                 ids = [r[0] for r in db.execute(
-                    "SELECT prompt_id FROM jobs WHERE status = ?", (PENDING,))]
+                    "SELECT prompt_id FROM jobs WHERE status = ?", (_PENDING,))]
             else:
                 ids = [p for p in dict.fromkeys(prompt_ids) if db.execute(
                     "SELECT 1 FROM jobs WHERE prompt_id = ? AND status = ?",
-                    (p, PENDING)).fetchone()]
+                    (p, _PENDING)).fetchone()]
             for prompt_id in ids:
-                self._finish(db, prompt_id, CANCELLED, {"cancelled": "removed from the queue"})
+                self._finish(db, prompt_id,
+                             FinishedJob(JobOutcome(prompt_id, JobStatus.CANCELLED)))
             return ids, self._remaining(db)
 
     # -- reading --------------------------------------------------------------------------
@@ -268,7 +276,7 @@ class JobStore:
         """(running, pending) in the order they run; one consistent read."""
         with self._lock:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE status IN (?, ?) "
-                                    "ORDER BY number, seq", (RUNNING, PENDING)).fetchall()
+                                    "ORDER BY number, seq", (_RUNNING, _PENDING)).fetchall()
         records = [_record(r) for r in rows]
         return ([r for r in records if r.status == RUNNING],
                 [r for r in records if r.status == PENDING])
@@ -276,39 +284,39 @@ class JobStore:
     def history(self, max_items: int | None = None, offset: int | None = None
                 ) -> list[JobRecord]:
         """Finished jobs, oldest first; ``max_items`` alone gives the newest N."""
-        marks = ", ".join("?" * len(HISTORY_STATUSES))
+        marks = ", ".join("?" * len(_HISTORY))
         base = f"SELECT {_COLUMNS} FROM jobs WHERE status IN ({marks})"
         with self._lock:
             if offset is None and max_items is not None:
                 rows = self._db.execute(f"{base} ORDER BY done_seq DESC LIMIT ?",
-                                        (*HISTORY_STATUSES, max_items)).fetchall()[::-1]
+                                        (*_HISTORY, max_items)).fetchall()[::-1]
             else:
                 rows = self._db.execute(
                     f"{base} ORDER BY done_seq LIMIT ? OFFSET ?",
-                    (*HISTORY_STATUSES, -1 if max_items is None else max_items, offset or 0),
+                    (*_HISTORY, -1 if max_items is None else max_items, offset or 0),
                 ).fetchall()
         return [_record(r) for r in rows]
 
     def delete_history(self, prompt_ids: Sequence[str] | None) -> int:
         """Forget finished jobs (all when ``None``); pending and running ones stay."""
-        marks = ", ".join("?" * len(TERMINAL_STATUSES))
+        marks = ", ".join("?" * len(_TERMINAL))
         with self._tx() as db:
             if prompt_ids is None:
                 cursor = db.execute(f"DELETE FROM jobs WHERE status IN ({marks})",
-                                    TERMINAL_STATUSES)
+                                    _TERMINAL)
                 return cursor.rowcount
             count = 0
             for prompt_id in prompt_ids:
                 count += db.execute(f"DELETE FROM jobs WHERE prompt_id = ? AND status IN "
-                                    f"({marks})", (prompt_id, *TERMINAL_STATUSES)).rowcount
+                                    f"({marks})", (prompt_id, *_TERMINAL)).rowcount
             return count
 
-    def list_jobs(self, statuses: Sequence[str], *, workflow_id: str | None = None,
+    def list_jobs(self, statuses: Sequence[JobStatus], *, workflow_id: str | None = None,
                   sort_by: str = "created_at", descending: bool = True,
                   limit: int | None = None, offset: int = 0) -> tuple[list[JobRecord], int]:
-        """Jobs whose internal status is in ``statuses``; (page, total)."""
+        """Jobs whose status is in ``statuses``; (page, total)."""
         where = f"status IN ({', '.join('?' * len(statuses))})"
-        args: list[Any] = list(statuses)
+        args: list[Any] = [s.value for s in statuses]
         if workflow_id is not None:
             where += " AND workflow_id = ?"
             args.append(workflow_id)
@@ -323,12 +331,13 @@ class JobStore:
         return [_record(r) for r in rows], total
 
 
-def _lost_result(prompt_id: str) -> dict[str, Any]:
+def _lost_result(prompt_id: str) -> FinishedJob:
     message = ("the server stopped while this job was running (crash or kill); "
                "it was not run again")
-    return {"error": {"prompt_id": prompt_id, "node_id": None, "node_type": None,
-                      "exception_type": "ServerStopped", "exception_message": message,
-                      "traceback": [], "executed": []},
-            "messages": [["execution_interrupted", {"prompt_id": prompt_id, "node_id": None,
-                                                    "node_type": None, "executed": [],
-                                                    "timestamp": now_ms()}]]}
+    error: dict[str, Any] = {"prompt_id": prompt_id, "node_id": None, "node_type": None,
+             "exception_type": "ServerStopped", "exception_message": message,
+             "traceback": [], "executed": []}
+    interrupted: dict[str, Any] = {"prompt_id": prompt_id, "node_id": None, "node_type": None, "executed": [],
+                   "timestamp": now_ms()}
+    return FinishedJob(JobOutcome(prompt_id, JobStatus.LOST),
+                       [["execution_interrupted", interrupted]], error)

@@ -1,15 +1,35 @@
 """How stored jobs look on the wire: ComfyUI's queue items, history entries and jobs API items.
 
+``STATUS_WORDS`` is the one table from our ``JobStatus`` to the words of each wire format.
 ``client_id`` is never shown and secrets were never stored.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-from server.job_store import API_STATUSES, SUCCESS, JobRecord
+from executor.jobs import JobOutcome, JobStatus
+from server.finished_job import FinishedJob
+from server.job_store import JobRecord
 
-_STATUS_NAMES = {ours: api for api, group in API_STATUSES.items() for ours in group}
+
+class StatusWords(NamedTuple):
+    comfy: str  # ComfyUI history ``status.status_str``
+    jobs_api: str  # the jobs API's ``status``
+
+
+STATUS_WORDS: dict[JobStatus, StatusWords] = {
+    JobStatus.PENDING: StatusWords("error", "pending"),
+    JobStatus.RUNNING: StatusWords("error", "in_progress"),
+    JobStatus.SUCCESS: StatusWords("success", "completed"),
+    JobStatus.FAILED: StatusWords("error", "failed"),
+    JobStatus.INTERRUPTED: StatusWords("error", "cancelled"),
+    JobStatus.CANCELLED: StatusWords("error", "cancelled"),
+    JobStatus.LOST: StatusWords("error", "failed"),
+}
+API_STATUSES: dict[str, tuple[JobStatus, ...]] = {}  # jobs API word -> our statuses
+for _status, _words in STATUS_WORDS.items():
+    API_STATUSES[_words.jobs_api] = (*API_STATUSES.get(_words.jobs_api, ()), _status)
 MEDIA_KEYS = ("images", "video", "audio", "gifs", "animated")
 _3D_SUFFIXES = (".glb", ".gltf", ".obj", ".fbx", ".stl", ".ply")
 
@@ -19,8 +39,8 @@ def number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
-def api_status(status: str) -> str:
-    return _STATUS_NAMES[status]
+def api_status(status: JobStatus) -> str:
+    return STATUS_WORDS[status].jobs_api
 
 
 def queue_item(record: JobRecord) -> list[Any]:
@@ -29,17 +49,26 @@ def queue_item(record: JobRecord) -> list[Any]:
             record.outputs_to_execute]
 
 
+def _finished(record: JobRecord) -> FinishedJob:
+    return record.result or FinishedJob(JobOutcome(record.prompt_id, record.status))
+
+
 def execution_status(record: JobRecord) -> dict[str, Any]:
-    result = record.result or {}
-    ok = record.status == SUCCESS
-    return {"status_str": "success" if ok else "error", "completed": ok,
-            "messages": result.get("messages", [])}
+    return {"status_str": STATUS_WORDS[record.status].comfy,
+            "completed": record.status is JobStatus.SUCCESS,
+            "messages": _finished(record).messages}
+
+
+def output_meta(outputs: dict[str, Any]) -> dict[str, Any]:
+    """ComfyUI's history ``meta``: where each output node's UI came from."""
+    return {n: {"node_id": n, "display_node": n, "parent_node": None, "real_node_id": n}
+            for n in outputs}
 
 
 def history_entry(record: JobRecord) -> dict[str, Any]:
-    result = record.result or {}
-    return {"prompt": queue_item(record), "outputs": result.get("outputs", {}),
-            "status": execution_status(record), "meta": result.get("meta", {})}
+    outputs = _finished(record).outcome.outputs
+    return {"prompt": queue_item(record), "outputs": outputs,
+            "status": execution_status(record), "meta": output_meta(outputs)}
 
 
 def _outputs_count(outputs: dict[str, Any]) -> int:
@@ -68,19 +97,20 @@ def preview_output(outputs: dict[str, Any]) -> dict[str, Any] | None:
                 if _previewable(key, item):
                     found.append({**item, "nodeId": node_id, "mediaType": key})
     preferred = [f for f in found if f.get("type") == "output"]
-    return (preferred or found or [None])[0]
+    best = preferred or found
+    return best[0] if best else None
 
 
 def job_item(record: JobRecord) -> dict[str, Any]:
-    result = record.result or {}
-    outputs = result.get("outputs", {})
+    finished = _finished(record)
+    outputs = finished.outcome.outputs
     status = api_status(record.status)
     item = {
         "id": record.prompt_id, "status": status, "priority": number(record.number),
         "outputs_count": _outputs_count(outputs), "create_time": record.create_time,
         "workflow_id": record.workflow_id, "execution_start_time": record.start_time,
         "execution_end_time": record.end_time,
-        "execution_error": result.get("error") if status == "failed" else None,
+        "execution_error": finished.error if status == "failed" else None,
         "preview_output": preview_output(outputs),
     }
     return {k: v for k, v in item.items() if v is not None}
@@ -88,18 +118,28 @@ def job_item(record: JobRecord) -> dict[str, Any]:
 
 def job_detail(record: JobRecord) -> dict[str, Any]:
     """A job with everything recorded: outputs, messages, timings, cache reasons, the error."""
-    result = record.result or {}
+    finished = _finished(record)
+    outcome = finished.outcome
     detail = job_item(record)
     detail.update({
-        "outputs": result.get("outputs", {}),
+        "outputs": outcome.outputs,
         "execution_status": execution_status(record),
         "workflow": {"prompt": record.prompt, "extra_data": record.extra_data},
         "outputs_to_execute": record.outputs_to_execute,
-        "timings": result.get("timings", {}),
-        "reasons": result.get("reasons", {}),
-        "executed": result.get("executed", []),
-        "cached": result.get("cached", []),
-        "node_errors": result.get("node_errors", {}),
-        "error": result.get("error"),
+        "timings": outcome.timings,
+        "reasons": {k: v.value for k, v in outcome.reasons.items()},
+        "executed": outcome.executed,
+        "cached": outcome.cached,
+        "node_errors": outcome.node_errors,
+        "error": finished.error,
     })
     return detail
+
+
+def run_answer(record: JobRecord) -> dict[str, Any]:
+    """What ``POST /run`` answers for a job that ended."""
+    finished = _finished(record)
+    outcome = finished.outcome
+    return {"outputs": outcome.outputs, "summaries": outcome.summaries,
+            "timings": outcome.timings, "reasons": {k: v.value for k, v in outcome.reasons.items()},
+            "executed": outcome.executed, "cached": outcome.cached, "error": finished.error}

@@ -144,7 +144,8 @@ class JobMessages:
 
     def failure(self, kind: str, message: str, traceback: list[str]) -> dict[str, Any]:
         """Record an error that happened outside a node (re-validation, internal)."""
-        data = {"prompt_id": self.prompt_id, "node_id": None, "node_type": None,
+        data: dict[str, Any] = {
+                "prompt_id": self.prompt_id, "node_id": None, "node_type": None,
                 "executed": [], "exception_message": message, "exception_type": kind,
                 "traceback": traceback, "current_inputs": {}, "current_outputs": [],
                 "timestamp": _now_ms()}

@@ -16,6 +16,7 @@ from aiohttp.typedefs import Handler
 
 from executor.errors import PromptError
 from executor.ui_workflow import WorkflowConversionError
+from nodes.api.issues import Issue
 from nodes.api.paths import PathRefusedError
 from server.errors import ApiError
 from server.state import REQUEST_ID
@@ -25,8 +26,8 @@ logger = logging.getLogger(__name__)
 
 def error_body(code: str, message: str, details: str = "",
                extra_info: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"type": code, "message": message, "details": details,
-                      "extra_info": extra_info or {}}, "node_errors": {}}
+    return {"error": Issue(code, message, details, extra_info or {}).to_dict(),
+            "node_errors": {}}
 
 
 def _conversion_body(exc: WorkflowConversionError) -> dict[str, Any]:

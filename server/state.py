@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from executor.engine import Engine
+from executor.backend import ExecutionBackend
 from nodes.api import Registry
 from server.settings import ServerSettings
 
@@ -28,7 +28,7 @@ class Instance:
 
 
 SETTINGS = web.AppKey("settings", ServerSettings)
-ENGINE = web.AppKey("engine", Engine)
+BACKEND: web.AppKey[ExecutionBackend] = web.AppKey("backend")
 REGISTRY = web.AppKey("registry", Registry)
 QUEUE: web.AppKey[JobQueue] = web.AppKey("queue")
 HUB: web.AppKey[WebSocketHub] = web.AppKey("hub")

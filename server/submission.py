@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from executor.jobs import JobStatus
 from executor.ui_workflow import WorkflowConversionError, convert_ui_workflow, is_ui_workflow
 from nodes.api import Registry
 from server.errors import BadRequestError
@@ -150,7 +151,7 @@ def read_submission(body: dict[str, Any], registry: Registry, *, strict: bool = 
     prompt = _api_prompt(body, registry, extra)
     extra["create_time"] = now_ms()
     record = JobRecord(
-        prompt_id=_prompt_id(body), number=0, status="pending", prompt=prompt,
+        prompt_id=_prompt_id(body), number=0, status=JobStatus.PENDING, prompt=prompt,
         extra_data=extra, outputs_to_execute=[],
         client_id=_client_id(body, body.get("extra_data")), targets=_targets(body),
         strict=strict or body.get("strict") is True, workflow_id=_workflow_id(extra),

@@ -1,6 +1,6 @@
 """The worker task: runs queued jobs one at a time and records how each ended.
 
-Per job: claim it (``status``), run it on the engine's worker thread with a sink that posts
+Per job: claim it (``status``), run it on the execution backend with a sink that posts
 events back to the loop, then write the history entry *before* the terminal message, the
 ``status`` showing the new count, and ``executing {node: null}`` — so a client that reacts to
 any of those finds the entry. On shutdown the running job is interrupted and put back in the
@@ -14,24 +14,24 @@ import logging
 import traceback
 from typing import Any
 
-from executor.engine import Engine
+from executor.backend import ExecutionBackend
 from executor.errors import PromptError
 from executor.events import Event, NodeProgress
-from executor.jobs import JobRequest, JobResult
+from executor.jobs import JobOutcome, JobRequest, JobStatus
+from server.finished_job import FinishedJob
 from server.job_queue import JobQueue, RunningJob
-from server.job_store import ERROR, INTERRUPTED, SUCCESS
 from server.previews import PreviewLimiter
 
 logger = logging.getLogger(__name__)
-_STATUS = {"success": SUCCESS, "failed": ERROR, "interrupted": INTERRUPTED}
 
 
 class Worker:
-    """Pulls jobs from the queue and runs them on the engine."""
+    """Pulls jobs from the queue and runs them on the execution backend."""
 
-    def __init__(self, queue: JobQueue, engine: Engine, preview_interval: float) -> None:
+    def __init__(self, queue: JobQueue, backend: ExecutionBackend,
+                 preview_interval: float) -> None:
         self.queue = queue
-        self.engine = engine
+        self.backend = backend
         self.preview_interval = preview_interval
         self.free_flags: dict[str, bool] = {}
         self.stopping = False
@@ -71,28 +71,28 @@ class Worker:
         )
         sink = self._sink(running, asyncio.get_running_loop())
         try:
-            result = await self.engine.execute_async(
+            outcome = await self.backend.execute_async(
                 request, sink, self.queue.validated.get(record.prompt_id),
                 cancel_event=running.cancel_requested)
-            status, payload = _STATUS[result.status], _payload(running, result)
+            finished = _finished(running, outcome)
         except PromptError as exc:  # re-validation of a resumed job
             data = running.messages.failure("PromptError", str(exc), [])
-            status, payload = ERROR, {"error": data, "node_errors": exc.node_errors,
-                                      "messages": running.messages.history_messages}
+            failed = JobOutcome(record.prompt_id, JobStatus.FAILED, node_errors=exc.node_errors)
+            finished = FinishedJob(failed, running.messages.history_messages, data)
         except Exception as exc:
             logger.exception("job %s failed outside any node", record.prompt_id)
             lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
             data = running.messages.failure(type(exc).__name__, str(exc), lines)
-            status, payload = ERROR, {"error": data,
-                                      "messages": running.messages.history_messages}
-        await self._record(running, status, payload)
+            failed = JobOutcome(record.prompt_id, JobStatus.FAILED)
+            finished = FinishedJob(failed, running.messages.history_messages, data)
+        await self._record(running, finished)
 
-    async def _record(self, running: RunningJob, status: str, payload: dict[str, Any]) -> None:
-        if status == INTERRUPTED and running.for_shutdown:
+    async def _record(self, running: RunningJob, finished: FinishedJob) -> None:
+        if finished.status is JobStatus.INTERRUPTED and running.for_shutdown:
             self.queue.broadcast_status(await self.queue.requeue(running))
             logger.info("job %s put back in the queue for the next start", running.prompt_id)
             return
-        remaining = await self.queue.finish(running, status, payload)
+        remaining = await self.queue.finish(running, finished)
         hub, client_id = self.queue.hub, running.record.client_id
         if running.messages.terminal is not None:
             hub.publish(client_id, running.messages.terminal)
@@ -102,14 +102,9 @@ class Worker:
     def apply_free(self) -> None:
         """Apply ``POST /free`` flags (between jobs)."""
         flags, self.free_flags = self.free_flags, {}
-        if flags.get("free_memory"):
-            self.engine.cache.clear()
-            logger.info("output cache cleared (POST /free)")
-        if flags.get("unload_models") or flags.get("free_memory"):
-            models = self.engine.services.get("models")
-            unload = getattr(models, "unload_all", None)
-            if callable(unload):
-                unload()
+        if flags:
+            self.backend.free(unload_models=bool(flags.get("unload_models")),
+                              free_memory=bool(flags.get("free_memory")))
 
     async def stop(self, task: asyncio.Task[None], grace: float) -> None:
         """Interrupt the running job (it goes back to the queue) and end the task."""
@@ -118,7 +113,7 @@ class Worker:
         running = self.queue.running
         if running is not None:
             running.for_shutdown = True
-            running.cancel(self.engine)
+            running.cancel()
         done, _ = await asyncio.wait({task}, timeout=grace)
         if not done and running is not None:
             logger.warning("job %s did not stop within %.0f s; it will count as lost",
@@ -127,22 +122,13 @@ class Worker:
         await asyncio.gather(task, return_exceptions=True)
 
 
-def _payload(running: RunningJob, result: JobResult) -> dict[str, Any]:
-    error = running.messages.terminal.data if result.status == "failed" and \
-        running.messages.terminal is not None else None
-    if result.status == "failed" and error is None and result.failure is not None:
-        error = {"prompt_id": running.prompt_id, **result.failure.to_dict()}
-    return {
-        "outputs": result.outputs,
-        "messages": running.messages.history_messages,
-        "meta": {n: {"node_id": n, "display_node": n, "parent_node": None, "real_node_id": n}
-                 for n in result.outputs},
-        "timings": result.timings,
-        "reasons": {k: v.value for k, v in result.reasons.items()},
-        "executed": result.executed,
-        "cached": result.cached,
-        "summaries": result.summaries,
-        "node_errors": result.node_errors,
-        "interrupted_at": result.interrupted_at,
-        "error": error,
-    }
+def _finished(running: RunningJob, outcome: JobOutcome) -> FinishedJob:
+    """History's record of ``outcome``: the held terminal message's data is the error object."""
+    error = None
+    if outcome.status is JobStatus.FAILED:
+        terminal = running.messages.terminal
+        if terminal is not None:
+            error = terminal.data
+        elif outcome.failure is not None:
+            error = {"prompt_id": running.prompt_id, **outcome.failure.to_dict()}
+    return FinishedJob(outcome, running.messages.history_messages, error)

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server.job_store import to_json
+from server.json_text import to_json
 from server.messages import Outbound, Preview
 
 logger = logging.getLogger(__name__)

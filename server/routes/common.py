@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from server.errors import BadRequestError
-from server.job_store import to_json
+from server.json_text import to_json
 
 
 def _reject_constant(name: str) -> Any:

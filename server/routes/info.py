@@ -18,7 +18,7 @@ from nodes.api.paths import PathRefusedError, resolve_inside
 from server.errors import BadRequestError, NotFoundError
 from server.routes.common import reply
 from server.settings import MODEL_FOLDERS
-from server.state import ENGINE, INSTANCE, REGISTRY, SETTINGS
+from server.state import BACKEND, INSTANCE, REGISTRY, SETTINGS
 
 routes = web.RouteTableDef()
 
@@ -68,7 +68,8 @@ async def system_stats(request: web.Request) -> web.Response:
     """ComfyUI's fields (argv is fixed: it never shows tokens or paths), plus who we are."""
     settings, instance = request.app[SETTINGS], request.app[INSTANCE]
     total, free = _memory()
-    devices = request.app[ENGINE].services.get("devices")
+    devices = await asyncio.get_running_loop().run_in_executor(None,
+                                                               request.app[BACKEND].devices)
     system = {
         "os": os.name, "ram_total": total, "ram_free": free,
         "comfyui_version": settings.version, "latentgraph_version": settings.version,
@@ -77,7 +78,7 @@ async def system_stats(request: web.Request) -> web.Response:
         "platform": platform.system().lower(), "instance_id": instance.instance_id,
         "epoch": instance.epoch, "started": instance.started_ms,
     }
-    return reply({"system": system, "devices": devices() if callable(devices) else []})
+    return reply({"system": system, "devices": devices})
 
 
 @routes.get("/features")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from executor.jobs import JobStatus
 from server.errors import BadRequestError, NotFoundError
-from server.job_store import API_STATUSES, SORT_COLUMNS
-from server.job_views import job_detail, job_item
+from server.job_store import SORT_COLUMNS
+from server.job_views import API_STATUSES, job_detail, job_item
 from server.routes.common import query_int, reply
 from server.state import QUEUE
 
 routes = web.RouteTableDef()
 
 
-def _statuses(request: web.Request) -> list[str]:
+def _statuses(request: web.Request) -> list[JobStatus]:
     raw = request.query.get("status")
     if not raw:
         return [s for group in API_STATUSES.values() for s in group]
@@ -42,10 +43,9 @@ async def list_jobs(request: web.Request) -> web.Response:
     statuses, (sort_by, descending) = _statuses(request), _sort(request)
     limit = query_int(request, "limit", minimum=0, maximum=10_000)
     offset = query_int(request, "offset", default=0, minimum=0) or 0
-    queue = request.app[QUEUE]
-    records, total = await queue.call(
-        queue.store.list_jobs, statuses, workflow_id=request.query.get("workflow_id") or None,
-        sort_by=sort_by, descending=descending, limit=limit, offset=offset)
+    records, total = await request.app[QUEUE].list_jobs(
+        statuses, workflow_id=request.query.get("workflow_id") or None, sort_by=sort_by,
+        descending=descending, limit=limit, offset=offset)
     return reply({"jobs": [job_item(r) for r in records],
                   "pagination": {"offset": offset, "limit": limit, "total": total,
                                  "has_more": offset + len(records) < total}})
@@ -53,9 +53,8 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 @routes.get("/jobs/{job_id}")
 async def get_job(request: web.Request) -> web.Response:
-    queue = request.app[QUEUE]
     job_id = request.match_info["job_id"]
-    record = await queue.call(queue.store.get, job_id)
+    record = await request.app[QUEUE].get(job_id)
     if record is None:
         raise NotFoundError("job_not_found", "No job with this id", job_id)
     return reply(job_detail(record))

@@ -17,20 +17,20 @@ from aiohttp import web
 from executor.ui_workflow import is_ui_workflow
 from executor.validate import ValidatedPrompt
 from server.errors import BadRequestError
-from server.job_views import api_status, number
+from server.job_views import api_status, number, run_answer
 from server.routes.common import query_bool, read_json, read_object, reply
-from server.state import ENGINE, QUEUE, REGISTRY, SETTINGS
+from server.state import BACKEND, QUEUE, REGISTRY, SETTINGS
 from server.submission import Submission, convert_workflow, read_submission
 
 routes = web.RouteTableDef()
 
 
 async def _validate(request: web.Request, submission: Submission) -> ValidatedPrompt:
-    engine, record = request.app[ENGINE], submission.record
+    backend, record = request.app[BACKEND], submission.record
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(
-        None, lambda: engine.validate(record.prompt, targets=record.targets,
-                                      strict=record.strict))
+        None, lambda: backend.validate(record.prompt, targets=record.targets,
+                                       strict=record.strict))
 
 
 async def _queue(request: web.Request) -> tuple[Submission, ValidatedPrompt, float]:
@@ -46,7 +46,7 @@ async def _queue(request: web.Request) -> tuple[Submission, ValidatedPrompt, flo
 
 @routes.get("/prompt")
 async def get_prompt(request: web.Request) -> web.Response:
-    remaining = await request.app[QUEUE].call(request.app[QUEUE].store.remaining)
+    remaining = await request.app[QUEUE].remaining()
     return reply({"exec_info": {"queue_remaining": remaining}})
 
 
@@ -81,16 +81,13 @@ async def run(request: web.Request) -> web.Response:
     answer: dict[str, Any] = {"prompt_id": prompt_id, "number": number(priority),
                               "node_errors": validated.node_errors}
     ended = await queue.wait(prompt_id, timeout) if wait else None
-    record = await queue.call(queue.store.get, prompt_id)
+    record = await queue.get(prompt_id)
     if record is None:  # deleted from the history meanwhile
         return reply({**answer, "status": "unknown"}, status=200)
     answer["status"] = api_status(record.status)
     if ended is None:
         return reply(answer, status=202)
-    result = record.result or {}
-    answer.update({key: result.get(key) for key in
-                   ("outputs", "summaries", "timings", "reasons", "executed", "cached", "error")})
-    return reply(answer)
+    return reply({**answer, **run_answer(record)})
 
 
 @routes.post("/workflow/convert")

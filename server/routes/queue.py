@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from executor.jobs import JobStatus
 from server.errors import BadRequestError
 from server.job_views import history_entry, queue_item
 from server.routes.common import empty_ok, id_list, query_int, read_object, reply
@@ -14,8 +15,7 @@ routes = web.RouteTableDef()
 
 @routes.get("/queue")
 async def get_queue(request: web.Request) -> web.Response:
-    queue = request.app[QUEUE]
-    running, pending = await queue.call(queue.store.queue)
+    running, pending = await request.app[QUEUE].snapshot()
     return reply({"queue_running": [queue_item(r) for r in running],
                   "queue_pending": [queue_item(r) for r in pending]})
 
@@ -56,19 +56,17 @@ async def free(request: web.Request) -> web.Response:
 
 @routes.get("/history")
 async def get_history(request: web.Request) -> web.Response:
-    queue = request.app[QUEUE]
     max_items = query_int(request, "max_items", minimum=0)
     offset = query_int(request, "offset", minimum=0)
-    records = await queue.call(queue.store.history, max_items, offset)
+    records = await request.app[QUEUE].history(max_items, offset)
     return reply({r.prompt_id: history_entry(r) for r in records})
 
 
 @routes.get("/history/{prompt_id}")
 async def get_history_entry(request: web.Request) -> web.Response:
     """ComfyUI's answer for a job not finished yet (or unknown) is ``{}`` with 200."""
-    queue = request.app[QUEUE]
-    record = await queue.call(queue.store.get, request.match_info["prompt_id"])
-    if record is None or record.result is None or record.status == "cancelled":
+    record = await request.app[QUEUE].get(request.match_info["prompt_id"])
+    if record is None or record.result is None or record.status is JobStatus.CANCELLED:
         return reply({})
     return reply({record.prompt_id: history_entry(record)})
 
@@ -79,7 +77,7 @@ async def post_history(request: web.Request) -> web.Response:
     queue = request.app[QUEUE]
     delete = id_list(body, "delete")
     if body.get("clear") is True:
-        await queue.call(queue.store.delete_history, None)
+        await queue.delete_history(None)
     if delete:
-        await queue.call(queue.store.delete_history, delete)
+        await queue.delete_history(delete)
     return empty_ok()

@@ -20,9 +20,9 @@ def _client_flags(text: str) -> dict[str, object] | None:
         message = json.loads(text)
     except ValueError:
         return None
-    if isinstance(message, dict) and message.get("type") == "feature_flags" and \
-            isinstance(message.get("data"), dict):
-        return message["data"]
+    data = message.get("data") if isinstance(message, dict) else None
+    if isinstance(data, dict) and message.get("type") == "feature_flags":
+        return {str(k): v for k, v in data.items()}
     return None
 
 
@@ -33,7 +33,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     sid = hub.claim_sid(request.query.get("clientId"))
     session = hub.attach(sid, ws)
-    remaining = await queue.call(queue.store.remaining)
+    remaining = await queue.remaining()
     hub.send(sid, "status", {"status": {"exec_info": {"queue_remaining": remaining}},
                              "sid": sid})
     running = queue.running

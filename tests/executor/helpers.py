@@ -8,7 +8,7 @@ from typing import Any
 from executor.cache import OutputCache, make_cache
 from executor.engine import Engine
 from executor.events import CollectingSink
-from executor.jobs import JobRequest, JobResult
+from executor.jobs import JobOutcome, JobRequest
 
 CACHE_POLICIES = ["lru", "bytes", "none"]
 _job_ids = itertools.count()
@@ -19,7 +19,7 @@ def engine_for(registry: Any, policy: str = "lru") -> Engine:
     return Engine(registry, cache)
 
 
-def run(engine: Engine, prompt: dict[str, Any], **kwargs: Any) -> tuple[JobResult, CollectingSink]:
+def run(engine: Engine, prompt: dict[str, Any], **kwargs: Any) -> tuple[JobOutcome, CollectingSink]:
     sink = CollectingSink()
     result = engine.execute(JobRequest(f"job-{next(_job_ids)}", prompt, **kwargs), sink)
     return result, sink

@@ -16,7 +16,7 @@ import pytest
 from executor.errors import PromptError
 from executor.ui_workflow import WorkflowConversionError, convert_ui_workflow
 from latentgraph.app import build_engine, build_registry, folders_under
-from nodes.api import Registry
+from nodes.api import Ports, Registry
 from tests.executor.test_ui_workflow_templates import missing_types, templates
 
 # Templates that name something we do not implement yet, and what.
@@ -29,7 +29,7 @@ FILE_PICKERS = {"ckpt_name", "vae_name", "clip_name", "clip_name1", "clip_name2"
 def real(tmp_path_factory: pytest.TempPathFactory) -> tuple[Registry, Any]:
     folders = folders_under(tmp_path_factory.mktemp("base"))
     registry = build_registry(folders)
-    return registry, build_engine(registry, folders, services={})
+    return registry, build_engine(registry, folders, ports=Ports())
 
 
 def _runnable(registry: Registry) -> dict[str, dict[str, Any]]:

@@ -6,8 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from executor.jobs import JobOutcome, JobStatus
 from server.errors import DuplicateJobError
-from server.job_store import CANCELLED, LOST, PENDING, RUNNING, SUCCESS, JobRecord, JobStore
+from server.finished_job import FinishedJob
+from server.job_store import JobRecord, JobStore
+
+PENDING, RUNNING, CANCELLED, LOST = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.CANCELLED,
+                                     JobStatus.LOST)
 
 
 def record(prompt_id: str) -> JobRecord:
@@ -20,7 +25,7 @@ def claim_ids(store: JobStore) -> list[str]:
     ids = []
     while (claimed := store.claim_next()[0]) is not None:
         ids.append(claimed.prompt_id)
-        store.finish(claimed.prompt_id, SUCCESS, {"outputs": {}})
+        store.finish(claimed.prompt_id, FinishedJob(JobOutcome(claimed.prompt_id)))
     return ids
 
 
@@ -56,7 +61,8 @@ def test_restart_keeps_order_and_the_counter(tmp_path: Path, policy: str) -> Non
         lost = reopened.get("a")
         assert lost is not None and lost.status == LOST
         assert lost.result is not None
-        assert lost.result["error"]["exception_type"] == "ServerStopped"
+        assert lost.result.error is not None
+        assert lost.result.error["exception_type"] == "ServerStopped"
     assert reopened.boot(policy)[1] == 2
 
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server.state import ENGINE
+from executor.engine import Engine
+from server.state import BACKEND
 from tests.server.conftest import connect, is_end_of, messages_until, queue_prompt
 from tests.server.stub_pack import Hold, hold_prompt, show_prompt
 
@@ -122,9 +123,11 @@ async def test_free_clears_the_cache(client: TestClient) -> None:
     ws, sid = await connect(client)
     first = await queue_prompt(client, show_prompt(3), sid)
     await messages_until(ws, is_end_of(first["prompt_id"]))
-    assert len(client.server.app[ENGINE].cache) > 0
+    engine = client.server.app[BACKEND]
+    assert isinstance(engine, Engine)
+    assert len(engine.cache) > 0
     await post(client, "/free", {"unload_models": True, "free_memory": True})
-    assert len(client.server.app[ENGINE].cache) == 0
+    assert len(engine.cache) == 0
     await post(client, "/api/free", {})
     again = await queue_prompt(client, show_prompt(3), sid)
     await messages_until(ws, is_end_of(again["prompt_id"]))

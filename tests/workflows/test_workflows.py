@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from diffusion.guidance import reshape_mask
-from executor.jobs import JobRequest, JobResult
+from executor.jobs import JobOutcome, JobRequest
 from executor.plan import Reason
 from latentgraph.cli import main
 from nodes.payloads import Latent
@@ -90,13 +90,13 @@ def test_latentgraph_run_saves_pngs_with_metadata(
 
 
 def _execute(workspace_engine: Any, prompt: dict[str, Any], job: str,
-             targets: tuple[str, ...] | None = None) -> JobResult:
-    result: JobResult = workspace_engine.execute(JobRequest(job, prompt, targets))
+             targets: tuple[str, ...] | None = None) -> JobOutcome:
+    result: JobOutcome = workspace_engine.execute(JobRequest(job, prompt, targets))
     assert result.ok, result.failure
     return result
 
 
-def _png_bytes(workspace: Workspace, result: JobResult) -> list[bytes]:
+def _png_bytes(workspace: Workspace, result: JobOutcome) -> list[bytes]:
     items = [i for ui in result.outputs.values() for i in ui.get("images", [])]
     return [(workspace.output / i["subfolder"] / i["filename"]).read_bytes() for i in items]
 
@@ -108,7 +108,7 @@ def test_rerun_with_new_seed_runs_only_the_sampler_and_what_follows(
     prompt = load_fixture(name)["prompt"]
     engine = workspace.engine()
     first = _execute(engine, prompt, "first")
-    loads = engine.services["models"].loads
+    loads = engine.ports.models.loads  # type: ignore[attr-defined]
     seeded = CASES[name].seed_node
     seed_input = SAMPLERS[prompt[seeded]["class_type"]]
     prompt[seeded]["inputs"][seed_input] += 1
@@ -118,7 +118,7 @@ def test_rerun_with_new_seed_runs_only_the_sampler_and_what_follows(
     assert set(second.executed) == rerun
     assert {n for n, r in second.reasons.items() if r is Reason.INPUTS_CHANGED} == rerun
     assert set(second.cached) == set(prompt) - rerun
-    assert engine.services["models"].loads == loads  # no weights read again
+    assert engine.ports.models.loads == loads  # type: ignore[attr-defined]  # no weights read again
     assert _png_bytes(workspace, first) != _png_bytes(workspace, second)
 
 
