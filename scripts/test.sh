@@ -9,6 +9,9 @@ PY=.venv/bin/python
 # k-diffusion is a test-only reference whose declared deps (torchvision, clip, …) we do not
 # want: its sampling module is loaded by file path.
 "$PY" -m pip install -q --no-deps k-diffusion==0.1.1.post1
+# Lint and types: ruff on everything, mypy --strict on the torch-free packages (pyproject.toml).
+"$PY" -m ruff check .
+"$PY" -m mypy
 # The editor's JavaScript unit tests (plain ES modules) when Node is installed.
 if command -v node >/dev/null 2>&1; then
   node --test web/tests/

@@ -9,13 +9,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# package -> top-level modules it must never import
+# package -> modules it must never import (a name forbids the modules inside it too)
 FORBIDDEN = {
     "diffusion": {"nodes", "executor", "server", "latentgraph", "aiohttp", "networkx",
                   "training"},
     "executor": {"torch", "numpy", "server", "latentgraph", "diffusion", "safetensors", "PIL",
                  "training"},
-    "server": {"torch", "diffusion", "safetensors", "latentgraph", "training"},
+    # the server talks to an ExecutionBackend (executor.backend), never to the local engine's
+    # parts: its run loop, output cache or run environment
+    "server": {"torch", "diffusion", "safetensors", "latentgraph", "training", "nodes.models",
+               "executor.engine", "executor.cache", "executor.run_loop", "executor.run_env",
+               "executor.context"},
     "nodes/api": {"torch", "numpy", "executor", "server", "latentgraph", "diffusion"},
     "nodes": {"executor", "server", "latentgraph", "training"},
     "custom_nodes": {"executor", "server", "latentgraph", "training"},
@@ -35,12 +39,17 @@ def _imports(path: Path) -> list[tuple[int, str]]:
     return found
 
 
+def _matches(module: str, forbidden: set[str]) -> bool:
+    """``module`` is a forbidden module or inside one (``nodes.models`` forbids
+    ``nodes.models.folders``, not ``nodes.modelsx``)."""
+    return any(module == name or module.startswith(name + ".") for name in forbidden)
+
+
 def _violations(package: str, forbidden: set[str]) -> list[str]:
     bad = []
     for path in sorted((ROOT / package).rglob("*.py")):
         for line, module in _imports(path):
-            top = module.split(".")[0]
-            if top in forbidden:
+            if _matches(module, forbidden):
                 bad.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
     return bad
 
@@ -50,14 +59,29 @@ def test_package_imports_flow_one_way(package: str) -> None:
     assert _violations(package, FORBIDDEN[package]) == []
 
 
+# The built-in node pack: what no plugin and no part of the contract may import.
+BUILTIN_PACK = {"nodes.builtin", "nodes.conditioning", "nodes.images", "nodes.latents",
+                "nodes.models", "nodes.sampling", "nodes.vae"}
+
+
 def test_nodes_api_stands_alone() -> None:
-    # nodes.api is what the executor sees: it must not import the built-in pack either.
-    assert _violations("nodes/api", {"nodes.builtin"}) == []
+    # nodes.api is what the executor sees: it must not import the built-in pack, the payloads
+    # (torch) or anything else of nodes.
+    assert _violations("nodes/api", BUILTIN_PACK | {"nodes.payloads"}) == []
     bad = [v for v in _violations("nodes/api", {"nodes"}) if "nodes.api" not in v]
     assert bad == []
+
+
+@pytest.mark.parametrize("pack", ["tests/plugins/port_pack", "custom_nodes"])
+def test_plugin_packs_use_only_the_contract(pack: str) -> None:
+    # a plugin reaches models, folders and samplers through nodes.api's ports, consumes the
+    # payload types (nodes.payloads) and the diffusion API, never a built-in node module
+    assert _violations(pack, BUILTIN_PACK | {"executor", "server", "latentgraph"}) == []
 
 
 def test_the_checker_sees_violations(tmp_path: Path) -> None:
     sample = tmp_path / "m.py"
     sample.write_text("import torch\nfrom server.app import x\nfrom . import y\n")
     assert [m for _, m in _imports(sample)] == ["torch", "server.app"]
+    assert _matches("nodes.models.folders", BUILTIN_PACK) and _matches("torch", {"torch"})
+    assert not _matches("nodes.api", BUILTIN_PACK) and not _matches("nodes.modelsx", BUILTIN_PACK)
