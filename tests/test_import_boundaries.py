@@ -57,6 +57,16 @@ def test_nodes_api_stands_alone() -> None:
     assert bad == []
 
 
+def test_diffusion_text_sits_below_loading() -> None:
+    # diffusion.loading builds text encoders, so diffusion.text must not point back up at it
+    # (not even under TYPE_CHECKING: TextSlot lives in diffusion.text.slots).
+    bad = [f"{path.relative_to(ROOT)}:{line} imports {module}"
+           for path in sorted((ROOT / "diffusion" / "text").rglob("*.py"))
+           for line, module in _imports(path)
+           if module == "diffusion.loading" or module.startswith("diffusion.loading.")]
+    assert bad == []
+
+
 def test_the_checker_sees_violations(tmp_path: Path) -> None:
     sample = tmp_path / "m.py"
     sample.write_text("import torch\nfrom server.app import x\nfrom . import y\n")
