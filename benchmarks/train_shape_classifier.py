@@ -1,7 +1,7 @@
 """Trains the adherence benchmark's shape classifier and writes its weights beside this script.
 
 The classifier (``training.shape_classifier``, 88k params) reads the shape mask cut out of a
-picture by ``training.adherence.shape_mask``; it learns from 6,000 seeded procedural images
+picture by ``training.shape_masks.shape_mask``; it learns from 6,000 seeded procedural images
 (every colour x shape combination, blurred and noised a little) and is checked on 1,000 images of
 another seed. The weights (``shape_classifier.safetensors``, fp32, ~350 KB) are committed.
 

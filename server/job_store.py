@@ -337,7 +337,7 @@ def _lost_result(prompt_id: str) -> FinishedJob:
     error: dict[str, Any] = {"prompt_id": prompt_id, "node_id": None, "node_type": None,
              "exception_type": "ServerStopped", "exception_message": message,
              "traceback": [], "executed": []}
-    interrupted: dict[str, Any] = {"prompt_id": prompt_id, "node_id": None, "node_type": None, "executed": [],
-                   "timestamp": now_ms()}
+    interrupted: dict[str, Any] = {"prompt_id": prompt_id, "node_id": None, "node_type": None,
+                                   "executed": [], "timestamp": now_ms()}
     return FinishedJob(JobOutcome(prompt_id, JobStatus.LOST),
                        [["execution_interrupted", interrupted]], error)

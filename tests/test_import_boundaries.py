@@ -79,6 +79,12 @@ def test_plugin_packs_use_only_the_contract(pack: str) -> None:
     assert _violations(pack, BUILTIN_PACK | {"executor", "server", "latentgraph"}) == []
 
 
+def test_diffusion_text_sits_below_loading() -> None:
+    # diffusion.loading builds text encoders, so diffusion.text must not point back up at it
+    # (not even under TYPE_CHECKING: TextSlot lives in diffusion.text.slots).
+    assert _violations("diffusion/text", {"diffusion.loading"}) == []
+
+
 def test_the_checker_sees_violations(tmp_path: Path) -> None:
     sample = tmp_path / "m.py"
     sample.write_text("import torch\nfrom server.app import x\nfrom . import y\n")

@@ -4,9 +4,10 @@ Definitions (the benchmark prints them too):
 
 - **background**: the nearest reference colour to the per-channel median of a 3-pixel frame
   around the picture's border;
-- **shape mask**: the largest 4-connected region of pixels farther than ``MASK_DISTANCE`` (RGB
-  Euclidean, 0-255 scale) from that median background colour; a picture whose mask covers less
-  than ``MIN_COVERAGE`` of it has no shape (colour, position and shape then count as wrong);
+- **shape mask** (``training.shape_masks``): the largest 4-connected region of pixels farther
+  than ``MASK_DISTANCE`` (RGB Euclidean, 0-255 scale) from that median background colour; a
+  picture whose mask covers less than ``MIN_COVERAGE`` of it has no shape (colour, position and
+  shape then count as wrong);
 - **colour**: the nearest reference colour to the per-channel median of the mask's pixels;
 - **position**: the named 3x3 region (thirds of the picture) holding the mask's centroid;
 - **shape**: the tiny classifier's answer for the mask (``training.shape_classifier``).
@@ -20,13 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from training import shapes_data
 from training.shape_classifier import ShapeClassifier, crop_mask
+from training.shape_masks import background_rgb, shape_mask
 
-BORDER = 3
-MASK_DISTANCE = 60.0
 MIN_COVERAGE = 0.004
 ATTRIBUTES = ("colour", "background", "position", "shape")
 _NAMES = list(shapes_data.COLOURS)
@@ -67,25 +66,6 @@ class Reading:
 
 def nearest_colour(rgb: np.ndarray) -> str:
     return _NAMES[int(np.linalg.norm(_RGB - np.asarray(rgb, np.float64), axis=1).argmin())]
-
-
-def background_rgb(image: np.ndarray) -> np.ndarray:
-    """(3,) median colour of the ``BORDER``-pixel frame of an (H, W, 3) picture."""
-    frame = np.concatenate([
-        image[:BORDER].reshape(-1, 3), image[-BORDER:].reshape(-1, 3),
-        image[:, :BORDER].reshape(-1, 3), image[:, -BORDER:].reshape(-1, 3),
-    ])
-    return np.median(frame, axis=0)
-
-
-def shape_mask(image: np.ndarray) -> np.ndarray:
-    """(H, W) bool: the largest connected region clearly unlike the background."""
-    far = np.linalg.norm(image.astype(np.float64) - background_rgb(image), axis=-1)
-    regions, count = ndimage.label(far > MASK_DISTANCE)
-    if count == 0:
-        return np.zeros(image.shape[:2], dtype=bool)
-    sizes = np.bincount(regions.ravel())[1:]
-    return regions == 1 + int(sizes.argmax())
 
 
 def read_image(image: np.ndarray, classifier: ShapeClassifier) -> Reading:

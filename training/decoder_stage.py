@@ -24,9 +24,9 @@ from torch import Tensor
 from diffusion.loading import load_vae
 from diffusion.vae.model import AutoencoderKL
 from training.checkpoint_state import load_state, save_state
+from training.config import RunConfig
 from training.latents import encode_latents
 from training.progress import LossLog, ProgressBar
-from training.stages import RunConfig
 from training.text_stage import held_count
 
 logger = logging.getLogger(__name__)

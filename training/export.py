@@ -21,7 +21,7 @@ from diffusion.loading import load_checkpoint
 from diffusion.loading.checkpoint import V_PRED_KEY, ZSNR_KEY
 from diffusion.loading.detect import UNET_PREFIX, VAE_PREFIX
 from diffusion.unet.model import UNetModel
-from training.stages import RunConfig
+from training.config import RunConfig
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import torch
 from torch import Tensor
 
 from diffusion.loading import load_vae
+from training.config import RunConfig
 from training.progress import ProgressBar
-from training.stages import RunConfig
 
 ENCODE_BATCH = 64
 

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from training import shapes_data
+from training.shape_masks import shape_mask
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +85,6 @@ def degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def training_set(count: int, seed: int, resolution: int = 128) -> tuple[Tensor, Tensor]:
     """(count, 1, 32, 32) mask crops read from degraded procedural images, and shape indices."""
-    from training.adherence import shape_mask
-
     batch = shapes_data.generate(count, seed=seed, resolution=resolution, mode="all")
     rng = np.random.default_rng([seed, 0x5CA1E])
     crops = [crop_mask(shape_mask(degrade(img, rng))) for img in batch.images]

@@ -12,47 +12,20 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from training import shapes_data
+from training.config import RunConfig
+from training.progress import ProgressBar
 
 logger = logging.getLogger(__name__)
 
 STAGES: tuple[str, ...] = ("data", "vae", "text", "decoder", "unet")
 STAGE_CHOICES: tuple[str, ...] = ("all", *STAGES)
-IMPLEMENTED: tuple[str, ...] = STAGES
 DATA_IMAGES = 10_000  # training images at --steps-scale 1
 DATA_CHUNK = 1_000
-RESOLUTION = 128  # SD1.x layout with the f=8 VAE: 16x16x4 latents
-
-
-class StageNotImplementedError(RuntimeError):
-    """A stage of ``train-demo`` that this version cannot run yet."""
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    out: Path
-    seed: int = 0
-    steps_scale: float = 1.0
-    threads: int = 1
-    resolution: int = RESOLUTION
-
-    def __post_init__(self) -> None:
-        if not self.steps_scale > 0:
-            raise ValueError(f"steps_scale must be > 0, got {self.steps_scale}")
-        if self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}")
-
-    def stage_dir(self, stage: str) -> Path:
-        return self.out / stage
-
-    def scaled(self, full: int, minimum: int = 1) -> int:
-        return max(minimum, round(full * self.steps_scale))
 
 
 def is_done(cfg: RunConfig, stage: str) -> bool:
@@ -72,8 +45,6 @@ def run_data(cfg: RunConfig) -> dict[str, object]:
         folder / "images.npy", mode="w+", dtype=np.uint8,
         shape=(count, cfg.resolution, cfg.resolution, 3),
     )
-    from training.progress import ProgressBar
-
     bar = ProgressBar("data", count)
     with (folder / "labels.jsonl").open("w") as fh:
         for start in range(0, count, DATA_CHUNK):
@@ -93,11 +64,6 @@ def run_data(cfg: RunConfig) -> dict[str, object]:
 
 
 def _runner(stage: str) -> Callable[[RunConfig], dict[str, object]]:
-    if stage not in IMPLEMENTED:
-        raise StageNotImplementedError(
-            f"train-demo stage {stage!r} is not implemented yet (issue 7); "
-            f"implemented stages: {', '.join(IMPLEMENTED)}"
-        )
     if stage == "vae":
         from training.vae_stage import run_vae
 

@@ -25,9 +25,9 @@ from torch import Tensor, nn
 from diffusion.text.clip import CLIPTextModel, TextEncoderConfig
 from diffusion.text.tokenizer import BOS_ID, EOS_ID, CLIPTokenizer
 from training.checkpoint_state import load_state, save_state
+from training.config import RunConfig
 from training.progress import LossLog, ProgressBar
 from training.schedules import warmup_cosine
-from training.stages import RunConfig
 
 logger = logging.getLogger(__name__)
 

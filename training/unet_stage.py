@@ -34,9 +34,9 @@ from diffusion.text.clip import CLIPTextModel
 from diffusion.unet.config import UNetConfig, sd1_config
 from diffusion.unet.model import UNetModel
 from training.checkpoint_state import load_state, save_state
+from training.config import RunConfig
 from training.latents import encode_latents
 from training.progress import LossLog, ProgressBar
-from training.stages import RunConfig
 from training.text_stage import (
     TEXT_CONFIG,
     held_count,

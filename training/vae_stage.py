@@ -23,9 +23,9 @@ from diffusion.latent_format import SD15
 from diffusion.loading import load_vae
 from diffusion.vae.model import AutoencoderKL, VAEConfig
 from training.checkpoint_state import load_state, save_state
+from training.config import RunConfig
 from training.progress import LossLog, ProgressBar
 from training.schedules import warmup_cosine
-from training.stages import RunConfig
 
 logger = logging.getLogger(__name__)
 

@@ -11,30 +11,19 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 from diffusion.loading.errors import UnknownModelError
 from diffusion.text.clip import TextEncoderConfig
+from diffusion.text.slots import TextKind as TextKind  # re-exported
+from diffusion.text.slots import TextSlot
 from diffusion.unet.config import Family, UNetConfig
 from diffusion.vae.model import VAEConfig
 
 Shapes = Mapping[str, tuple[int, ...]]
-TextKind = Literal["clip", "open_clip"]
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
 TEXT_HEAD_WIDTH = 64  # every CLIP / OpenCLIP text tower in these families uses 64-wide heads
-
-
-@dataclass(frozen=True)
-class TextSlot:
-    """Where a family keeps one text encoder and how the UNet consumes it."""
-
-    name: str  # "clip_l", "clip_h", "clip_g"
-    prefix: str
-    kind: TextKind
-    layer: int  # default output layer (-1 last, -2 penultimate)
-    final_norm: bool  # apply the final LayerNorm to that layer's output
 
 
 TEXT_SLOTS: dict[Family, tuple[TextSlot, ...]] = {

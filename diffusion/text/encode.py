@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -34,10 +34,8 @@ from torch import Tensor, nn
 from diffusion.text.clip import CLIPTextModel, OpenCLIPTextModel
 from diffusion.text.embeddings import EmbeddingFolders
 from diffusion.text.prompt import TextTokenizer, Window, tokenize_prompt
+from diffusion.text.slots import TextSlot
 from diffusion.text.tokenizer import EOS_ID
-
-if TYPE_CHECKING:
-    from diffusion.loading.detect import TextSlot
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from executor.errors import PromptError
 from executor.ui_workflow import WorkflowConversionError, convert_ui_workflow
 from latentgraph.app import build_engine, build_registry, folders_under
 from nodes.api import Ports, Registry
-from tests.executor.test_ui_workflow_templates import missing_types, templates
+from tests.executor.ui_workflow.test_templates import missing_types, templates
 
 # Templates that name something we do not implement yet, and what.
 NOT_SUPPORTED = {"image_anima_preview.json": "'er_sde'"}  # a sampler we lack

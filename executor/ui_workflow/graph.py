@@ -169,6 +169,5 @@ def node_mode(node: Mapping[str, Any]) -> int:
 def widget_name(ui_input: Mapping[str, Any]) -> str | None:
     """The widget an input entry stands for (a widget converted to an input), if any."""
     widget = ui_input.get("widget")
-    if isinstance(widget, Mapping) and isinstance(widget.get("name"), str):
-        return widget["name"]
-    return None
+    name = widget.get("name") if isinstance(widget, Mapping) else None
+    return name if isinstance(name, str) else None

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from executor.ui_workflow_graph import (
+from executor.ui_workflow.graph import (
     REROUTE,
     Scope,
     UiGraph,
@@ -27,10 +27,10 @@ from executor.ui_workflow_graph import (
     node_inputs,
     widget_name,
 )
-from executor.ui_workflow_resolve import Constant
+from executor.ui_workflow.resolve import Constant
 from nodes.api import Combo, Input, Link, Node, Registry
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 CONTROL_MODES = frozenset({"fixed", "increment", "decrement", "randomize"})
 _MISSING = object()
@@ -116,7 +116,7 @@ class WidgetValues:
         else:
             value = _MISSING
         if value is _MISSING:
-            log.debug("PrimitiveNode %s has no value", scope.exec_id(node["id"]))
+            logger.debug("PrimitiveNode %s has no value", scope.exec_id(node["id"]))
             return
         for link in _links_through_reroutes(scope.graph, node):
             target = scope.graph.nodes.get(str(link.target_id))
@@ -248,10 +248,10 @@ def _declared_values(
         )
     mapped, expected = map_positional(widgets, raw)
     if len(raw) != expected and isinstance(named, Mapping):
-        log.debug("node %s: %d widget values, %d slots; by name", exec_id, len(raw), expected)
+        logger.debug("node %s: %d widget values, %d slots; by name", exec_id, len(raw), expected)
         return map_named(widgets, named)
     if len(raw) > expected:
-        log.debug("node %s: %d extra widget values ignored", exec_id, len(raw) - expected)
+        logger.debug("node %s: %d extra widget values ignored", exec_id, len(raw) - expected)
     return mapped
 
 

@@ -1,7 +1,7 @@
 """UI→API conversion of the real ComfyUI templates in ``comfyui-workflow-templates-json``
 (pinned to 0.1.123 in the ``test`` extra).
 
-Every template whose node types all exist in the stub registry (tests/executor/
+Every template whose node types all exist in the stub registry (tests/executor/ui_workflow/
 templates_registry.py) is converted; the others are skipped by name with the missing types.
 Structural facts are checked on each result, and the widget values are compared with the
 ``widgets_values_named`` object that newer frontends save beside the positional list: an
@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from executor.ui_workflow import convert_ui_workflow
-from executor.ui_workflow_graph import VIRTUAL_TYPES
-from executor.ui_workflow_widgets import map_positional, widget_inputs
+from executor.ui_workflow.graph import VIRTUAL_TYPES
+from executor.ui_workflow.widgets import map_positional, widget_inputs
 from nodes.api import CoercionError, Link, Registry
-from tests.executor.templates_registry import build_registry, is_free_combo
+from tests.executor.ui_workflow.templates_registry import build_registry, is_free_combo
 
 PACKAGE = "comfyui_workflow_templates_json"
 # Converted with the pinned package version; a change means the package or registry changed.

@@ -1,4 +1,4 @@
-"""UI workflow → API prompt conversion on hand-written workflows (tests/executor/ui_fixtures).
+"""UI workflow → API prompt conversion on hand-written workflows (``ui_fixtures/``).
 
 Each ``<name>.json`` is a UI workflow and ``<name>.api.json`` the exact prompt the ComfyUI
 frontend would queue for it:
@@ -32,7 +32,7 @@ import pytest
 
 from executor.ui_workflow import WorkflowConversionError, convert_ui_workflow, is_ui_workflow
 from nodes.api import Registry
-from tests.executor.templates_registry import build_registry
+from tests.executor.ui_workflow.templates_registry import build_registry
 
 FIXTURES = Path(__file__).parent / "ui_fixtures"
 CASES = sorted(p.name.removesuffix(".api.json") for p in FIXTURES.glob("*.api.json"))

@@ -3,13 +3,13 @@
 The result is what the ComfyUI frontend's ``graphToPrompt`` would send:
 ``{"<id>": {"class_type", "inputs": {name: value or ["<origin id>", slot]}, "_meta": {"title"}}}``.
 
-- Widget values are read by the registry's widget order (see ``ui_workflow_widgets``); a
+- Widget values are read by the registry's widget order (see ``widgets``); a
   widget converted to an input and linked takes the link instead.
 - Editor-only nodes never appear: ``Reroute`` is followed to the real origin, a
   ``PrimitiveNode``'s value becomes the constant of each widget it feeds, ``Note`` and
   ``MarkdownNote`` are ignored.
 - Muted nodes (mode 2) are dropped and inputs linked to them removed. A bypassed node (mode 4)
-  passes one of its inputs through to each consumer (``ui_workflow_resolve``).
+  passes one of its inputs through to each consumer (``resolve``).
 - A subgraph instance (``type`` = a subgraph id in ``definitions.subgraphs``) expands into its
   inner nodes with ids ``"<instance id>:<inner id>"``; unlinked subgraph inputs carry the
   instance's promoted widget values. A muted or bypassed instance drops all its inner nodes.
@@ -24,7 +24,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from executor.ui_workflow_graph import (
+from executor.ui_workflow.graph import (
     MODE_BYPASS,
     MODE_MUTED,
     PRIMITIVE,
@@ -37,13 +37,13 @@ from executor.ui_workflow_graph import (
     parse_definitions,
     parse_graph,
 )
-from executor.ui_workflow_resolve import Constant, Resolver
-from executor.ui_workflow_widgets import WidgetValues
+from executor.ui_workflow.resolve import Constant, Resolver
+from executor.ui_workflow.widgets import WidgetValues
 from nodes.api import Registry
 
 __all__ = ["WorkflowConversionError", "convert_ui_workflow", "is_ui_workflow"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 ApiPrompt = dict[str, dict[str, Any]]
 
@@ -83,7 +83,7 @@ def _convert(workflow: Mapping[str, Any], registry: Registry) -> ApiPrompt:
         if entry is not None:
             prompt[scope.exec_id(node["id"])] = entry
     _drop_links_to_missing(prompt)
-    log.debug("converted UI workflow: %d nodes placed, %d emitted", len(placed), len(prompt))
+    logger.debug("converted UI workflow: %d nodes placed, %d emitted", len(placed), len(prompt))
     return prompt
 
 

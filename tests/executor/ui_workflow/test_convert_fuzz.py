@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from executor.ui_workflow import WorkflowConversionError, convert_ui_workflow
-from tests.executor.templates_registry import build_registry
+from tests.executor.ui_workflow.templates_registry import build_registry
 
 REGISTRY = build_registry()
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 12), st.floats(allow_nan=True),

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from executor.ui_workflow_graph import (
+from executor.ui_workflow.graph import (
     MODE_BYPASS,
     VIRTUAL_TYPES,
     Scope,
@@ -24,7 +24,7 @@ from executor.ui_workflow_graph import (
     node_mode,
 )
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ class Resolver:
         if node_mode(node) == MODE_BYPASS:
             index = bypass_input_index(node, slot, want)
             if index < 0:
-                log.debug("bypassed node %s has no input of type %s", exec_id, want)
+                logger.debug("bypassed node %s has no input of type %s", exec_id, want)
                 return None
             return self.resolve_input(scope, node, index, visited)
         definition = self._definitions.get(str(node.get("type")))
