@@ -8,14 +8,11 @@ costs well under a millisecond.
 
 from __future__ import annotations
 
-import logging
 from types import MappingProxyType
 
 import torch
 from PIL import Image
 from torch import Tensor
-
-logger = logging.getLogger(__name__)
 
 # ComfyUI comfy/latent_formats.py: rows are latent channels, columns R, G, B.
 _SD15_FACTORS = (

@@ -6,13 +6,10 @@ server's sink posts them to its event loop with ``call_soon_threadsafe``.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-logger = logging.getLogger(__name__)
 
 
 def _now_ms() -> int:
@@ -107,17 +104,3 @@ class CollectingSink:
     def of_type(self, kind: type[Event]) -> list[Any]:
         with self._lock:
             return [e for e in self.events if isinstance(e, kind)]
-
-
-class FanOutSink:
-    """Publishes each event to several sinks; a failing sink is logged, not fatal."""
-
-    def __init__(self, *sinks: EventSink) -> None:
-        self.sinks = list(sinks)
-
-    def __call__(self, event: Event) -> None:
-        for sink in self.sinks:
-            try:
-                sink(event)
-            except Exception:  # one broken listener must not stop the job
-                logger.exception("event sink %r failed on %s", sink, type(event).__name__)

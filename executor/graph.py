@@ -46,9 +46,6 @@ class Graph:
 
     nodes: dict[str, NodeCall] = field(default_factory=dict)
 
-    def links_of(self, node_id: str) -> list[tuple[str, LinkRef]]:
-        return [(n, v) for n, v in self.nodes[node_id].inputs.items() if isinstance(v, LinkRef)]
-
 
 def is_link(value: Any) -> bool:
     """ComfyUI's link test: a 2-element list of a string id and an integral slot."""

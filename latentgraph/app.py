@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,8 +12,6 @@ from nodes.api import Folders, Ports, Registry
 
 if TYPE_CHECKING:
     from nodes.models import ModelFolders
-
-logger = logging.getLogger(__name__)
 
 EXTRA_MODEL_PATHS = "extra_model_paths.yaml"
 

@@ -9,7 +9,6 @@ store returned in the same transaction.
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,6 @@ from server.job_store import TERMINAL_STATUSES, JobRecord, JobStore
 from server.messages import JobMessages
 from server.ws_hub import WebSocketHub
 
-logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 

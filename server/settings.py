@@ -72,10 +72,6 @@ class ServerSettings:
     def is_loopback(self) -> bool:
         return self.host in LOOPBACK_HOSTS
 
-    @property
-    def auth_required(self) -> bool:
-        return self.token is not None
-
     def model_search_paths(self, folder: str) -> tuple[Path, ...]:
         """Where ``/models/{folder}`` looks, in order."""
         return tuple(self.model_roots.get(folder, (self.models_dir / folder,)))

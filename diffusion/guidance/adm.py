@@ -9,7 +9,6 @@ positive side and 2.5 for the negative.
 
 from __future__ import annotations
 
-import logging
 from typing import Literal, get_args
 
 import torch
@@ -17,8 +16,6 @@ from torch import Tensor
 
 from diffusion.guidance.cond import Cond
 from diffusion.unet.model import sdxl_adm
-
-logger = logging.getLogger(__name__)
 
 AdmKind = Literal["none", "sdxl", "sdxl_refiner"]
 Side = Literal["positive", "negative"]

@@ -11,7 +11,6 @@ to the LCM length (attention over a repeated key set is unchanged). Each side's 
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,8 +22,6 @@ from diffusion.guidance.cond import ControlHook, ControlInputs
 from diffusion.guidance.resolve import AreaTuple, ResolvedCond
 from diffusion.guidance.shapes import repeat_to_batch_size
 from diffusion.unet.hooks import UNetResiduals
-
-logger = logging.getLogger(__name__)
 
 FEATHER = 8  # ComfyUI's area edge ramp, in latent cells
 MAX_TOKEN_REPEAT = 4  # ComfyUI's limit on repeating cross-attention to a common length

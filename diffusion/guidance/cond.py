@@ -8,7 +8,6 @@ never mutate a ``Cond``: they derive new ones with ``dataclasses.replace`` (or `
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -16,8 +15,6 @@ from typing import Any, Protocol
 from torch import Tensor
 
 from diffusion.unet.hooks import UNetResiduals
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

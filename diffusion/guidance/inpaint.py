@@ -4,7 +4,6 @@ inpainting models' concat input (``BaseModel.concat_cond`` with keys ``mask``, `
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -13,8 +12,6 @@ from torch import Tensor
 
 from diffusion.guidance.shapes import resize_to_batch_size, upscale_center
 from diffusion.sampling.model_sampling import Denoiser, ModelSamplingDiscrete
-
-logger = logging.getLogger(__name__)
 
 BLANK_INPAINT_LATENT = (0.8223, -0.6876, 0.6364, 0.1380)
 """ComfyUI's latent of an all-zero image, the masked image an inpaint model sees without mask."""

@@ -11,7 +11,6 @@ negative.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -23,8 +22,6 @@ from diffusion.guidance.adm import AdmKind, Side, encode_adm
 from diffusion.guidance.cond import AreaPercentage, Cond, ControlHook
 from diffusion.guidance.inpaint import inpaint_concat
 from diffusion.sampling.model_sampling import ModelSamplingDiscrete
-
-logger = logging.getLogger(__name__)
 
 AreaTuple = tuple[int, int, int, int]
 """(height, width, y, x) in latent units."""

@@ -9,7 +9,6 @@ into x0.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,8 +17,6 @@ from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor
-
-logger = logging.getLogger(__name__)
 
 Prediction = Literal["eps", "v_prediction"]
 Denoiser = Callable[..., Tensor]

@@ -7,7 +7,6 @@ bit-identical to its tables for the same model sampling.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable
 from types import MappingProxyType
@@ -18,8 +17,6 @@ import torch
 from torch import Tensor
 
 from diffusion.sampling.model_sampling import ModelSamplingDiscrete
-
-logger = logging.getLogger(__name__)
 
 
 def _check_steps(steps: int) -> None:

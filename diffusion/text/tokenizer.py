@@ -17,13 +17,10 @@ transformers 5.23.0 ``CLIPTokenizer`` in tests/diffusion/test_tokenizer.py.
 from __future__ import annotations
 
 import gzip
-import logging
 from pathlib import Path
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers
 from tokenizers.models import BPE
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_VOCAB_PATH = Path(__file__).parent / "data" / "bpe_simple_vocab_16e6.txt.gz"
 VOCAB_SIZE = 49408

@@ -8,7 +8,6 @@ rather than loading something that cannot work.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from typing import Any
 
 from diffusion.loading import OpenedCheckpoint
@@ -21,8 +20,6 @@ from nodes.models.payload_builders import (
 )
 from nodes.models.pickers import ModelPickerNode, model_picker
 from nodes.payloads import Clip, DiffusionModel
-
-logger = logging.getLogger(__name__)
 
 CLIP_TYPES = ("stable_diffusion",)
 DUAL_CLIP_TYPES = ("sdxl",)

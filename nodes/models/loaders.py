@@ -7,15 +7,12 @@ Weights are read when a consumer (text encode, sampler, VAE) uses a handle.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from nodes.api import CLIP, MODEL, VAE, Combo, Output, RunContext
 from nodes.models.payload_builders import checkpoint_clip, checkpoint_vae, model_payload
 from nodes.models.pickers import ModelPickerNode, model_picker
 from nodes.payloads import DiffusionModel, Vae
-
-logger = logging.getLogger(__name__)
 
 WEIGHT_DTYPES = ("default",)  # ComfyUI also offers fp8 storage types; weights load at the
 # ModelManager's dtype here, so only "default" is offered rather than silently ignoring fp8.

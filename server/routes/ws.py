@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import logging
 
 from aiohttp import WSMsgType, web
 
 from server.routes.info import server_features
 from server.state import HUB, QUEUE, SETTINGS
 
-logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 MAX_CLIENT_MESSAGE = 64 * 1024
 
