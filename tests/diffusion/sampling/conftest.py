@@ -1,20 +1,7 @@
-"""Sampling tests run on tiny tensors: one intra-op thread avoids spin-up overhead that, on a
-loaded 2-core machine, costs milliseconds per op. The previous setting is restored afterwards.
-"""
+"""One intra-op thread per test (tiny tensors; see ``tests.diffusion.single_thread``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from tests.diffusion.single_thread import single_thread
 
-import pytest
-import torch
-
-
-@pytest.fixture(autouse=True)
-def _single_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+__all__ = ["single_thread"]
