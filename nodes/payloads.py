@@ -132,7 +132,8 @@ class TextEncoderRef:
     """One text encoder of a CLIP payload and its family defaults (``diffusion.text.encode``).
 
     name: ``clip_l``, ``clip_h`` or ``clip_g``; layer: default output layer (-1 last, -2
-    penultimate); final_norm: apply the final LayerNorm to it; pad: the window padding id.
+    penultimate); final_norm: apply the final LayerNorm to it; pad: the window padding id;
+    patches: weight patches (LoRA …) applied when the encoder is made resident.
     """
 
     name: str
@@ -140,6 +141,7 @@ class TextEncoderRef:
     layer: int
     final_norm: bool
     pad: int
+    patches: PatchSet = field(default=PatchSet.EMPTY)
 
 
 @dataclass(frozen=True, eq=False)

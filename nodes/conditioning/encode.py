@@ -32,11 +32,12 @@ def effective_layer(ref: TextEncoderRef, layers: int, stop_at: int | None) -> tu
 
 @contextmanager
 def prompt_encoders(clip: Clip) -> Iterator[tuple[PromptEncoder, ...]]:
-    """The clip's encoders, resident and pinned while the block runs."""
+    """The clip's encoders, resident (with their weight patches) and pinned while the block
+    runs."""
     with ExitStack() as stack:
         encoders = []
         for ref in clip.encoders:
-            model: TextModel = stack.enter_context(ref.handle.use())  # type: ignore[assignment]
+            model: TextModel = stack.enter_context(ref.handle.use(ref.patches))  # type: ignore[assignment]
             layer, final_norm = effective_layer(ref, model.config.layers, clip.stop_at_layer)
             encoders.append(PromptEncoder(ref.name, model, layer, final_norm, ref.pad))
         yield tuple(encoders)
