@@ -15,11 +15,13 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True, slots=True)
 class CacheEntry:
-    """A node's outputs (one list of values per slot) and the UI data it produced."""
+    """A node's outputs (one list of values per slot), the UI data it produced and the notes it
+    recorded (``RunContext.note``)."""
 
     outputs: tuple[tuple[Any, ...], ...]
     ui: dict[str, list[Any]] | None
     nbytes: int
+    notes: dict[str, Any] | None = None
 
 
 def value_nbytes(value: Any) -> int:

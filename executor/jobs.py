@@ -49,7 +49,8 @@ class JobRequest:
 @dataclass
 class JobOutcome:
     """How a job ended: UI outputs of every output node (reused ones too), why each node ran,
-    per-node timings, and the failure. Serialisable with :meth:`to_dict` / :meth:`from_dict`."""
+    per-node timings and notes, and the failure. Serialisable with :meth:`to_dict` /
+    :meth:`from_dict`."""
 
     job_id: str
     status: JobStatus = JobStatus.SUCCESS
@@ -62,6 +63,7 @@ class JobOutcome:
     failure: NodeFailure | None = None
     node_errors: dict[str, Any] = field(default_factory=dict)
     interrupted_at: str | None = None
+    notes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -76,6 +78,7 @@ class JobOutcome:
             "executed": self.executed, "cached": self.cached, "timings": self.timings,
             "failure": None if self.failure is None else self.failure.to_dict(),
             "node_errors": self.node_errors, "interrupted_at": self.interrupted_at,
+            "notes": self.notes,
         }
 
     @classmethod
@@ -94,6 +97,7 @@ class JobOutcome:
             failure=None if not failure else NodeFailure.from_dict(failure),
             node_errors=dict(data.get("node_errors") or {}),
             interrupted_at=data.get("interrupted_at"),
+            notes={k: dict(v) for k, v in (data.get("notes") or {}).items()},
         )
 
 

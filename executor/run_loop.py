@@ -147,9 +147,19 @@ class JobRun:
         self.sink(NodesCached(self.request.job_id, tuple(cached)))
         for node_id in cached:
             self._record_history(node_id)
+            self._cached_notes(node_id)
             entry = self.plan.hits.get(node_id)
             if entry is not None and node_id in self.keep:
                 self._deliver(node_id, entry.outputs, entry.ui, cached=True)
+
+    def _cached_notes(self, node_id: str) -> None:
+        """A reused node's notes, also when its value was not needed (a consumer was reused)."""
+        entry = self.plan.hits.get(node_id)
+        key = self.plan.keys.get(node_id)
+        if entry is None and key is not None:
+            entry = self.env.cache.get(key)
+        if entry is not None and entry.notes:
+            self.result.notes[node_id] = dict(entry.notes)
 
     def _lazy_pending(self, node_id: str) -> bool:
         """Ask the node which lazy inputs it needs; schedule them and wait if any are new."""
@@ -204,15 +214,17 @@ class JobRun:
         self.sink(NodeStarted(job_id, node_id, node.cls.type_name))
         started = time.perf_counter()
         instance = self.env.registry.instance(node.cls.type_name)
-        outputs, ui = invoke_node(
-            instance, self._context(node_id), self._input_lists(node_id), self.run_coroutine
-        )
+        ctx = self._context(node_id)
+        outputs, ui = invoke_node(instance, ctx, self._input_lists(node_id), self.run_coroutine)
+        if ctx.notes:
+            self.result.notes[node_id] = dict(ctx.notes)
         seconds = time.perf_counter() - started
         self.result.executed.append(node_id)
         self.result.timings[node_id] = seconds
         key = self.plan.keys.get(node_id)
         if key is not None:
-            self.env.cache.put(key, CacheEntry(outputs, ui or None, outputs_nbytes(outputs)))
+            self.env.cache.put(key, CacheEntry(outputs, ui or None, outputs_nbytes(outputs),
+                                               dict(ctx.notes) or None))
             self._record_history(node_id)
         self.sink(NodeFinished(job_id, node_id, seconds))
         self._deliver(node_id, outputs, ui or None, cached=False)

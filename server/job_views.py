@@ -131,6 +131,7 @@ def job_detail(record: JobRecord) -> dict[str, Any]:
         "executed": outcome.executed,
         "cached": outcome.cached,
         "node_errors": outcome.node_errors,
+        "notes": outcome.notes,
         "error": finished.error,
     })
     return detail

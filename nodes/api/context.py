@@ -66,3 +66,8 @@ class RunContext(Protocol):
 
     def check_cancelled(self) -> None:
         """Raise :class:`NodeInterrupted` if the job was cancelled."""
+
+    def note(self, key: str, value: Any) -> None:
+        """Record a JSON-like fact in this node's execution record (the job outcome's
+        ``notes``), e.g. the LoRA keys a loader could not map. A reused (cached) result keeps
+        its notes."""

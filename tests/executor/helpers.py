@@ -19,7 +19,8 @@ def engine_for(registry: Any, policy: str = "lru") -> Engine:
     return Engine(registry, cache)
 
 
-def run(engine: Engine, prompt: dict[str, Any], **kwargs: Any) -> tuple[JobOutcome, CollectingSink]:
+def run(engine: Engine, prompt: dict[str, Any], **kwargs: Any
+        ) -> tuple[JobOutcome, CollectingSink]:
     sink = CollectingSink()
     result = engine.execute(JobRequest(f"job-{next(_job_ids)}", prompt, **kwargs), sink)
     return result, sink

@@ -57,9 +57,13 @@ class FakeContext:
     text: TextSource = field(default_factory=UnwiredTextSource)
     sampling: SamplingTable = field(default_factory=SamplingTable)
     log: logging.Logger = logging.getLogger("test")
+    notes: dict[str, Any] = field(default_factory=dict)
 
     def progress(self, value: float, total: float, preview: Any = None) -> None:
         return None
+
+    def note(self, key: str, value: Any) -> None:
+        self.notes[key] = value
 
     def check_cancelled(self) -> None:
         return None

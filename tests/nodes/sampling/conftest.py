@@ -39,12 +39,16 @@ class Ctx:
     extra_pnginfo: dict[str, Any] = field(default_factory=dict)
     folders: Any = None
     log: logging.Logger = logging.getLogger("test")
+    notes: dict[str, Any] = field(default_factory=dict)
     reports: list[tuple[float, float, Any]] = field(default_factory=list)
     cancel_after: int | None = None
 
     def progress(self, value: float, total: float, preview: Any = None) -> None:
         self.check_cancelled()
         self.reports.append((value, total, preview))
+
+    def note(self, key: str, value: Any) -> None:
+        self.notes[key] = value
 
     def check_cancelled(self) -> None:
         if self.cancel_after is not None and len(self.reports) >= self.cancel_after:
