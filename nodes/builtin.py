@@ -23,6 +23,12 @@ EXTRAS_MODULES = {
     "CLIPTextEncodeSDXL": "comfy_extras.nodes_clip_sdxl",
     "CLIPTextEncodeSDXLRefiner": "comfy_extras.nodes_clip_sdxl",
     "ModelSamplingDiscrete": "comfy_extras.nodes_model_advanced",
+    "HypernetworkLoader": "comfy_extras.nodes_hypernetwork",
+    "ImageCrop": "comfy_extras.nodes_images",
+    "ImageScaleToTotalPixels": "comfy_extras.nodes_post_processing",
+    **{name: "comfy_extras.nodes_mask" for name in (
+        "ImageCompositeMasked", "ImageToMask", "MaskToImage", "SolidMask", "InvertMask",
+        "CropMask", "MaskComposite", "FeatherMask", "GrowMask", "ThresholdMask")},
     **SAMPLING_EXTRAS_MODULES,
 }
 

@@ -22,7 +22,7 @@ from diffusion.guidance.cond import Cond
 from diffusion.guidance.hooks import NO_HOOKS, ModelHooks, PostCFGArgs, PostCFGFunction, StepConds
 from diffusion.guidance.resolve import ModelInputs, ResolvedCond, resolve_conditioning
 from diffusion.sampling.model_sampling import Denoiser, ModelSamplingDiscrete
-from diffusion.unet.attention import AttentionHooks, AttentionProcessor
+from diffusion.unet.attention import AttentionHooks
 from diffusion.unet.hooks import UNetResiduals
 
 UNetFn = Callable[..., Tensor]
@@ -36,11 +36,13 @@ def make_apply_model(
     unet_fn: UNetFn,
     model_sampling: ModelSamplingDiscrete,
     dtype: torch.dtype | None = None,
-    attention: tuple[AttentionProcessor, ...] = (),
+    hooks: ModelHooks = NO_HOOKS,
 ) -> ApplyModel:
     """ComfyUI's ``BaseModel.apply_model``: c_in scaling, inpaint concat, the network's inputs
     cast to ``dtype`` (None: as they are), discrete timestep, then x0 from eps / v in float32.
-    ``attention`` processors reach the UNet with the batch's cond/uncond layout."""
+    The hooks' attention processors and input patches reach the UNet with the batch's
+    cond/uncond layout."""
+    attention, inputs = hooks.attention, hooks.attention_inputs
 
     def apply(
         x: Tensor,
@@ -62,8 +64,8 @@ def make_apply_model(
             kwargs["y"] = y.to(x_in)
         if residuals is not None:
             kwargs["residuals"] = residuals
-        if attention:
-            kwargs["attention"] = AttentionHooks(attention, cond_or_uncond)
+        if attention or inputs:
+            kwargs["attention"] = AttentionHooks(attention, cond_or_uncond, inputs)
         output = unet_fn(x_in, timesteps, context.to(x_in), **kwargs)
         return model_sampling.calculate_denoised(sigma, output.float(), x)
 
@@ -119,7 +121,7 @@ def guided_denoiser(
     shape = (latent_shape[0], latent_shape[1], latent_shape[2], latent_shape[3])
     inputs = ModelInputs(shape, adm, inpaint_concat, latent_image, denoise_mask, process_in)
     pos, neg = resolve_conditioning(positive, negative, model_sampling, inputs)
-    apply = make_apply_model(unet_fn, model_sampling, dtype, hooks.attention)
+    apply = make_apply_model(unet_fn, model_sampling, dtype, hooks)
     skip_uncond = math.isclose(cfg, 1.0)
     if skip_uncond:
         logger.debug("cfg=%s: the negative side is not evaluated", cfg)

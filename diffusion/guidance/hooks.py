@@ -1,6 +1,7 @@
 """Model-level hooks the MODEL payload carries into guidance (ComfyUI keeps these in
 ``model_options``): post-CFG functions, per-step conditioning modifiers and attention
-processors. Frozen; a patch node derives a new ``ModelHooks`` with :meth:`ModelHooks.plus`."""
+processors and attention input patches. Frozen; a patch node derives a new ``ModelHooks`` with
+:meth:`ModelHooks.plus`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from diffusion.guidance.resolve import ResolvedCond
-from diffusion.unet.attention import AttentionProcessor
+from diffusion.unet.attention import AttentionInputPatch, AttentionProcessor
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,17 +52,21 @@ class ModelHooks:
     post_cfg: tuple[PostCFGFunction, ...] = ()
     cond_modifiers: tuple[CondModifier, ...] = ()
     attention: tuple[AttentionProcessor, ...] = ()
+    attention_inputs: tuple[AttentionInputPatch, ...] = ()
 
     def plus(self, *, post_cfg: Sequence[PostCFGFunction] = (),
              cond_modifiers: Sequence[CondModifier] = (),
-             attention: Sequence[AttentionProcessor] = ()) -> ModelHooks:
+             attention: Sequence[AttentionProcessor] = (),
+             attention_inputs: Sequence[AttentionInputPatch] = ()) -> ModelHooks:
         """These hooks followed by the given ones (a new object)."""
         return ModelHooks(self.post_cfg + tuple(post_cfg),
                           self.cond_modifiers + tuple(cond_modifiers),
-                          self.attention + tuple(attention))
+                          self.attention + tuple(attention),
+                          self.attention_inputs + tuple(attention_inputs))
 
     def __bool__(self) -> bool:
-        return bool(self.post_cfg or self.cond_modifiers or self.attention)
+        return bool(self.post_cfg or self.cond_modifiers or self.attention
+                    or self.attention_inputs)
 
 
 NO_HOOKS = ModelHooks()

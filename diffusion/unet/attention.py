@@ -58,6 +58,17 @@ class AttentionInfo:
     cond_or_uncond: tuple[int, ...] = ()
 
 
+class AttentionInputPatch(Protocol):
+    """Changes an attention call's inputs before the projections (ComfyUI's ``attn1_patch`` /
+    ``attn2_patch``): from (x, context_k, context_v) — x (B, N, C) the normed hidden states,
+    the contexts (B, M, C') that ``to_k`` / ``to_v`` project (x itself for self-attention) —
+    to new ones of the same shapes. Hypernetworks live here."""
+
+    def __call__(
+        self, x: Tensor, context_k: Tensor, context_v: Tensor, info: AttentionInfo
+    ) -> tuple[Tensor, Tensor, Tensor]: ...
+
+
 class AttentionProcessor(Protocol):
     """Computes (B, N, inner) from q (B, N, inner), k and v (B, M, inner); ``attend`` is the rest
     of the chain (ending in the default attention)."""
@@ -69,16 +80,21 @@ class AttentionProcessor(Protocol):
 
 @dataclass(frozen=True)
 class AttentionHooks:
-    """The processors for one UNet forward (first outermost) and the batch's cond/uncond layout
-    (``AttentionInfo.cond_or_uncond``). ``None`` or no processors: plain attention."""
+    """The processors for one UNet forward (first outermost), the input patches (applied in
+    order before the projections) and the batch's cond/uncond layout
+    (``AttentionInfo.cond_or_uncond``). ``None`` or neither: plain attention."""
 
     processors: tuple[AttentionProcessor, ...] = ()
     cond_or_uncond: tuple[int, ...] = ()
+    input_patches: tuple[AttentionInputPatch, ...] = ()
 
     def __post_init__(self) -> None:
         for i, processor in enumerate(self.processors):
             if not callable(processor):
                 raise TypeError(f"processors[{i}]={processor!r} is not callable")
+        for i, patch in enumerate(self.input_patches):
+            if not callable(patch):
+                raise TypeError(f"input_patches[{i}]={patch!r} is not callable")
         bad = [c for c in self.cond_or_uncond if c not in (COND, UNCOND)]
         if bad:
             raise ValueError(
@@ -93,6 +109,25 @@ class AttentionHooks:
                 f"cond_or_uncond={self.cond_or_uncond!r} does not split batch={batch} into "
                 "equal chunks"
             )
+
+    def __bool__(self) -> bool:
+        return bool(self.processors or self.input_patches)
+
+    def patch_inputs(self, x: Tensor, context: Tensor, info: AttentionInfo
+                     ) -> tuple[Tensor, Tensor, Tensor]:
+        """(x, context_k, context_v) after the input patches; shapes are checked."""
+        context_k = context_v = context
+        for patch in self.input_patches:
+            new = patch(x, context_k, context_v, info)
+            for name, before, after in zip(("x", "context_k", "context_v"),
+                                           (x, context_k, context_v), new, strict=True):
+                if after.shape != before.shape:
+                    raise ValueError(
+                        f"attention input patch {patch!r} changed {name} from "
+                        f"{tuple(before.shape)} to {tuple(after.shape)} ({info.kind} attention "
+                        f"in block {info.block})")
+            x, context_k, context_v = new
+        return x, context_k, context_v
 
     def run(self, q: Tensor, k: Tensor, v: Tensor, info: AttentionInfo, default: Attend) -> Tensor:
         """The processor chain around ``default``; checks the (B, N, inner) result."""

@@ -114,14 +114,14 @@ class CrossAttention(nn.Module):
         info: AttentionInfo | None = None,
     ) -> Tensor:
         context = x if context is None else context
-        q, k, v = self.to_q(x), self.to_k(context), self.to_v(context)  # (B, N|M, inner)
         if hooks is None:
-            out = self.attend(q, k, v)
-        elif info is None:
+            q, k, v = self.to_q(x), self.to_k(context), self.to_v(context)  # (B, N|M, inner)
+            return self.to_out(self.attend(q, k, v))
+        if info is None:
             raise ValueError("CrossAttention got hooks but info=None; pass the call's info")
-        else:
-            out = hooks.run(q, k, v, info, self.attend)
-        return self.to_out(out)
+        x, context_k, context_v = hooks.patch_inputs(x, context, info)
+        q, k, v = self.to_q(x), self.to_k(context_k), self.to_v(context_v)  # (B, N|M, inner)
+        return self.to_out(hooks.run(q, k, v, info, self.attend))
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         """The default attention: (B, N, inner) from q (B, N, inner), k and v (B, M, inner)."""

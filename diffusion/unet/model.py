@@ -167,7 +167,7 @@ class UNetModel(nn.Module):
                 f"y={'None' if y is None else tuple(y.shape)} but "
                 f"adm_in_channels={self.config.adm_in_channels}"
             )
-        if attention is not None and not attention.processors:
+        if attention is not None and not attention:
             attention = None
         if attention is not None:
             attention.check_batch(x.shape[0])

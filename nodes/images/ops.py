@@ -163,6 +163,7 @@ class ImageBatch(Node):
 class ImageCrop(Node):
     """Cuts a width × height region at (x, y) out of the images (x, y clamped inside)."""
 
+    display_name = "Image Crop"
     category = "image/transform"
     inputs = (
         Link("image", IMAGE, tooltip="The images to crop."),

@@ -110,7 +110,7 @@ class KSamplerSelect(Node):
     """Picks a sampling algorithm by name for the custom samplers."""
 
     display_name = "KSamplerSelect"
-    category = "sampling/samplers"
+    category = f"{CUSTOM_CATEGORY}/samplers"
     inputs = (Combo("sampler_name", choices=SamplerNames(), tooltip="The sampling algorithm."),)
     outputs = (Output(SAMPLER),)
 
@@ -122,7 +122,7 @@ class RandomNoise(Node):
     """ComfyUI's seeded initial noise for SamplerCustomAdvanced."""
 
     display_name = "RandomNoise"
-    category = "sampling/noise"
+    category = f"{CUSTOM_CATEGORY}/noise"
     inputs = (seed_input("noise_seed"),)
     outputs = (Output(NOISE),)
 
@@ -133,8 +133,8 @@ class RandomNoise(Node):
 class CFGGuider(Node):
     """Classifier-free guidance of a model between positive and negative conditioning."""
 
-    display_name = "CFG Guider"
-    category = "sampling/guiders"
+    display_name = "CFGGuider"
+    category = f"{CUSTOM_CATEGORY}/guiders"
     inputs = (model_input(), *conditioning_inputs(), cfg_input())
     outputs = (Output(GUIDER),)
 

@@ -13,7 +13,7 @@ from nodes.api import SIGMAS, Combo, Float, Int, Node, Output, RunContext, Sched
 from nodes.payloads import DiffusionModel
 from nodes.sampling.ksampler import MAX_STEPS, model_input
 
-SCHEDULERS_CATEGORY = "sampling/schedulers"
+SCHEDULERS_CATEGORY = "sampling/custom_sampling/schedulers"
 _DENOISE_TIP = "Fraction of the schedule to sample; below 1 starts part-way (img2img)."
 TURBO_TIMESTEPS = 10  # SDTurboScheduler picks from timesteps 999, 899, …, 99
 

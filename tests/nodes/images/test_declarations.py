@@ -35,7 +35,7 @@ DECLARED = {
                             ["IMAGE", "MASK"], False),
     "ImageInvert": ("Invert Image", "image", ["image"], ["IMAGE"], False),
     "ImageBatch": ("Batch Images", "image", ["image1", "image2"], ["IMAGE"], False),
-    "ImageCrop": ("ImageCrop", "image/transform", ["image", "width", "height", "x", "y"],
+    "ImageCrop": ("Image Crop", "image/transform", ["image", "width", "height", "x", "y"],
                   ["IMAGE"], False),
     "EmptyImage": ("EmptyImage", "image", ["width", "height", "batch_size", "color"],
                    ["IMAGE"], False),

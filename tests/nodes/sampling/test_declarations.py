@@ -45,24 +45,27 @@ COMFY: dict[str, tuple[str, str, list[tuple[str, Any, dict[str, Any]]], tuple[li
     "SamplerCustomAdvanced": ("SamplerCustomAdvanced", "sampling/custom_sampling", [
         ("noise", "NOISE", {}), ("guider", "GUIDER", {}), ("sampler", "SAMPLER", {}),
         ("sigmas", "SIGMAS", {}), LATENT_IN], CUSTOM_OUT),
-    "KSamplerSelect": ("KSamplerSelect", "sampling/samplers", [("sampler_name", S, {})],
+    "KSamplerSelect": ("KSamplerSelect", "sampling/custom_sampling/samplers",
+                       [("sampler_name", S, {})],
                        (["SAMPLER"], ["SAMPLER"])),
-    "BasicScheduler": ("BasicScheduler", "sampling/schedulers", [
+    "BasicScheduler": ("BasicScheduler", "sampling/custom_sampling/schedulers", [
         MODEL, ("scheduler", SC, {}), ("steps", "INT", STEPS), ("denoise", "FLOAT", DENOISE)],
         (["SIGMAS"], ["SIGMAS"])),
-    "KarrasScheduler": ("KarrasScheduler", "sampling/schedulers", [
+    "KarrasScheduler": ("KarrasScheduler", "sampling/custom_sampling/schedulers", [
         ("steps", "INT", STEPS),
         ("sigma_max", "FLOAT", {"default": 14.614642, "min": 0.0, "max": 5000.0, "step": 0.01}),
         ("sigma_min", "FLOAT", {"default": 0.0291675, "min": 0.0, "max": 5000.0, "step": 0.01}),
         ("rho", "FLOAT", {"default": 7.0, "min": 0.0, "max": 100.0, "step": 0.01})],
         (["SIGMAS"], ["SIGMAS"])),
-    "SDTurboScheduler": ("SDTurboScheduler", "sampling/schedulers", [
+    "SDTurboScheduler": ("SDTurboScheduler", "sampling/custom_sampling/schedulers", [
         MODEL, ("steps", "INT", {"default": 1, "min": 1, "max": 10}),
         ("denoise", "FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01})],
         (["SIGMAS"], ["SIGMAS"])),
-    "RandomNoise": ("RandomNoise", "sampling/noise", [("noise_seed", "INT", SEED)],
+    "RandomNoise": ("RandomNoise", "sampling/custom_sampling/noise",
+                    [("noise_seed", "INT", SEED)],
                     (["NOISE"], ["NOISE"])),
-    "CFGGuider": ("CFG Guider", "sampling/guiders", [MODEL, *CONDS, ("cfg", "FLOAT", CFG)],
+    "CFGGuider": ("CFGGuider", "sampling/custom_sampling/guiders",
+                  [MODEL, *CONDS, ("cfg", "FLOAT", CFG)],
                   (["GUIDER"], ["GUIDER"])),
 }
 # ComfyUI's list order of the sampler and scheduler names we implement
