@@ -62,8 +62,7 @@ def _fit(delta: Tensor, weight: Tensor, kind: str) -> Tensor:
         return delta
     if not _fits(tuple(delta.shape), tuple(weight.shape)):
         raise ValueError(
-            f"{kind}: ΔW shape {tuple(delta.shape)} does not fit weight shape "
-            f"{tuple(weight.shape)}"
+            f"{kind}: ΔW shape {tuple(delta.shape)} does not fit weight shape {tuple(weight.shape)}"
         )
     return delta.reshape(weight.shape)
 
@@ -265,8 +264,10 @@ class DoraDelta:
     def _axis(self, shape: tuple[int, ...]) -> Literal["out", "in"] | None:
         count = self.magnitude.numel()
         rows = self.magnitude.shape[0] if self.magnitude.ndim else 1
-        if self.axis in ("out", "auto") and count == shape[0] and (
-            self.axis == "out" or rows == shape[0]
+        if (
+            self.axis in ("out", "auto")
+            and count == shape[0]
+            and (self.axis == "out" or rows == shape[0])
         ):
             return "out"
         if self.axis in ("in", "auto") and len(shape) >= 2 and count == shape[1]:

@@ -82,8 +82,11 @@ def _resolve(adapter: Adapter, index: Mapping[str, list[ModuleRef]]) -> ParamRef
     elif not fitting:
         shapes = [p.shape for p in params]
         logger.warning(
-            "%s (%s, ΔW %s) fits no target shape %s", adapter.stem, adapter.delta.kind,
-            adapter.delta.shape, shapes,
+            "%s (%s, ΔW %s) fits no target shape %s",
+            adapter.stem,
+            adapter.delta.kind,
+            adapter.delta.shape,
+            shapes,
         )
     else:
         logger.warning(

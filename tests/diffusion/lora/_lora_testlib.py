@@ -164,9 +164,7 @@ def text_outputs(ours: nn.Module, ref: nn.Module) -> tuple[Tensor, Tensor, Tenso
     return got.hidden, want.last_hidden_state, got.pooled, want.text_embeds
 
 
-def linear_and_conv_names(
-    model: nn.Module, *, exclude: Iterable[str] = ()
-) -> dict[str, nn.Module]:
+def linear_and_conv_names(model: nn.Module, *, exclude: Iterable[str] = ()) -> dict[str, nn.Module]:
     """Every Linear / Conv2d of ``model`` by module name (what LoRA trainers can target)."""
     skipped = tuple(exclude)
     return {

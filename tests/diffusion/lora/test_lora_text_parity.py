@@ -96,8 +96,9 @@ def test_peft_format_with_text_projection_matches_peft(family) -> None:
         modules = lib.linear_and_conv_names(ref)
         if "text_projection" in modules and comp != "text_encoder_2" and family == "sdxl":
             del modules["text_projection"]  # CLIP-L: ours has no projection
-        part = lib.build_lora(modules, lib.dotted(""), ("lora_A.weight", "lora_B.weight"),
-                              rank=RANK, seed=10 + seed)
+        part = lib.build_lora(
+            modules, lib.dotted(""), ("lora_A.weight", "lora_B.weight"), rank=RANK, seed=10 + seed
+        )
         config = {"r": RANK, "lora_alpha": ALPHA + seed}
         peft.inject_adapter_in_model(peft.LoraConfig(target_modules=list(modules), **config), ref)
         assert not peft.set_peft_model_state_dict(ref, part).unexpected_keys

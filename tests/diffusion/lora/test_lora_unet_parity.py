@@ -60,6 +60,8 @@ def _check(ours, ref, cfg, patched) -> None:
 
 
 CONFIGS = {"sd1": lib.sd1_config, "sdxl": lib.sdxl_config}
+
+
 def _processor(name: str) -> str:
     """diffusers' old attention-processor spelling: ``attn1.processor.to_q_lora``."""
     base, _, proj = name.replace(".to_out.0", ".to_out").rpartition(".")
@@ -105,8 +107,12 @@ def test_sdxl_kohya_ldm_names_match_diffusers_sgm_conversion() -> None:
     ours, ref = lib.unet_pair(cfg)
     modules = lib.linear_and_conv_names(ours)  # our names are the LDM names
     state = lib.build_lora(
-        modules, lib.kohya("lora_unet_"), ("lora_down.weight", "lora_up.weight"),
-        rank=RANK, seed=6, alpha=ALPHA,
+        modules,
+        lib.kohya("lora_unet_"),
+        ("lora_down.weight", "lora_up.weight"),
+        rank=RANK,
+        seed=6,
+        alpha=ALPHA,
     )
     assert any(k.startswith("lora_unet_input_blocks_") for k in state)
     patched = _ours_patched(ours, cfg, state)
@@ -121,12 +127,14 @@ def test_peft_format_with_metadata_alphas_matches_peft(family) -> None:
     cfg = CONFIGS[family]()
     ours, ref = lib.unet_pair(cfg)
     modules = lib.linear_and_conv_names(ref)
-    state = lib.build_lora(modules, lib.dotted(""), ("lora_A.weight", "lora_B.weight"),
-                           rank=RANK, seed=7)
+    state = lib.build_lora(
+        modules, lib.dotted(""), ("lora_A.weight", "lora_B.weight"), rank=RANK, seed=7
+    )
     special = next(name for name in modules if name.endswith("attn2.to_k"))
     config = {"r": RANK, "lora_alpha": ALPHA, "alpha_pattern": {special: 5.0}}
     peft.inject_adapter_in_model(
-        peft.LoraConfig(target_modules=list(modules), **config), ref  # type: ignore[arg-type]
+        peft.LoraConfig(target_modules=list(modules), **config),
+        ref,  # type: ignore[arg-type]
     )
     result = peft.set_peft_model_state_dict(ref, state)
     assert not result.unexpected_keys
@@ -140,8 +148,9 @@ def test_bare_peft_names_without_metadata_use_scale_one() -> None:
     cfg = lib.sd1_config()
     ours, ref = lib.unet_pair(cfg)
     modules = lib.linear_and_conv_names(ref)
-    state = lib.build_lora(modules, lib.dotted(""), ("lora_A.weight", "lora_B.weight"),
-                           rank=RANK, seed=8)
+    state = lib.build_lora(
+        modules, lib.dotted(""), ("lora_A.weight", "lora_B.weight"), rank=RANK, seed=8
+    )
     peft.inject_adapter_in_model(
         peft.LoraConfig(r=RANK, lora_alpha=RANK, target_modules=list(modules)), ref
     )
@@ -156,8 +165,14 @@ def test_half_precision_file_tensors_are_computed_in_float32() -> None:
     cfg = lib.sd1_config()
     ours, ref = lib.unet_pair(cfg)
     modules = lib.linear_and_conv_names(ref)
-    state = lib.build_lora(modules, lib.kohya("lora_unet_"),
-                           ("lora_down.weight", "lora_up.weight"), rank=RANK, seed=9, alpha=ALPHA)
+    state = lib.build_lora(
+        modules,
+        lib.kohya("lora_unet_"),
+        ("lora_down.weight", "lora_up.weight"),
+        rank=RANK,
+        seed=9,
+        alpha=ALPHA,
+    )
     half = {k: v.to(torch.bfloat16 if "up" in k else torch.float16) for k, v in state.items()}
     patched = _ours_patched(ours, cfg, half)
     _load_with_diffusers(ref, {k: v.float() for k, v in half.items()}, "sd1")
