@@ -128,13 +128,13 @@ def _text_prefixes(target: TargetModel) -> tuple[tuple[str, ...], tuple[str, ...
     role = target.text_role
     if role == "te2":
         kohya: tuple[str, ...] = ("lora_te2_",)
+        diffusers: tuple[str, ...] = ("text_encoder_2.",)
     elif role == "te1" or target.text_kind == "clip":
-        kohya = ("lora_te1_", "lora_te_")
-    else:
-        kohya = ("lora_te_",)
-    diffusers = "text_encoder_2." if role == "te2" else "text_encoder."
+        kohya, diffusers = ("lora_te1_", "lora_te_"), ("text_encoder.",)
+    else:  # a lone OpenCLIP (SD2, SDXL refiner): diffusers' refiner calls it text_encoder_2
+        kohya, diffusers = ("lora_te_", "lora_te2_"), ("text_encoder.", "text_encoder_2.")
     comfy = (f"text_encoders.{target.name}.transformer.", f"{target.name}.transformer.")
-    return kohya, (diffusers, *comfy, "", "base_model.model.")
+    return kohya, (*diffusers, *comfy, "", "base_model.model.")
 
 
 def _text_aliases(target: TargetModel, modules: dict[str, ModuleRef]) -> Iterator[Alias]:
@@ -147,7 +147,7 @@ def _text_aliases(target: TargetModel, modules: dict[str, ModuleRef]) -> Iterato
             yield from _prefixed(dotted, hf, hf_ref)
             if match := _TEXT_ATTENTION.match(hf):
                 processor = f"{match['base']}.to_{match['proj']}_lora"
-                yield from _prefixed(dotted[:1], processor, hf_ref)
+                yield from _prefixed(dotted, processor, hf_ref)
 
 
 def target_aliases(target: TargetModel) -> dict[str, ModuleRef]:

@@ -121,11 +121,18 @@ def lora_patches(
     index = _alias_index(targets)
     patches: dict[str, list[AdapterPatch]] = {name: [] for name in targets}
     mapped, unmapped = 0, list(parsed.stray)
+    claimed: dict[ParamRef, str] = {}
     for adapter in parsed.adapters:
         ref = _resolve(adapter, index)
+        if ref is not None and ref in claimed:  # one module spelled twice in one file
+            logger.warning(
+                "%s and %s both patch %s; keeping the first", claimed[ref], adapter.stem, ref.key
+            )
+            ref = None
         if ref is None:
             unmapped.extend(adapter.keys)
             continue
+        claimed[ref] = adapter.stem
         mapped += len(adapter.keys)
         if strengths[ref.target] != 0:
             patches[ref.target].append(_patch(lora, adapter, ref, strengths[ref.target]))

@@ -116,3 +116,25 @@ def test_rank_one_lora_on_a_mismatched_shape_is_unmapped_not_applied(caplog) -> 
         mapping = lora_patches(lora_from_state_dict(_pair("x", 3, 5)), targets, {"unet": 1.0})
     assert mapping.mapped == 0 and len(mapping.unmapped) == 2
     assert "fits no target shape [(3, 4)]" in caplog.text
+
+
+def test_one_module_spelled_twice_is_patched_once(caplog) -> None:
+    targets = {"unet": unet_target(lib.sd1_config())}
+    state = _pair("lora_unet_conv_in", 32, 4 * 9) | _pair("unet.conv_in", 32, 4 * 9)
+    with caplog.at_level(logging.WARNING):
+        mapping = lora_patches(lora_from_state_dict(state), targets, {"unet": 1.0})
+    assert [p.key for p in mapping.patches["unet"]] == ["input_blocks.0.0.weight"]
+    assert mapping.unmapped == tuple(sorted(_pair("unet.conv_in", 32, 36)))
+    assert "both patch input_blocks.0.0.weight" in caplog.text
+
+
+def test_a_lone_open_clip_answers_to_both_diffusers_spellings() -> None:
+    """SD2's encoder is diffusers' ``text_encoder``; the SDXL refiner's is ``text_encoder_2``."""
+    target = text_target("clip_g", "open_clip", lib.text_config("open_clip"), role="te")
+    state = (
+        _pair("text_encoder_2.text_model.encoder.layers.0.mlp.fc1", 128, 32)
+        | _pair("text_encoder.text_model.encoder.layers.1.mlp.fc1", 128, 32)
+        | _pair("lora_te_text_model_encoder_layers_0_mlp_fc2", 32, 128)
+    )
+    mapping = lora_patches(lora_from_state_dict(state), {"clip_g": target}, {"clip_g": 1.0})
+    assert mapping.mapped == 6 and mapping.unmapped == ()
