@@ -9,6 +9,7 @@ have equal widths), stays unmapped and is reported with the keys that formed no 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -103,6 +104,9 @@ def _check_strengths(targets: Mapping[str, TargetModel], strengths: Mapping[str,
             f"strengths must name exactly the targets {sorted(targets)}; "
             f"missing {missing}, unknown {extra}"
         )
+    for name, strength in strengths.items():
+        if not math.isfinite(float(strength)):
+            raise ValueError(f"strengths[{name!r}]={strength} is not finite")
 
 
 def _patch(lora: LoraFile, adapter: Adapter, ref: ParamRef, strength: float) -> AdapterPatch:

@@ -97,7 +97,7 @@ def test_strengths_must_name_exactly_the_targets() -> None:
         lora_patches(lora, targets, {"clip": 1.0})
     with pytest.raises(ValueError, match="keys must be names"):
         lora_patches(lora, {"model": targets["unet"]}, {"model": 1.0})
-    with pytest.raises(ValueError, match="not finite"):
+    with pytest.raises(ValueError, match=r"strengths\['unet'\]=nan is not finite"):
         lora_patches(lora, targets, {"unet": float("nan")})
 
 
