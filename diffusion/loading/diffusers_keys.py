@@ -152,7 +152,7 @@ def vae_tensor_from_diffusers(key: str, tensor: Tensor) -> Tensor:
 
 
 Lazy = tuple[tuple[int, ...], Callable[[], Tensor]]  # (shape, thunk reading the tensor)
-_OPEN_CLIP_LAYER = {
+OPEN_CLIP_LAYER = {  # OpenCLIP resblock part -> transformers encoder-layer part
     "attn.out_proj.": "self_attn.out_proj.",
     "ln_1.": "layer_norm1.",
     "ln_2.": "layer_norm2.",
@@ -194,6 +194,6 @@ def open_clip_from_hf(
                 shape,
                 lambda names=names: torch.cat([read(k) for k in names]),
             )
-            for our_part, hf_part in _OPEN_CLIP_LAYER.items():
+            for our_part, hf_part in OPEN_CLIP_LAYER.items():
                 direct(f"{ours}{our_part}{kind}", f"{hf}{hf_part}{kind}")
     return out

@@ -6,6 +6,8 @@
 * ``patched_copy`` — a new module with the set applied, sharing all unpatched tensors with the
   (never modified) base. ``ModelManager.use(handle, patches)`` keeps one such copy per
   (handle, digest) resident.
+
+LoRA / LyCORIS files become such patches through ``diffusion.patching.lora``.
 """
 
 from __future__ import annotations
