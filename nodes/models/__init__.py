@@ -12,9 +12,10 @@ from nodes.models.clip_nodes import CLIP_NODES, MODEL_PATCH_NODES
 from nodes.models.folders import ModelFolders
 from nodes.models.hypernetwork import HYPERNETWORK_NODES
 from nodes.models.loaders import LOADER_NODES
+from nodes.models.lora import LORA_NODES
 from nodes.models.local_ports import SharedText, TokenizerCache, local_ports, model_folders
 
-MODEL_NODES: list[type[Node]] = [*LOADER_NODES, *CLIP_NODES, *MODEL_PATCH_NODES,
+MODEL_NODES: list[type[Node]] = [*LOADER_NODES, *LORA_NODES, *CLIP_NODES, *MODEL_PATCH_NODES,
                                  *HYPERNETWORK_NODES]
 
 __all__ = ["MODEL_NODES", "ModelFolders", "SharedText", "TokenizerCache", "local_ports",
