@@ -37,12 +37,13 @@ def product(up: Tensor, down: Tensor) -> Tensor:
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_full_rank_without_the_clamp_reproduces_the_difference(shape: tuple[int, ...]) -> None:
-    diff = _low_rank(shape, 5, seed=len(shape)) + 1e-3 * torch.randn(shape)  # full rank
+    noise = torch.randn(shape, generator=torch.Generator().manual_seed(11))
+    diff = _low_rank(shape, 5, seed=len(shape)) + 1e-3 * noise  # full rank
     up, down = extract_lora(diff, 4096, clamp_quantile=None)
     assert (up.shape, down.shape) == factor_shapes(shape, 4096)
     assert (product(up, down) - diff).abs().max() < 1e-4
-    half = product(up.half(), down.half())  # as saved (fp16)
-    assert (half - diff).abs().max() < 1e-4
+    half = product(up.half(), down.half())  # as saved: fp16 rounding of the factors
+    assert (half - diff).abs().max() < 2e-3 * diff.abs().max()
 
 
 @pytest.mark.parametrize("shape", SHAPES)
