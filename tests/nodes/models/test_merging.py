@@ -183,3 +183,20 @@ def test_clip_merges_each_encoder_but_not_logit_scale(env: ModelEnv, tiny: TinyS
                 assert torch.equal(got[key], formula(w1[key], w2[key])), (new.name, key)
     assert identical(weights(env, one.encoders[0].handle, one.encoders[0].patches),
                      weights(env, one.encoders[0].handle))
+
+
+def test_block_ratio_inputs_with_dots_go_through_the_engine(env: ModelEnv,
+                                                            tiny: TinyStore) -> None:
+    load(env, tiny, "sd15")
+    load(env, tiny, "sd15", seed=8)
+    ratios = {i.name: 0.5 for i in ModelMergeSD1.inputs[2:]}
+    ratios["out."] = 0.25
+    prompt = {
+        "a": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd15.safetensors"}},
+        "b": {"class_type": "CheckpointLoaderSimple",
+              "inputs": {"ckpt_name": "sd15-seed8.safetensors"}},
+        "m": {"class_type": "ModelMergeSD1",
+              "inputs": {"model1": ["a", 0], "model2": ["b", 0], **ratios}},
+    }
+    scales = _scales(env.probe(prompt, "m"))
+    assert scales["out.2.weight"] == 0.25 and scales["input_blocks.0.0.weight"] == 0.5
