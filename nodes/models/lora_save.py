@@ -14,23 +14,15 @@ is streamed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from typing import Any, cast
+from typing import cast
 
-from diffusion.patching import PatchSet
 from diffusion.patching.extract import LORA_TYPES, LoraType
 from diffusion.saving import Part, prefixed, save_parts, text_encoder_views
 from diffusion.saving.lora import lora_part
 from nodes.api import CLIP, MODEL, Boolean, Combo, Int, Link, Node, NodeResult, RunContext, String
 from nodes.models.save_files import output_file
-from nodes.models.saving import HIDDEN
+from nodes.models.saving import HIDDEN, opener
 from nodes.payloads import Clip, DiffusionModel
-
-
-def _opener(ctx: RunContext, handle: Any,
-            patches: PatchSet) -> Callable[[], AbstractContextManager[Any]]:
-    return lambda: ctx.models.use(handle, patches)
 
 
 def lora_parts(ctx: RunContext, rank: int, lora_type: LoraType, bias_diff: bool,
@@ -38,11 +30,11 @@ def lora_parts(ctx: RunContext, rank: int, lora_type: LoraType, bias_diff: bool,
     """The UNet's part (``diffusion_model.``), then each text encoder's."""
     parts = []
     if model is not None:
-        parts.append(lora_part(_opener(ctx, model.unet, model.patches), prefixed(""),
+        parts.append(lora_part(opener(ctx, model.unet, model.patches), prefixed(""),
                                "diffusion_model.", rank, lora_type, bias_diff))
     for encoder in clip.encoders if clip is not None else ():
         prefix = f"text_encoders.{encoder.name}.transformer."
-        parts.append(lora_part(_opener(ctx, encoder.handle, encoder.patches),
+        parts.append(lora_part(opener(ctx, encoder.handle, encoder.patches),
                                text_encoder_views, prefix, rank, lora_type, bias_diff))
     return parts
 

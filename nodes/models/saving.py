@@ -50,7 +50,7 @@ def _prefix(default: str) -> String:
     return String("filename_prefix", default=default, tooltip=_PREFIX_TIP)
 
 
-def _user(ctx: RunContext, handle: Any,
+def opener(ctx: RunContext, handle: Any,
           patches: PatchSet = PatchSet.EMPTY) -> Callable[[], AbstractContextManager[Any]]:
     """Opens ``handle``'s component resident with ``patches`` (pinned inside the block)."""
     return lambda: ctx.models.use(handle, patches)
@@ -58,13 +58,13 @@ def _user(ctx: RunContext, handle: Any,
 
 def unet_parts(ctx: RunContext, model: DiffusionModel) -> list[Part]:
     sampling = model.model_sampling
-    return [view_part(_user(ctx, model.unet, model.patches), prefixed(UNET_PREFIX)),
+    return [view_part(opener(ctx, model.unet, model.patches), prefixed(UNET_PREFIX)),
             constant_part(marker_tensors(sampling.prediction, sampling.zsnr))]
 
 
 def _encoder_part(ctx: RunContext, clip: Clip, encoder: TextEncoderRef) -> Part:
     prefix = text_prefix(clip.family, encoder.name)
-    return view_part(_user(ctx, encoder.handle, encoder.patches), prefixed(prefix))
+    return view_part(opener(ctx, encoder.handle, encoder.patches), prefixed(prefix))
 
 
 def _check_compatible(model: DiffusionModel, clip: Clip) -> None:
@@ -108,7 +108,7 @@ class CheckpointSave(Node):
         _check_compatible(model, clip)
         parts = unet_parts(ctx, model)
         parts += [_encoder_part(ctx, clip, encoder) for encoder in clip.encoders]
-        parts.append(view_part(_user(ctx, vae.handle), prefixed(VAE_PREFIX)))
+        parts.append(view_part(opener(ctx, vae.handle), prefixed(VAE_PREFIX)))
         saved = _save(ctx, self.type_name, filename_prefix, parts,
                       _checkpoint_metadata(ctx, model))
         ctx.note("saved", [saved])
@@ -145,7 +145,7 @@ class CLIPSave(Node):
         metadata = {"format": "pt", **workflow_metadata(ctx)}
         saved = []
         for encoder in clip.encoders:
-            part = view_part(_user(ctx, encoder.handle, encoder.patches), text_encoder_views)
+            part = view_part(opener(ctx, encoder.handle, encoder.patches), text_encoder_views)
             saved.append(_save(ctx, self.type_name, f"{filename_prefix}_{encoder.name}", [part],
                                lambda _name, _counter: metadata))
         ctx.note("saved", saved)
@@ -162,7 +162,7 @@ class VAESave(Node):
 
     def run(self, ctx: RunContext, vae: Vae, filename_prefix: str) -> NodeResult:
         metadata = workflow_metadata(ctx)
-        part = view_part(_user(ctx, vae.handle), prefixed(""))
+        part = view_part(opener(ctx, vae.handle), prefixed(""))
         saved = _save(ctx, self.type_name, filename_prefix, [part],
                       lambda _name, _counter: metadata)
         ctx.note("saved", [saved])
@@ -171,4 +171,5 @@ class VAESave(Node):
 
 SAVE_NODES = [CheckpointSave, CLIPSave, VAESave, ModelSave]
 
-__all__ = ["SAVE_NODES", "CLIPSave", "CheckpointSave", "ModelSave", "VAESave", "unet_parts"]
+__all__ = ["SAVE_NODES", "CLIPSave", "CheckpointSave", "ModelSave", "VAESave", "opener",
+           "unet_parts"]
