@@ -19,6 +19,7 @@ from torch import Tensor
 
 from diffusion.loading.checkpoint import V_PRED_KEY, build_modules, expected_shapes
 from diffusion.loading.detect import TEXT_SLOTS, CheckpointLayout
+from diffusion.saving.stream import TensorEntry, write_safetensors
 from diffusion.text.clip import CLIP_L, OPEN_CLIP_BIGG, OPEN_CLIP_H, TextEncoderConfig
 from diffusion.unet.config import Family, UNetConfig, family_config
 from diffusion.vae.model import VAEConfig
@@ -37,7 +38,6 @@ ARCHS: tuple[Arch, ...] = (
 )
 WeightDtype = Literal["fp16", "bf16", "fp32"]
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
-_ST_NAMES = {torch.float16: "F16", torch.bfloat16: "BF16", torch.float32: "F32", torch.int64: "I64"}
 _FAMILY: dict[Arch, tuple[Family, int]] = {
     "sd15": ("sd1", 4),
     "sd15-inpaint": ("sd1", 9),
@@ -156,25 +156,11 @@ def write_safetensors_streaming(
     dtypes: dict[str, torch.dtype],
     metadata: dict[str, str],
 ) -> None:
-    """Writes a safetensors file whose header is known up front, then each tensor as it comes."""
-    header: dict[str, object] = {"__metadata__": metadata}
-    offset = 0
-    for key, shape in shapes.items():
-        size = math.prod(shape) * dtypes[key].itemsize
-        header[key] = {
-            "dtype": _ST_NAMES[dtypes[key]],
-            "shape": list(shape),
-            "data_offsets": [offset, offset + size],
-        }
-        offset += size
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)
+    """Writes a safetensors file whose header is known up front, then each tensor as it comes
+    (``diffusion.saving.stream``)."""
+    entries = [TensorEntry(key, shape, dtypes[key]) for key, shape in shapes.items()]
     with path.open("wb") as fh:
-        fh.write(len(raw).to_bytes(8, "little"))
-        fh.write(raw)
-        for key, tensor in tensors:
-            assert tuple(tensor.shape) == shapes[key] and tensor.dtype == dtypes[key], key
-            fh.write(tensor.contiguous().reshape(-1).view(torch.uint8).numpy().data)
+        write_safetensors(fh, entries, tensors, metadata)
 
 
 def make_checkpoint(

@@ -8,7 +8,7 @@ from nodes.api import Node, Registry
 from nodes.conditioning import CONDITIONING_NODES
 from nodes.images import IMAGE_NODES
 from nodes.latents import LATENT_NODES
-from nodes.models import MODEL_NODES
+from nodes.models import MODEL_EXTRAS_MODULES, MODEL_NODES
 from nodes.sampling import SAMPLING_EXTRAS_MODULES, SAMPLING_NODES
 from nodes.vae import VAE_NODES
 
@@ -23,12 +23,12 @@ EXTRAS_MODULES = {
     "CLIPTextEncodeSDXL": "comfy_extras.nodes_clip_sdxl",
     "CLIPTextEncodeSDXLRefiner": "comfy_extras.nodes_clip_sdxl",
     "ModelSamplingDiscrete": "comfy_extras.nodes_model_advanced",
-    "HypernetworkLoader": "comfy_extras.nodes_hypernetwork",
     "ImageCrop": "comfy_extras.nodes_images",
     "ImageScaleToTotalPixels": "comfy_extras.nodes_post_processing",
     **{name: "comfy_extras.nodes_mask" for name in (
         "ImageCompositeMasked", "ImageToMask", "MaskToImage", "SolidMask", "InvertMask",
         "CropMask", "MaskComposite", "FeatherMask", "GrowMask", "ThresholdMask")},
+    **MODEL_EXTRAS_MODULES,
     **SAMPLING_EXTRAS_MODULES,
 }
 

@@ -188,10 +188,18 @@ class OpenedCheckpoint:
         out.update({slot.name: slot.prefix for slot, _ in self.layout.text})
         return out
 
+    def empty(self, name: str) -> nn.Module:
+        """Component ``name`` built on the meta device: its parameter names and shapes, no
+        weights."""
+        prefixes = self.prefixes()
+        if name not in prefixes:
+            raise KeyError(f"component {name!r} not in {self.source.path}; has {sorted(prefixes)}")
+        with torch.device("meta"):
+            return build_modules(self.layout)[prefixes[name]]
+
     def nbytes(self, name: str, *, dtype: torch.dtype = torch.float32) -> int:
         """Bytes component ``name`` occupies once loaded as ``dtype`` (computed on meta)."""
-        with torch.device("meta"):
-            module = build_modules(self.layout)[self.prefixes()[name]]
+        module = self.empty(name)
         floats = sum(t.numel() for t in [*module.parameters(), *module.buffers()])
         return floats * dtype.itemsize
 

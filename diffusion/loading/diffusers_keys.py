@@ -8,7 +8,7 @@ split into ``q_proj`` / ``k_proj`` / ``v_proj`` by transformers (see ``open_clip
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import torch
 from torch import Tensor
@@ -197,3 +197,32 @@ def open_clip_from_hf(
             for our_part, hf_part in OPEN_CLIP_LAYER.items():
                 direct(f"{ours}{our_part}{kind}", f"{hf}{hf_part}{kind}")
     return out
+
+
+def open_clip_to_hf(state: Mapping[str, Tensor]) -> Iterator[tuple[str, Tensor]]:
+    """An OpenCLIP text tower's tensors under transformers ``CLIPTextModelWithProjection`` keys
+    (the inverse of ``open_clip_from_hf``; ComfyUI keeps its CLIP-G / ViT-H so).
+
+    Every tensor is a view of ``state``'s (no copy): the fused ``in_proj`` is split into row
+    blocks q, k, v; ``text_projection`` is transposed. ``logit_scale`` has no transformers key
+    and is left out.
+    """
+    direct = {
+        "token_embedding.weight": "text_model.embeddings.token_embedding.weight",
+        "positional_embedding": "text_model.embeddings.position_embedding.weight",
+        "ln_final.weight": "text_model.final_layer_norm.weight",
+        "ln_final.bias": "text_model.final_layer_norm.bias",
+    }
+    for ours, hf in direct.items():
+        yield hf, state[ours]
+    if "text_projection" in state:
+        yield "text_projection.weight", state["text_projection"].T  # (proj, width)
+    layers = sorted({int(k.split(".")[2]) for k in state if k.startswith("transformer.resblocks.")})
+    for n in layers:
+        ours, hf = f"transformer.resblocks.{n}.", f"text_model.encoder.layers.{n}."
+        for kind in ("weight", "bias"):
+            fused = state[f"{ours}attn.in_proj_{kind}"]  # (3 * width, ...)
+            for part, block in zip("qkv", fused.chunk(3), strict=True):
+                yield f"{hf}self_attn.{part}_proj.{kind}", block
+            for our_part, hf_part in OPEN_CLIP_LAYER.items():
+                yield f"{hf}{hf_part}{kind}", state[f"{ours}{our_part}{kind}"]

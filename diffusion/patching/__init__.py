@@ -3,6 +3,8 @@
 * ``WeightPatch`` — protocol: ``key``, ``identity()``, ``apply(weight) -> new weight``;
   ``WeightDiff`` is the full-weight diff (``W + strength * diff``).
 * ``PatchSet`` — an ordered, hashable set of patches whose ``digest`` names its content.
+* ``MergePatch`` (``merge``) — blends with another model's weight, read through its handle
+  when applied; ``plan_merge`` makes one per shared key of two models.
 * ``patched_copy`` — a new module with the set applied, sharing all unpatched tensors with the
   (never modified) base. ``ModelManager.use(handle, patches)`` keeps one such copy per
   (handle, digest) resident.
@@ -13,17 +15,28 @@ LoRA / LyCORIS files become such patches through ``diffusion.patching.lora``.
 from __future__ import annotations
 
 from diffusion.patching.apply import PatchedCopy, patched_copy, patched_nbytes, patched_weights
+from diffusion.patching.merge import MergePatch, MergePlan, plan_merge
 from diffusion.patching.patch_set import PatchSet
-from diffusion.patching.patches import Identity, WeightDiff, WeightPatch, tensor_digest
+from diffusion.patching.patches import (
+    Identity,
+    SourcedPatch,
+    WeightDiff,
+    WeightPatch,
+    tensor_digest,
+)
 
 __all__ = [
     "Identity",
+    "MergePatch",
+    "MergePlan",
     "PatchSet",
     "PatchedCopy",
+    "SourcedPatch",
     "WeightDiff",
     "WeightPatch",
     "patched_copy",
     "patched_nbytes",
     "patched_weights",
+    "plan_merge",
     "tensor_digest",
 ]

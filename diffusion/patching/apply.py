@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import copy
 import logging
+from contextlib import ExitStack
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from diffusion.patching.patch_set import PatchSet
-from diffusion.patching.patches import WeightPatch
+from diffusion.patching.patches import SourcedPatch, WeightPatch
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +60,24 @@ def _patched_weight(key: str, param: nn.Parameter, patches: list[WeightPatch]) -
     return weight
 
 
+def _pin_sources(stack: ExitStack, patch_set: PatchSet) -> int:
+    """Pins each distinct source model the set's patches read (once, however many patches)."""
+    pinned = set()
+    for patch in patch_set:
+        if isinstance(patch, SourcedPatch) and patch.source_id() not in pinned:
+            pinned.add(patch.source_id())
+            stack.enter_context(patch.pin_source())
+    return len(pinned)
+
+
 def patched_weights(module: nn.Module, patch_set: PatchSet) -> dict[str, Tensor]:
-    """The new value of every patched parameter, all computed and checked; module untouched."""
+    """The new value of every patched parameter, all computed and checked; module untouched.
+
+    Source models read by patches (merges) are resident and pinned only during this call.
+    """
     params = _parameters(module, patch_set)
-    with torch.no_grad():
+    with ExitStack() as stack, torch.no_grad():
+        _pin_sources(stack, patch_set)
         return {
             key: _patched_weight(key, params[key], patches)
             for key, patches in patch_set.by_key().items()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -36,6 +37,19 @@ class WeightPatch(Protocol):
     def identity(self) -> Identity: ...
 
     def apply(self, weight: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class SourcedPatch(Protocol):
+    """A patch that reads another model when applied (``diffusion.patching.merge``).
+
+    ``patched_weights`` pins each distinct ``source_id()`` once (``pin_source()``) around the
+    whole computation, so many patches reading one source load it once.
+    """
+
+    def source_id(self) -> Identity: ...
+
+    def pin_source(self) -> AbstractContextManager[object]: ...
 
 
 def tensor_digest(tensor: Tensor) -> str:
@@ -80,4 +94,4 @@ class WeightDiff:
         return weight.float() + self.strength * diff
 
 
-__all__ = ["Identity", "WeightDiff", "WeightPatch", "tensor_digest"]
+__all__ = ["Identity", "SourcedPatch", "WeightDiff", "WeightPatch", "tensor_digest"]

@@ -117,7 +117,7 @@ class Registry:
         schema = self.schema
         required = {i.name: i.v1(schema) for i in node.inputs if not i.optional}
         optional = {i.name: i.v1(schema) for i in node.inputs if i.optional}
-        hidden = {_HIDDEN_NAMES[h]: h.value for h in sorted(node.hidden, key=lambda h: h.value)}
+        hidden = {_HIDDEN_NAMES[h]: h.value for h in Hidden if h in node.hidden}  # ComfyUI order
         sections: dict[str, dict[str, Any]] = {"required": required, "optional": optional,
                                                "hidden": hidden}
         present = {k: v for k, v in sections.items() if v or k == "required"}

@@ -17,8 +17,11 @@ import os
 import posixpath
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from nodes.api.paths import PathRefusedError, check_relative, resolve_inside
 
@@ -84,10 +87,12 @@ def next_counter(folder: Path, name: str) -> int:
     return max(counters, default=0) + 1
 
 
-def write_exclusive(folder: Path, stem: str, counter: int, suffix: str,
-                    data: bytes) -> tuple[str, int]:
-    """Write ``data`` to ``<stem>_<counter:05>_<suffix>``, stepping the counter past taken
-    names; returns (file name, counter used)."""
+@contextmanager
+def create_exclusive(folder: Path, stem: str, counter: int,
+                     suffix: str) -> Iterator[tuple[BinaryIO, str, int]]:
+    """A new file ``<stem>_<counter:05>_<suffix>`` opened for writing, stepping the counter past
+    taken names; yields (file, file name, counter used). The file is removed if the block
+    raises, so a failed save leaves no partial file."""
     for _ in range(_MAX_ATTEMPTS):
         filename = f"{stem}_{counter:05}_{suffix}"
         try:
@@ -97,10 +102,19 @@ def write_exclusive(folder: Path, stem: str, counter: int, suffix: str,
             continue
         try:
             with os.fdopen(fd, "wb") as out:
-                out.write(data)
+                yield out, filename, counter
         except BaseException:
             os.unlink(folder / filename)
             raise
-        return filename, counter
+        return
     raise RuntimeError(f"no free file name for {stem!r} in {str(folder)!r} after "
                        f"{_MAX_ATTEMPTS} attempts")
+
+
+def write_exclusive(folder: Path, stem: str, counter: int, suffix: str,
+                    data: bytes) -> tuple[str, int]:
+    """Write ``data`` to ``<stem>_<counter:05>_<suffix>``, stepping the counter past taken
+    names; returns (file name, counter used)."""
+    with create_exclusive(folder, stem, counter, suffix) as (out, filename, used):
+        out.write(data)
+    return filename, used

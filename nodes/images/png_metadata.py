@@ -29,6 +29,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def workflow_texts(prompt: Mapping[str, Any] | None,
+                   extra_pnginfo: Mapping[str, Any] | None) -> dict[str, str]:
+    """``{"prompt": json.dumps(prompt), <extra key>: json.dumps(value), …}`` in that order: the
+    texts ComfyUI stores with an output (PNG chunks, safetensors metadata)."""
+    texts: dict[str, str] = {}
+    if prompt is not None:
+        texts["prompt"] = json.dumps(_plain(prompt))
+    for key, value in (extra_pnginfo or {}).items():
+        texts[str(key)] = json.dumps(_plain(value))
+    return texts
+
+
 def png_info(prompt: Mapping[str, Any] | None,
              extra_pnginfo: Mapping[str, Any] | None) -> PngInfo:
     """The ``tEXt`` chunks ComfyUI writes: ``prompt`` first, then each extra key in order."""

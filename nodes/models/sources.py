@@ -89,18 +89,19 @@ class ComponentFile:
     def prefixes(self) -> dict[str, str]:
         return {self.component: self.prefix}
 
-    def _empty(self, name: str) -> nn.Module:
+    def empty(self, name: str) -> nn.Module:
+        """The component built on the meta device (names and shapes, no weights)."""
         if name != self.component:
             raise KeyError(f"component {name!r} not in {self.source.path}; has {self.component!r}")
         with torch.device("meta"):
             return self.build()
 
     def nbytes(self, name: str, *, dtype: torch.dtype = torch.float32) -> int:
-        module = self._empty(name)
+        module = self.empty(name)
         return sum(t.numel() for t in [*module.parameters(), *module.buffers()]) * dtype.itemsize
 
     def load(self, name: str, *, dtype: torch.dtype = torch.float32) -> nn.Module:
-        module = self._empty(name)
+        module = self.empty(name)
         load_into({self.prefix: module}, self.source, dtype)
         return module
 

@@ -61,6 +61,15 @@ class TinyStore:
             partial.rename(target)
         return target
 
+    def variant(self, arch: Arch, seed: int) -> Path:
+        """Another tiny ``arch`` checkpoint: the same layout, weights from ``seed``."""
+        target = self.root / f"{arch}-seed{seed}.safetensors"
+        if not target.exists():
+            partial = target.with_suffix(".partial")
+            make_checkpoint(arch, partial, tiny=True, seed=seed)
+            partial.rename(target)
+        return target
+
     def part(self, arch: Arch, prefix: str, name: str, extra: dict[str, Any] | None = None,
              keep_prefix: bool = False) -> Path:
         """A file holding only ``arch``'s keys under ``prefix`` (bare unless keep_prefix)."""

@@ -15,7 +15,7 @@ from nodes.api import Registry
 from nodes.builtin import BUILTIN_NODES, register_builtin_nodes
 from nodes.conditioning import CONDITIONING_NODES
 from nodes.latents import LATENT_NODES
-from nodes.models import MODEL_NODES
+from nodes.models import MERGING_NODES, MODEL_NODES
 from nodes.payloads import Latent
 from nodes.vae import VAE_NODES
 from tests.nodes.models.support import Ctx, ModelEnv, TinyStore, loader
@@ -148,7 +148,8 @@ OPTIONS: list[tuple[str, str, Any, dict[str, Any]]] = [
     ("VAEEncodeTiled", "temporal_overlap", "INT", {"default": 8, "min": 4, "max": 4096,
                                                    "step": 4}),
 ]
-MINE = [*MODEL_NODES, *CONDITIONING_NODES, *LATENT_NODES, *VAE_NODES]
+MINE = [*(n for n in MODEL_NODES if n not in MERGING_NODES), *CONDITIONING_NODES, *LATENT_NODES,
+        *VAE_NODES]  # the merging nodes: test_merging_declarations.py
 
 
 @pytest.fixture(scope="module")
