@@ -94,8 +94,8 @@ def test_lora_patches_land_by_the_kohya_formula(env: tuple[Engine, Path]) -> Non
     engine, loras = env
     nodes = prompt([("a.safetensors", 0.5, 1.0)])
     result, _ = run(engine, nodes, "a")
-    assert result.notes["lora0"]["unmapped_count"] == 0
-    assert result.notes["lora0"]["mapped"] == result.notes["lora0"]["keys"] > 0
+    assert result.notes["lora0"]["lora"]["unmapped_count"] == 0
+    assert result.notes["lora0"]["lora"]["mapped"] == result.notes["lora0"]["lora"]["keys"] > 0
     model = cached_output(engine, nodes, "lora0", 0)
     lora = load_file(loras / "a.safetensors")
     key = "input_blocks.1.1.transformer_blocks.0.attn1.to_q"
@@ -136,7 +136,7 @@ def test_strengths_stacking_and_caching(env: tuple[Engine, Path]) -> None:
 def test_unmapped_keys_are_reported_and_foreign_files_refused(env: tuple[Engine, Path]) -> None:
     engine, loras = env
     result, _ = run(engine, prompt([("b.safetensors", 1.0, 1.0)]), "junk")
-    note = result.notes["lora0"]
+    note = result.notes["lora0"]["lora"]
     assert note["unmapped_count"] == 3 and len(note["unmapped"]) == 3
     assert all(k.startswith("lora_unet_nothing_here_") for k in note["unmapped"])
     gen = torch.Generator().manual_seed(0)
@@ -148,3 +148,19 @@ def test_unmapped_keys_are_reported_and_foreign_files_refused(env: tuple[Engine,
     failed = engine.execute(JobRequest("xl", prompt([("xl.safetensors", 1.0, 1.0)]), ("out",)))
     assert failed.failure is not None and failed.failure.node_id == "lora0"
     assert "maps to nothing" in failed.failure.message and "SDXL" in failed.failure.message
+
+
+def test_base_and_lora_jobs_alternate_like_each_alone(workspace: Workspace) -> None:
+    engines = [workspace.engine() for _ in range(3)]
+    for engine in engines:
+        write_lora(engine, workspace.base / "models" / "loras", "a.safetensors", 5)
+    base_nodes, lora_nodes = prompt([]), prompt([("a.safetensors", 0.7, 0.7)])
+    _, base_alone = run(engines[0], base_nodes, "base")
+    _, lora_alone = run(engines[1], lora_nodes, "lora")
+    shared = engines[2]
+    for round_ in range(2):  # the output cache is cleared per round: every node runs again
+        for nodes, alone in ((base_nodes, base_alone), (lora_nodes, lora_alone)):
+            _, sampled = run(shared, nodes, f"{round_}-{id(nodes)}")
+            assert torch.equal(sampled, alone)
+        shared.cache.clear()
+    assert shared.ports.models.patched_copies == 2  # type: ignore[attr-defined]  # UNet + CLIP
