@@ -89,6 +89,17 @@ class LoraDelta:
     def fits(self, shape: tuple[int, ...]) -> bool:
         return _fits(self.shape, shape)
 
+    def added(self, weight: Tensor, strength: float) -> Tensor | None:
+        """``weight + strength * ΔW`` as one new float32 tensor, the product accumulated in place
+        (no full-size temporaries: each one costs fresh pages); None with a tucker core."""
+        if self.mid is None:
+            out = weight.to(torch.float32, copy=True)  # (out, in[, kh, kw]), contiguous
+            up = _f32(self.up, weight).flatten(1)  # (out, r)
+            down = _f32(self.down, weight).flatten(1)  # (r, in * kh * kw)
+            out.view(out.shape[0], -1).addmm_(up, down, alpha=strength * self.scale)
+            return out
+        return None
+
     def delta(self, weight: Tensor) -> Tensor:
         up = _f32(self.up, weight).flatten(1)  # (out, r)
         down = _f32(self.down, weight).flatten(1)  # (r, in * kh * kw)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from diffusion.patching.lora.deltas import Delta
+from diffusion.patching.lora.deltas import Delta, LoraDelta
 from diffusion.patching.patches import Identity
 
 
@@ -61,6 +61,9 @@ class AdapterPatch:
                 f"{self.key!r}: region shape {tuple(part.shape)}, rows={self.rows}, "
                 f"transpose={self.transpose}"
             )
+        fast = self._added(part)
+        if fast is not None:
+            return fast
         new = part + self.strength * self.delta.delta(part)
         if self.transpose:
             new = new.t()
@@ -69,6 +72,13 @@ class AdapterPatch:
         out = full.clone()
         out[self.rows[0] : self.rows[1]] = new
         return out
+
+
+    def _added(self, part: Tensor) -> Tensor | None:
+        """The whole weight plus a plain LoRA, built with one allocation (the common case)."""
+        if self.rows is not None or self.transpose or not isinstance(self.delta, LoraDelta):
+            return None
+        return self.delta.added(part, self.strength)
 
 
 __all__ = ["AdapterPatch"]
