@@ -21,7 +21,7 @@ from diffusion.guidance.batching import ApplyModel, calc_cond_batch
 from diffusion.guidance.cond import Cond
 from diffusion.guidance.hooks import NO_HOOKS, ModelHooks, PostCFGArgs, PostCFGFunction, StepConds
 from diffusion.guidance.resolve import ModelInputs, ResolvedCond, resolve_conditioning
-from diffusion.sampling.model_sampling import Denoiser, ModelSamplingDiscrete
+from diffusion.sampling.model_sampling import Denoiser, ModelSampling
 from diffusion.unet.attention import AttentionHooks
 from diffusion.unet.hooks import UNetResiduals
 
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 def make_apply_model(
     unet_fn: UNetFn,
-    model_sampling: ModelSamplingDiscrete,
+    model_sampling: ModelSampling,
     dtype: torch.dtype | None = None,
     hooks: ModelHooks = NO_HOOKS,
 ) -> ApplyModel:
@@ -89,7 +89,7 @@ def cfg_function(
 
 def guided_denoiser(
     unet_fn: UNetFn,
-    model_sampling: ModelSamplingDiscrete,
+    model_sampling: ModelSampling,
     positive: Sequence[Cond],
     negative: Sequence[Cond],
     cfg: float,

@@ -21,7 +21,7 @@ from torch import Tensor
 from diffusion.guidance.adm import AdmKind, Side, encode_adm
 from diffusion.guidance.cond import AreaPercentage, Cond, ControlHook
 from diffusion.guidance.inpaint import inpaint_concat
-from diffusion.sampling.model_sampling import ModelSamplingDiscrete
+from diffusion.sampling.model_sampling import ModelSampling
 
 AreaTuple = tuple[int, int, int, int]
 """(height, width, y, x) in latent units."""
@@ -116,7 +116,7 @@ def _model_conds(
 
 
 def resolve_cond(
-    cond: Cond, side: Side, model_sampling: ModelSamplingDiscrete, inputs: ModelInputs
+    cond: Cond, side: Side, model_sampling: ModelSampling, inputs: ModelInputs
 ) -> ResolvedCond:
     """One entry resolved for a run on a latent of ``inputs.latent_shape``."""
     _, _, height, width = inputs.latent_shape
@@ -174,7 +174,7 @@ def _add_same_area(others: list[ResolvedCond], rc: ResolvedCond) -> None:
 def resolve_conditioning(
     positive: Sequence[Cond],
     negative: Sequence[Cond],
-    model_sampling: ModelSamplingDiscrete,
+    model_sampling: ModelSampling,
     inputs: ModelInputs,
 ) -> tuple[list[ResolvedCond], list[ResolvedCond]]:
     """Both sides resolved, each area entry mirrored onto the other side as ComfyUI does."""

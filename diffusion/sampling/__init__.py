@@ -5,7 +5,18 @@ Pure torch; knows nothing of graphs, nodes, JSON or HTTP.
 
 from __future__ import annotations
 
-from diffusion.sampling.model_sampling import Denoiser, ModelSamplingDiscrete, make_denoiser
+from diffusion.sampling.continuous_sampling import (
+    ModelSamplingContinuousEDM,
+    ModelSamplingContinuousV,
+    ModelSamplingCosmosRFlow,
+)
+from diffusion.sampling.model_sampling import (
+    Denoiser,
+    ModelSampling,
+    ModelSamplingDiscrete,
+    ModelSamplingDiscreteDistilled,
+    make_denoiser,
+)
 from diffusion.sampling.noise import (
     Noise,
     NoiseSampler,
@@ -33,7 +44,12 @@ __all__ = [
     "SCHEDULERS",
     "SCHEDULER_NAMES",
     "Denoiser",
+    "ModelSampling",
+    "ModelSamplingContinuousEDM",
+    "ModelSamplingContinuousV",
+    "ModelSamplingCosmosRFlow",
     "ModelSamplingDiscrete",
+    "ModelSamplingDiscreteDistilled",
     "Noise",
     "NoiseSampler",
     "Sampler",

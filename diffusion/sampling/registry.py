@@ -24,7 +24,7 @@ from diffusion.sampling.ancestral_samplers import (
     sample_euler_ancestral,
     sample_lcm,
 )
-from diffusion.sampling.model_sampling import Denoiser, ModelSamplingDiscrete
+from diffusion.sampling.model_sampling import Denoiser, ModelSampling
 from diffusion.sampling.noise import (
     NoiseSampler,
     brownian_tree_noise_sampler,
@@ -164,7 +164,7 @@ def make_noise_sampler(
 
 
 def _scheduled_sigmas(
-    model_sampling: ModelSamplingDiscrete, spec: SamplerSpec, schedule: ScheduleFn, steps: int
+    model_sampling: ModelSampling, spec: SamplerSpec, schedule: ScheduleFn, steps: int
 ) -> Tensor:
     if not spec.discard_penultimate_sigma:
         return schedule(model_sampling, steps)
@@ -173,7 +173,7 @@ def _scheduled_sigmas(
 
 
 def ksampler_sigmas(
-    model_sampling: ModelSamplingDiscrete,
+    model_sampling: ModelSampling,
     sampler: SamplerSpec | str,
     scheduler: ScheduleFn | str,
     steps: int,
