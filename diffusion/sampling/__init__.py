@@ -37,6 +37,7 @@ from diffusion.sampling.registry import (
 )
 from diffusion.sampling.sampler_steps import Sampler, StepCallback
 from diffusion.sampling.schedules import SCHEDULER_NAMES, SCHEDULERS, ScheduleFn, calculate_sigmas
+from diffusion.sampling.uncond import UncondTap
 
 __all__ = [
     "SAMPLERS",
@@ -57,6 +58,7 @@ __all__ = [
     "ScheduleFn",
     "SeededNoise",
     "StepCallback",
+    "UncondTap",
     "advanced_sigmas",
     "brownian_tree_noise_sampler",
     "calculate_sigmas",
