@@ -163,6 +163,16 @@ def replay_noise(x: Tensor, seed: int) -> Callable[[Tensor, Tensor], Tensor]:
     return lambda sigma, sigma_next: torch.randn(x.shape, generator=gen, dtype=x.dtype)
 
 
+class _SilentProgress(contextlib.nullcontext):  # type: ignore[type-arg]
+    """tqdm stand-in for k-diffusion's DPM-Solver (``with tqdm(...) as pbar: pbar.update()``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(self)
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def _stub_modules(stubs: dict[str, types.ModuleType]) -> Iterator[None]:
     saved = {name: sys.modules.get(name) for name in stubs}
@@ -192,7 +202,7 @@ def kdiffusion_sampling() -> types.ModuleType:
     utils.append_dims = lambda x, n: x[(...,) + (None,) * (n - x.ndim)]  # type: ignore[attr-defined]
     tqdm_auto = types.ModuleType("tqdm.auto")
     tqdm_auto.trange = lambda n, disable=None: range(n)  # type: ignore[attr-defined]
-    tqdm_auto.tqdm = None  # type: ignore[attr-defined]
+    tqdm_auto.tqdm = _SilentProgress  # type: ignore[attr-defined]
     torchdiffeq = types.ModuleType("torchdiffeq")
     torchdiffeq.odeint = None  # type: ignore[attr-defined]
     stubs = {
