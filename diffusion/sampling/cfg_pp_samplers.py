@@ -158,3 +158,27 @@ def sample_dpmpp_2m_cfg_pp(
         x = denoised + mix + (-h).exp() * x
         old_uncond = uncond_i
     return x
+
+
+def sample_euler_cfg_pp_alternative(
+    model: Denoiser,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict[str, Any] | None = None,
+    callback: StepCallback | None = None,
+    noise_sampler: NoiseSampler | None = None,
+    uncond: UncondTap | None = None,
+) -> Tensor:
+    """SamplerEulerCFG++'s ``alternative`` version: an Euler step along
+    ``(x - 2 x0_guided + x0_uncond) / sigma``."""
+    name = "euler_cfg_pp_alternative"
+    tap = require_uncond(uncond, name)
+    extra_args = extra_args or {}
+    s_in = x.new_ones([x.shape[0]])
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **extra_args)
+        d = to_d(x - denoised + tap.latest(name), sigmas[i], denoised)
+        report(callback, i, x, sigmas[i], sigmas[i], denoised)
+        x = x + d * (sigmas[i + 1] - sigmas[i])
+    return x

@@ -259,3 +259,19 @@ def make_denoiser(model_sampling: ModelSampling, apply_model: Callable[..., Tens
         return model_sampling.calculate_denoised(sigma, output, x)
 
     return denoise
+
+
+def discrete_model_sampling(sampling: str, zsnr: bool, base: ModelSampling) -> ModelSampling:
+    """ComfyUI's ModelSamplingDiscrete patch: ``sampling`` (eps, v_prediction, lcm, x0,
+    img_to_img) on the beta schedule of ``base`` when it is discrete (SD's otherwise), with
+    zero-terminal-SNR rescaling when ``zsnr``."""
+    schedule: dict[str, Any] = {}
+    if isinstance(base, (ModelSamplingDiscrete, ModelSamplingDiscreteDistilled)):
+        schedule = {"linear_start": base.linear_start, "linear_end": base.linear_end,
+                    "num_timesteps": base.num_timesteps}
+    if sampling == "lcm":
+        return ModelSamplingDiscreteDistilled(zsnr=zsnr, **schedule)
+    if sampling not in get_args(DiscretePrediction):
+        raise ValueError(f"sampling must be one of {[*get_args(DiscretePrediction), 'lcm']}, "
+                         f"got {sampling!r}")
+    return ModelSamplingDiscrete(sampling, zsnr, **schedule)  # type: ignore[arg-type]
