@@ -10,6 +10,7 @@ from nodes.api import Node
 from nodes.sampling.advanced_samplers import ADVANCED_SAMPLER_NODES
 from nodes.sampling.align_your_steps import AlignYourStepsScheduler
 from nodes.sampling.custom import CUSTOM_SAMPLING_NODES
+from nodes.sampling.gits import GITSScheduler
 from nodes.sampling.guiders import GUIDER_NODES, PerpNegGuider
 from nodes.sampling.ksampler import KSAMPLER_NODES
 from nodes.sampling.model_sampling_nodes import MODEL_SAMPLING_NODES
@@ -23,7 +24,7 @@ _CUSTOM_SAMPLER_NODES: list[type[Node]] = [
     *SIGMA_NODES, *[n for n in GUIDER_NODES if n is not PerpNegGuider],
 ]
 SAMPLING_NODES: list[type[Node]] = [
-    *KSAMPLER_NODES, *_CUSTOM_SAMPLER_NODES, AlignYourStepsScheduler, PerpNegGuider,
+    *KSAMPLER_NODES, *_CUSTOM_SAMPLER_NODES, AlignYourStepsScheduler, GITSScheduler, PerpNegGuider,
     *ADVANCED_SAMPLER_NODES, *MODEL_SAMPLING_NODES,
 ]
 
@@ -31,6 +32,7 @@ SAMPLING_NODES: list[type[Node]] = [
 SAMPLING_EXTRAS_MODULES: dict[str, str] = {
     **{node.type_name: "comfy_extras.nodes_custom_sampler" for node in _CUSTOM_SAMPLER_NODES},
     AlignYourStepsScheduler.type_name: "comfy_extras.nodes_align_your_steps",
+    GITSScheduler.type_name: "comfy_extras.nodes_gits",
     PerpNegGuider.type_name: "comfy_extras.nodes_perpneg",
     **{node.type_name: "comfy_extras.nodes_advanced_samplers" for node in ADVANCED_SAMPLER_NODES},
     **{node.type_name: "comfy_extras.nodes_model_advanced" for node in MODEL_SAMPLING_NODES},

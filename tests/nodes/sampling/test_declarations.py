@@ -80,6 +80,7 @@ ADDED = {
         "SplitSigmas", "SplitSigmasDenoise", "FlipSigmas", "SetFirstSigma",
         "ExtendIntermediateSigmas", "SamplingPercentToSigma")},
     "AlignYourStepsScheduler": "comfy_extras.nodes_align_your_steps",
+    "GITSScheduler": "comfy_extras.nodes_gits",
     "PerpNegGuider": "comfy_extras.nodes_perpneg",
     "SamplerLCMUpscale": "comfy_extras.nodes_advanced_samplers",
     "SamplerEulerCFGpp": "comfy_extras.nodes_advanced_samplers",

@@ -23,6 +23,7 @@ from nodes.payloads import Latent
 from nodes.sampling import model_sampling_nodes as msn
 from nodes.sampling.align_your_steps import NOISE_LEVELS, AlignYourStepsScheduler
 from nodes.sampling.custom import AddNoise, DisableNoise
+from nodes.sampling.gits import GITSScheduler
 from nodes.sampling.more_schedulers import (
     ExponentialScheduler,
     LaplaceScheduler,
@@ -167,3 +168,19 @@ def test_playground_latent_format_round_trips() -> None:
     std = torch.tensor([8.4927, 5.9022, 6.5498, 5.2299]).view(1, 4, 1, 1)
     torch.testing.assert_close(model_space, (raw - mean) * 0.5 / std)
     torch.testing.assert_close(SDXL_PLAYGROUND_2_5.process_out(model_space), raw)
+
+
+def test_gits_schedules() -> None:
+    node = GITSScheduler()
+    (ten,) = node.run(CTX, 1.2000000000000002, 10, 1.0)  # the widget's float for 1.20
+    row = [14.61464119, 5.85520077, 2.84484982, 1.67050016, 1.08895338, 0.74807048, 0.50118381,
+           0.32104823, 0.19894916, 0.09824532]  # GITS's 10-step schedule at coefficient 1.20
+    assert _same(ten, [*row, 0.0])
+    assert _same(node.run(CTX, 0.80, 2, 1.0)[0], [14.61464119, 7.49001646, 0.0])
+    assert _same(node.run(CTX, 1.20, 10, 0.5)[0], [*row[5:], 0.0])
+    (longer,) = node.run(CTX, 1.50, 25, 1.0)  # the 20-step one, log-linearly interpolated
+    assert longer.shape == (26,) and float(longer[0]) == pytest.approx(14.61464119)
+    assert float(longer[-2]) == pytest.approx(0.09824532 ** 0.5 * 0.02916753 ** 0.5, rel=0.3)
+    assert bool((longer[:-1] > longer[1:]).all())
+    with pytest.raises(ValueError, match="coeff"):
+        node.run(CTX, 0.83, 10, 1.0)
