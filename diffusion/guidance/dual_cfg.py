@@ -21,6 +21,7 @@ from typing import Any
 
 from torch import Tensor
 
+from diffusion.guidance.adm import Side
 from diffusion.guidance.cond import Cond
 from diffusion.guidance.denoiser import cfg_function
 from diffusion.guidance.guided_model import GuidedModel
@@ -57,7 +58,8 @@ class DualCFGGuider:
     def _denoiser(self, latent: Tensor, mask: Tensor | None, tap: UncondTap | None) -> Denoiser:
         # Resolved in ComfyUI's conditioning order (positive, middle, negative), evaluated as
         # [negative, middle, positive].
-        sides = ((self.cond1, "positive"), (self.cond2, "negative"), (self.negative, "negative"))
+        sides: tuple[tuple[Sequence[Cond], Side], ...] = (
+            (self.cond1, "positive"), (self.cond2, "negative"), (self.negative, "negative"))
         evaluate = model_sides(self.model, sides, latent, mask, self.max_batch_area, (2, 1, 0))
         post = self.model.hooks.post_cfg
         skip = self.skipped(tap)

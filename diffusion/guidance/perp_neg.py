@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from diffusion.guidance.adm import Side
 from diffusion.guidance.cond import Cond
 from diffusion.guidance.denoiser import post_cfg
 from diffusion.guidance.guided_model import GuidedModel
@@ -35,7 +36,8 @@ def perp_neg(positive: Tensor, negative: Tensor, empty: Tensor, neg_scale: float
     pos = positive - empty
     neg = negative - empty
     perp = neg - (torch.mul(neg, pos).sum() / torch.norm(pos) ** 2) * pos
-    return empty + cfg * (pos - perp * neg_scale)
+    result: Tensor = empty + cfg * (pos - perp * neg_scale)
+    return result
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,8 +64,8 @@ class PerpNegGuider:
     def _denoiser(self, latent: Tensor, mask: Tensor | None, tap: UncondTap | None) -> Denoiser:
         # Resolved in ComfyUI's conditioning order (positive, empty, negative), evaluated as
         # [positive, negative, empty]; the empty prompt is encoded as a negative one.
-        sides = ((self.positive, "positive"), (self.empty, "negative"),
-                 (self.negative, "negative"))
+        sides: tuple[tuple[Sequence[Cond], Side], ...] = (
+            (self.positive, "positive"), (self.empty, "negative"), (self.negative, "negative"))
         evaluate = model_sides(self.model, sides, latent, mask, self.max_batch_area, (0, 2, 1))
         functions = self.model.hooks.post_cfg
         skip = self.skipped(tap)

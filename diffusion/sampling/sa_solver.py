@@ -51,12 +51,14 @@ def adams_coefficients(lambdas: Tensor, lambda_s: Tensor, lambda_t: Tensor, tau:
         return torch.stack([b_2, (-h * tau_mul).expm1().neg() - b_2])
     integrals = exponential_coefficients(lambda_s, lambda_t, n, tau)
     vandermonde_t = torch.vander(lambdas, n, increasing=True).T  # (n, n)
-    return torch.linalg.solve(vandermonde_t, integrals)
+    weights: Tensor = torch.linalg.solve(vandermonde_t, integrals)  # (n,)
+    return weights
 
 
 def _combine(predictions: list[Tensor], weights: Tensor) -> Tensor:
     stacked = torch.stack(predictions, dim=1)  # (B, K, C, H, W)
-    return torch.tensordot(stacked, weights.to(stacked), dims=([1], [0]))  # (B, C, H, W)
+    combined: Tensor = torch.tensordot(stacked, weights.to(stacked), dims=([1], [0]))
+    return combined  # (B, C, H, W)
 
 
 def _tau_window(sde_start_sigma: float | None, sde_end_sigma: float | None,
@@ -132,7 +134,7 @@ class _SAState:
         self.p_order, self.c_order = predictor_order, corrector_order
         self.lambdas = -sigmas.log()  # inf at sigma = 0 (never used there)
         self.tau: float = 0.0
-        self.h: Tensor | float = 0.0
+        self.h: Tensor = sigmas.new_zeros(())
         self.noise: Tensor | float = 0.0
 
     def _orders(self, i: int, available: int) -> tuple[int, int]:
@@ -171,7 +173,8 @@ class _SAState:
 
     def run(self, x: Tensor) -> Tensor:
         s_in = x.new_ones([x.shape[0]])
-        sigmas, x_pred, preds = self.sigmas, x, []
+        sigmas, x_pred = self.sigmas, x
+        preds: list[Tensor] = []
         keep = max(self.p_order, self.c_order)
         for i in range(len(sigmas) - 1):
             denoised = self.model(x_pred, sigmas[i] * s_in, **self.extra_args)
