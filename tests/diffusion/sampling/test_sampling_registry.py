@@ -175,3 +175,16 @@ def test_advanced_window_as_ksampler_advanced() -> None:
     assert torch.equal(forced[:-1], sigmas[:4]) and float(forced[-1]) == 0.0
     assert advanced_sigmas(sigmas, start_step=10).numel() == 0  # nothing left: latent unchanged
     assert torch.equal(sigmas, original)  # never mutated
+
+
+@pytest.mark.parametrize("name", ["dpmpp_sde", "dpmpp_2m_sde", "dpmpp_2m_sde_heun", "dpmpp_3m_sde"])
+def test_gpu_trees_coincide_with_cpu_trees_on_the_cpu(name: str) -> None:
+    # The *_gpu samplers build their Brownian tree on x's device: a different stream on a GPU,
+    # the very same one on the CPU with float32 sigmas (the CPU tree's times are float32 too).
+    sigmas = calculate_sigmas(SD1, "karras", 5)  # float32
+    x = torch.zeros(1, 4, 4, 4)
+    cpu = make_noise_sampler(name, x, sigmas, 3)
+    device = make_noise_sampler(f"{name}_gpu", x, sigmas, 3)
+    assert cpu is not None and device is not None
+    for i in range(4):  # the samplers never draw noise for the step to sigma = 0
+        assert torch.equal(cpu(sigmas[i], sigmas[i + 1]), device(sigmas[i], sigmas[i + 1]))
