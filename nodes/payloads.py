@@ -24,7 +24,7 @@ from diffusion.guidance.adm import AdmKind
 from diffusion.latent_format import LatentFormat
 from diffusion.memory import ModelHandle
 from diffusion.patching import PatchSet
-from diffusion.sampling.model_sampling import ModelSamplingDiscrete
+from diffusion.sampling.model_sampling import ModelSampling
 from diffusion.text.prompt import TextTokenizer
 from diffusion.unet.config import Family
 
@@ -97,7 +97,7 @@ class DiffusionModel:
     """
 
     unet: ModelHandle
-    model_sampling: ModelSamplingDiscrete
+    model_sampling: ModelSampling
     latent_format: LatentFormat
     family: Family
     in_channels: int = 4
@@ -113,8 +113,8 @@ class DiffusionModel:
 
     def summary(self) -> str:
         patches = f", {len(self.patches)} patches" if self.patches else ""
-        return (f"DiffusionModel({self.family}, {self.model_sampling.prediction}"
-                f"{', zsnr' if self.model_sampling.zsnr else ''}{patches}, {self.unet.key.path})")
+        return (f"DiffusionModel({self.family}, {self.model_sampling.summary()}{patches}, "
+                f"{self.unet.key.path})")
 
 
 class GuiderPayload(Protocol):

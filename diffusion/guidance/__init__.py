@@ -18,8 +18,9 @@ from diffusion.guidance.cond import (
     replace_all,
 )
 from diffusion.guidance.denoiser import UNetFn, cfg_function, guided_denoiser, make_apply_model
+from diffusion.guidance.dual_cfg import DualCFGGuider
 from diffusion.guidance.guided_model import GuidedModel
-from diffusion.guidance.guider import CFGGuider, Guider
+from diffusion.guidance.guider import BasicGuider, CFGGuider, Guider, UncondGuider
 from diffusion.guidance.hooks import (
     NO_HOOKS,
     CondModifier,
@@ -29,6 +30,7 @@ from diffusion.guidance.hooks import (
     StepConds,
 )
 from diffusion.guidance.inpaint import inpaint_concat, noise_mask_inpaint
+from diffusion.guidance.perp_neg import PerpNegGuider, perp_neg
 from diffusion.guidance.resolve import ModelInputs, ResolvedCond, resolve_conditioning
 from diffusion.guidance.sample import ProgressCallback, sample
 from diffusion.guidance.shapes import reshape_mask
@@ -36,7 +38,11 @@ from diffusion.guidance.shapes import reshape_mask
 __all__ = [
     "NO_HOOKS",
     "AdmKind",
+    "BasicGuider",
     "CFGGuider",
+    "DualCFGGuider",
+    "PerpNegGuider",
+    "UncondGuider",
     "CondModifier",
     "Guider",
     "ModelHooks",
@@ -62,6 +68,7 @@ __all__ = [
     "inpaint_concat",
     "make_apply_model",
     "noise_mask_inpaint",
+    "perp_neg",
     "replace_all",
     "reshape_mask",
     "resolve_conditioning",

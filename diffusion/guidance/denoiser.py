@@ -17,11 +17,12 @@ import torch
 from torch import Tensor
 
 from diffusion.guidance.adm import AdmKind
-from diffusion.guidance.batching import ApplyModel, calc_cond_batch
+from diffusion.guidance.batching import ApplyModel
 from diffusion.guidance.cond import Cond
-from diffusion.guidance.hooks import NO_HOOKS, ModelHooks, PostCFGArgs, PostCFGFunction, StepConds
-from diffusion.guidance.resolve import ModelInputs, ResolvedCond, resolve_conditioning
-from diffusion.sampling.model_sampling import Denoiser, ModelSamplingDiscrete
+from diffusion.guidance.hooks import NO_HOOKS, ModelHooks, PostCFGArgs, PostCFGFunction
+from diffusion.guidance.sides import SideInputs, side_evaluator
+from diffusion.sampling.model_sampling import Denoiser, ModelSampling
+from diffusion.sampling.uncond import UncondTap
 from diffusion.unet.attention import AttentionHooks
 from diffusion.unet.hooks import UNetResiduals
 
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 def make_apply_model(
     unet_fn: UNetFn,
-    model_sampling: ModelSamplingDiscrete,
+    model_sampling: ModelSampling,
     dtype: torch.dtype | None = None,
     hooks: ModelHooks = NO_HOOKS,
 ) -> ApplyModel:
@@ -72,24 +73,43 @@ def make_apply_model(
     return apply
 
 
+def post_cfg(
+    result: Tensor,
+    cond_pred: Tensor,
+    uncond_pred: Tensor,
+    cond_scale: float,
+    x: Tensor,
+    sigma: Tensor,
+    functions: Sequence[PostCFGFunction] = (),
+    uncond_tap: UncondTap | None = None,
+) -> Tensor:
+    """The post-CFG functions in order on a guided ``result``; ``uncond_tap`` (a CFG++ sampler's)
+    records the unconditional prediction they see."""
+    if uncond_tap is not None:
+        uncond_tap.record(uncond_pred)
+    for fn in functions:
+        result = fn(PostCFGArgs(result, cond_pred, uncond_pred, cond_scale, sigma, x))
+    return result
+
+
 def cfg_function(
     cond_pred: Tensor,
     uncond_pred: Tensor,
     cond_scale: float,
     x: Tensor,
     sigma: Tensor,
-    post_cfg: Sequence[PostCFGFunction] = (),
+    post_cfg_functions: Sequence[PostCFGFunction] = (),
+    uncond_tap: UncondTap | None = None,
 ) -> Tensor:
     """``uncond + (cond - uncond) * cond_scale``, then each post-CFG function in order."""
     result = uncond_pred + (cond_pred - uncond_pred) * cond_scale
-    for fn in post_cfg:
-        result = fn(PostCFGArgs(result, cond_pred, uncond_pred, cond_scale, sigma, x))
-    return result
+    return post_cfg(result, cond_pred, uncond_pred, cond_scale, x, sigma, post_cfg_functions,
+                    uncond_tap)
 
 
 def guided_denoiser(
     unet_fn: UNetFn,
-    model_sampling: ModelSamplingDiscrete,
+    model_sampling: ModelSampling,
     positive: Sequence[Cond],
     negative: Sequence[Cond],
     cfg: float,
@@ -103,6 +123,7 @@ def guided_denoiser(
     hooks: ModelHooks = NO_HOOKS,
     max_batch_area: int | None = None,
     dtype: torch.dtype | None = None,
+    uncond_tap: UncondTap | None = None,
 ) -> Denoiser:
     """The ``model(x, sigma) -> x0`` the samplers call, guiding ``unet_fn`` with both sides.
 
@@ -113,28 +134,20 @@ def guided_denoiser(
     processors, in order.
     max_batch_area: the most rows x h x w per forward (None: cond and uncond always share one).
     dtype: the network's compute dtype (its inputs are cast to it; x0 is always float32).
+    uncond_tap: records each call's unconditional prediction (CFG++ samplers); with a tap the
+    negative side is evaluated even at cfg 1, as ComfyUI's ``disable_cfg1_optimization``.
     """
-    if len(latent_shape) != 4:
-        raise ValueError(f"latent_shape must be (B, C, H, W), got {tuple(latent_shape)!r}")
-    if max_batch_area is not None and max_batch_area < 1:
-        raise ValueError(f"max_batch_area must be >= 1 or None, got {max_batch_area!r}")
-    shape = (latent_shape[0], latent_shape[1], latent_shape[2], latent_shape[3])
-    inputs = ModelInputs(shape, adm, inpaint_concat, latent_image, denoise_mask, process_in)
-    pos, neg = resolve_conditioning(positive, negative, model_sampling, inputs)
+    inputs = SideInputs(latent_shape, adm, inpaint_concat, latent_image, denoise_mask,
+                        process_in, max_batch_area, dtype)
     apply = make_apply_model(unet_fn, model_sampling, dtype, hooks)
-    skip_uncond = math.isclose(cfg, 1.0)
-    if skip_uncond:
+    evaluate = side_evaluator(apply, model_sampling,
+                              ((positive, "positive"), (negative, "negative")), inputs, hooks)
+    skip = (1,) if math.isclose(cfg, 1.0) and uncond_tap is None else ()
+    if skip:
         logger.debug("cfg=%s: the negative side is not evaluated", cfg)
 
     def denoise(x: Tensor, sigma: Tensor, **_extra: Any) -> Tensor:
-        if tuple(x.shape[2:]) != shape[2:]:
-            raise ValueError(f"x has spatial size {tuple(x.shape[2:])}, resolved for {shape[2:]}")
-        sides: tuple[Sequence[ResolvedCond] | None, ...] = (pos, None if skip_uncond else neg)
-        for modify in hooks.cond_modifiers:
-            sides = modify(StepConds(sides, x, sigma))
-        cond_pred, uncond_pred = calc_cond_batch(
-            apply, sides, x, sigma, max_batch_area=max_batch_area
-        )
-        return cfg_function(cond_pred, uncond_pred, cfg, x, sigma, hooks.post_cfg)
+        cond_pred, uncond_pred = evaluate(x, sigma, skip)
+        return cfg_function(cond_pred, uncond_pred, cfg, x, sigma, hooks.post_cfg, uncond_tap)
 
     return denoise

@@ -10,7 +10,7 @@ from diffusion.guidance.adm import AdmKind
 from diffusion.guidance.denoiser import UNetFn
 from diffusion.guidance.hooks import NO_HOOKS, ModelHooks
 from diffusion.latent_format import LatentFormat
-from diffusion.sampling.model_sampling import ModelSamplingDiscrete
+from diffusion.sampling.model_sampling import ModelSampling
 from diffusion.unet.config import SDXL_ADM_CHANNELS, SDXL_REFINER_ADM_CHANNELS
 from diffusion.unet.model import UNetModel
 
@@ -23,7 +23,7 @@ class GuidedModel:
     inpainting model, its compute dtype (None: inputs as they are) and its hooks."""
 
     unet: UNetFn
-    model_sampling: ModelSamplingDiscrete
+    model_sampling: ModelSampling
     latent_format: LatentFormat
     adm: AdmKind = "none"
     inpaint_concat: bool = False
@@ -34,7 +34,7 @@ class GuidedModel:
     def from_unet(
         cls,
         unet: UNetModel,
-        model_sampling: ModelSamplingDiscrete,
+        model_sampling: ModelSampling,
         latent_format: LatentFormat,
         adm: AdmKind | None = None,
         hooks: ModelHooks = NO_HOOKS,

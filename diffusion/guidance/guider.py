@@ -1,19 +1,26 @@
 """Guiders: how a sampling run turns the model into the ``model(x, sigma) -> x0`` the samplers
-call (ComfyUI's GUIDER). ``CFGGuider`` is classifier-free guidance between two conditionings;
-other guiders (dual CFG, Perp-Neg, a plugin's) implement the same protocol."""
+call (ComfyUI's GUIDER). ``CFGGuider`` is classifier-free guidance between two conditionings,
+``BasicGuider`` the positive conditioning alone; ``DualCFGGuider`` and ``PerpNegGuider`` live in
+their own modules; a plugin's guider implements the same protocol.
+
+A guider that can also record each call's unconditional prediction (for CFG++ samplers)
+implements :class:`UncondGuider`; ``sample`` refuses a CFG++ sampler with any other guider."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from torch import Tensor
 
+from diffusion.guidance.adm import Side
 from diffusion.guidance.cond import Cond
-from diffusion.guidance.denoiser import guided_denoiser
+from diffusion.guidance.denoiser import guided_denoiser, make_apply_model
 from diffusion.guidance.guided_model import GuidedModel
+from diffusion.guidance.sides import SideEvaluator, SideInputs, side_evaluator
 from diffusion.sampling.model_sampling import Denoiser
+from diffusion.sampling.uncond import UncondTap
 
 
 class Guider(Protocol):
@@ -28,6 +35,29 @@ class Guider(Protocol):
         ...
 
 
+@runtime_checkable
+class UncondGuider(Guider, Protocol):
+    def tapped_denoiser(self, latent: Tensor, mask: Tensor | None, tap: UncondTap) -> Denoiser:
+        """As ``denoiser``, recording into ``tap`` the unconditional prediction of every call
+        (the one post-CFG functions see); sides are never skipped as an optimisation then."""
+        ...
+
+
+def model_sides(
+    model: GuidedModel,
+    sides: Sequence[tuple[Sequence[Cond], Side]],
+    latent: Tensor,
+    mask: Tensor | None,
+    max_batch_area: int | None = None,
+    order: Sequence[int] | None = None,
+) -> SideEvaluator:
+    """The evaluator of ``sides`` of ``model`` for a run over ``latent`` (``side_evaluator``)."""
+    inputs = SideInputs(latent.shape, model.adm, model.inpaint_concat, latent, mask,
+                        model.latent_format.process_in, max_batch_area, model.dtype)
+    apply = make_apply_model(model.unet, model.model_sampling, model.dtype, model.hooks)
+    return side_evaluator(apply, model.model_sampling, sides, inputs, model.hooks, order)
+
+
 @dataclass(frozen=True, eq=False)
 class CFGGuider:
     """``uncond + (cond - uncond) * cfg`` of ``model`` (with its hooks) between ``positive`` and
@@ -40,6 +70,12 @@ class CFGGuider:
     max_batch_area: int | None = None
 
     def denoiser(self, latent: Tensor, mask: Tensor | None) -> Denoiser:
+        return self._denoiser(latent, mask, None)
+
+    def tapped_denoiser(self, latent: Tensor, mask: Tensor | None, tap: UncondTap) -> Denoiser:
+        return self._denoiser(latent, mask, tap)
+
+    def _denoiser(self, latent: Tensor, mask: Tensor | None, tap: UncondTap | None) -> Denoiser:
         model = self.model
         return guided_denoiser(
             model.unet,
@@ -56,4 +92,21 @@ class CFGGuider:
             hooks=model.hooks,
             max_batch_area=self.max_batch_area,
             dtype=model.dtype,
+            uncond_tap=tap,
         )
+
+
+@dataclass(frozen=True, eq=False)
+class BasicGuider:
+    """The model's prediction for ``conditioning`` alone (ComfyUI's ``Guider_Basic``: CFG at
+    scale 1 without a negative side; the post-CFG functions see an unconditional prediction of
+    0). It has no unconditional prediction to give CFG++ samplers, so it is no
+    :class:`UncondGuider` (ComfyUI silently feeds them zeros)."""
+
+    model: GuidedModel
+    conditioning: Sequence[Cond]
+    max_batch_area: int | None = None
+
+    def denoiser(self, latent: Tensor, mask: Tensor | None) -> Denoiser:
+        return CFGGuider(self.model, self.conditioning, (), 1.0,
+                         self.max_batch_area).denoiser(latent, mask)

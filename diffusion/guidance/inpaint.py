@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from diffusion.guidance.shapes import resize_to_batch_size, upscale_center
-from diffusion.sampling.model_sampling import Denoiser, ModelSamplingDiscrete
+from diffusion.sampling.model_sampling import Denoiser, ModelSampling
 
 BLANK_INPAINT_LATENT = (0.8223, -0.6876, 0.6364, 0.1380)
 """ComfyUI's latent of an all-zero image, the masked image an inpaint model sees without mask."""
@@ -69,7 +69,7 @@ def inpaint_concat(
 
 def noise_mask_inpaint(
     denoiser: Denoiser,
-    model_sampling: ModelSamplingDiscrete,
+    model_sampling: ModelSampling,
     latent_image: Tensor,
     noise: Tensor,
     denoise_mask: Tensor,

@@ -21,7 +21,7 @@ from torch import Tensor
 from diffusion.guidance.adm import AdmKind, Side, encode_adm
 from diffusion.guidance.cond import AreaPercentage, Cond, ControlHook
 from diffusion.guidance.inpaint import inpaint_concat
-from diffusion.sampling.model_sampling import ModelSamplingDiscrete
+from diffusion.sampling.model_sampling import ModelSampling
 
 AreaTuple = tuple[int, int, int, int]
 """(height, width, y, x) in latent units."""
@@ -116,7 +116,7 @@ def _model_conds(
 
 
 def resolve_cond(
-    cond: Cond, side: Side, model_sampling: ModelSamplingDiscrete, inputs: ModelInputs
+    cond: Cond, side: Side, model_sampling: ModelSampling, inputs: ModelInputs
 ) -> ResolvedCond:
     """One entry resolved for a run on a latent of ``inputs.latent_shape``."""
     _, _, height, width = inputs.latent_shape
@@ -171,17 +171,30 @@ def _add_same_area(others: list[ResolvedCond], rc: ResolvedCond) -> None:
     )
 
 
+def resolve_sides(
+    sides: Sequence[tuple[Sequence[Cond], Side]],
+    model_sampling: ModelSampling,
+    inputs: ModelInputs,
+) -> list[list[ResolvedCond]]:
+    """Each side's entries resolved, then every area entry mirrored onto every other side, in
+    ComfyUI's order (side by side, entry by entry, mirrors added earlier included)."""
+    resolved = [[resolve_cond(c, side, model_sampling, inputs) for c in conds]
+                for conds, side in sides]
+    for k, entries in enumerate(resolved):
+        for rc in list(entries):
+            for kk, others in enumerate(resolved):
+                if kk != k:
+                    _add_same_area(others, rc)
+    return resolved
+
+
 def resolve_conditioning(
     positive: Sequence[Cond],
     negative: Sequence[Cond],
-    model_sampling: ModelSamplingDiscrete,
+    model_sampling: ModelSampling,
     inputs: ModelInputs,
 ) -> tuple[list[ResolvedCond], list[ResolvedCond]]:
     """Both sides resolved, each area entry mirrored onto the other side as ComfyUI does."""
-    pos = [resolve_cond(c, "positive", model_sampling, inputs) for c in positive]
-    neg = [resolve_cond(c, "negative", model_sampling, inputs) for c in negative]
-    for rc in pos:
-        _add_same_area(neg, rc)
-    for rc in list(neg):  # includes the mirrors just added, as ComfyUI's loop does
-        _add_same_area(pos, rc)
+    pos, neg = resolve_sides(((positive, "positive"), (negative, "negative")), model_sampling,
+                             inputs)
     return pos, neg

@@ -17,11 +17,13 @@ import torch
 from torch import Tensor
 
 from diffusion.guidance.guided_model import GuidedModel
-from diffusion.guidance.guider import Guider
+from diffusion.guidance.guider import Guider, UncondGuider
 from diffusion.guidance.inpaint import noise_mask_inpaint
 from diffusion.guidance.shapes import reshape_mask
+from diffusion.sampling.model_sampling import Denoiser
 from diffusion.sampling.noise import SEED_MAX, Noise, seeded_generator
 from diffusion.sampling.registry import SamplerSpec
+from diffusion.sampling.uncond import UncondTap
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,20 @@ def _to_model_space(model: GuidedModel, latent: Tensor) -> Tensor:
     return model.latent_format.process_in(latent)
 
 
+def _guided(guider: Guider, sampler: SamplerSpec, latent: Tensor, mask: Tensor | None,
+            tap: UncondTap | None) -> Denoiser:
+    """The guider's denoiser; for a CFG++ sampler one that records into ``tap``."""
+    if tap is None:
+        return guider.denoiser(latent, mask)
+    if not isinstance(guider, UncondGuider):
+        raise ValueError(
+            f"sampler {sampler.name!r} (CFG++) needs the unconditional prediction, which guider "
+            f"{type(guider).__name__} cannot provide (it has no tapped_denoiser); use a guider "
+            "with a negative side such as CFGGuider, or a sampler without _cfg_pp"
+        )
+    return guider.tapped_denoiser(latent, mask, tap)
+
+
 def _check(latent: Tensor, sigmas: Tensor) -> None:
     if latent.ndim != 4:
         raise ValueError(f"latent must be (B, C, H, W), got shape {tuple(latent.shape)}")
@@ -96,13 +112,15 @@ def sample(
     prepared = None if mask is None else reshape_mask(mask, raw.shape).to(raw)
     with torch.no_grad():
         latent_in = _to_model_space(model, raw)
-        denoiser = guider.denoiser(latent_in, prepared)
+        tap = UncondTap() if sampler.needs_uncond else None
+        denoiser = _guided(guider, sampler, latent_in, prepared, tap)
         if prepared is not None:
             inpaint_noise = _inpaint_noise(start_noise, noise.seed, sampler.inpaint_fresh_noise)
             denoiser = noise_mask_inpaint(denoiser, ms, latent_in, inpaint_noise, prepared)
         x = ms.noise_scaling(sigmas[0], start_noise, latent_in, ms.is_max_denoise(sigmas))
         samples = sampler.run(denoiser, x, sigmas, seed=noise.seed,
-                              callback=_progress(callback, len(sigmas) - 1))
+                              callback=_progress(callback, len(sigmas) - 1), uncond=tap,
+                              model_sampling=ms)
         samples = ms.inverse_noise_scaling(sigmas[-1], samples)
         out = model.latent_format.process_out(samples.float())
     if prepared is not None:  # exact where nothing is regenerated (ComfyUI: equal up to rounding)

@@ -5,7 +5,18 @@ Pure torch; knows nothing of graphs, nodes, JSON or HTTP.
 
 from __future__ import annotations
 
-from diffusion.sampling.model_sampling import Denoiser, ModelSamplingDiscrete, make_denoiser
+from diffusion.sampling.continuous_sampling import (
+    ModelSamplingContinuousEDM,
+    ModelSamplingContinuousV,
+    ModelSamplingCosmosRFlow,
+)
+from diffusion.sampling.model_sampling import (
+    Denoiser,
+    ModelSampling,
+    ModelSamplingDiscrete,
+    ModelSamplingDiscreteDistilled,
+    make_denoiser,
+)
 from diffusion.sampling.noise import (
     Noise,
     NoiseSampler,
@@ -26,6 +37,7 @@ from diffusion.sampling.registry import (
 )
 from diffusion.sampling.sampler_steps import Sampler, StepCallback
 from diffusion.sampling.schedules import SCHEDULER_NAMES, SCHEDULERS, ScheduleFn, calculate_sigmas
+from diffusion.sampling.uncond import UncondTap
 
 __all__ = [
     "SAMPLERS",
@@ -33,7 +45,12 @@ __all__ = [
     "SCHEDULERS",
     "SCHEDULER_NAMES",
     "Denoiser",
+    "ModelSampling",
+    "ModelSamplingContinuousEDM",
+    "ModelSamplingContinuousV",
+    "ModelSamplingCosmosRFlow",
     "ModelSamplingDiscrete",
+    "ModelSamplingDiscreteDistilled",
     "Noise",
     "NoiseSampler",
     "Sampler",
@@ -41,6 +58,7 @@ __all__ = [
     "ScheduleFn",
     "SeededNoise",
     "StepCallback",
+    "UncondTap",
     "advanced_sigmas",
     "brownian_tree_noise_sampler",
     "calculate_sigmas",

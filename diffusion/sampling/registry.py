@@ -9,119 +9,25 @@ Functions that take a sampler or scheduler accept the object, or a built-in name
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Any, Literal
-
 import torch
 from torch import Tensor
 
-from diffusion.sampling.ancestral_samplers import (
-    sample_ddpm,
-    sample_dpm_2_ancestral,
-    sample_dpmpp_2s_ancestral,
-    sample_euler_ancestral,
-    sample_lcm,
-)
-from diffusion.sampling.model_sampling import Denoiser, ModelSamplingDiscrete
-from diffusion.sampling.noise import (
-    NoiseSampler,
-    brownian_tree_noise_sampler,
-    gaussian_noise_sampler,
-)
-from diffusion.sampling.ode_samplers import (
-    sample_dpm_2,
-    sample_dpmpp_2m,
-    sample_euler,
-    sample_heun,
-    sample_lms,
-)
-from diffusion.sampling.sampler_steps import Sampler, StepCallback
+from diffusion.sampling.catalogue import SAMPLER_NAMES, SAMPLERS
+from diffusion.sampling.model_sampling import ModelSampling
+from diffusion.sampling.noise import NoiseSampler
+from diffusion.sampling.sampler_spec import NoiseKind, SamplerSpec, noise_sampler_for
 from diffusion.sampling.schedules import SCHEDULERS, ScheduleFn
-from diffusion.sampling.sde_samplers import (
-    sample_dpmpp_2m_sde,
-    sample_dpmpp_3m_sde,
-    sample_dpmpp_sde,
-)
-from diffusion.sampling.unipc import sample_uni_pc, sample_uni_pc_bh2
 
-NoiseKind = Literal["none", "gaussian", "brownian"]
-
-
-@dataclass(frozen=True, eq=False)
-class SamplerSpec:
-    """A sampler as ComfyUI runs it: the function, its options, and how it is driven.
-
-    noise: "gaussian" = a seeded per-step ``randn`` (ComfyUI's default noise sampler), "brownian"
-    = a Brownian tree over the schedule's sigma range. discard_penultimate_sigma: KSampler
-    schedules one extra step and drops the second-to-last sigma (ComfyUI does this for dpm_2,
-    dpm_2_ancestral, uni_pc, uni_pc_bh2). paired_scheduler: the schedule that gives the name its
-    textbook meaning; ComfyUI does not force it (its ``ddim`` is Euler on whatever scheduler the
-    user picks — ``ddim_uniform`` reproduces the DDIM paper's timesteps). inpaint_fresh_noise:
-    ComfyUI's ``ddim`` re-draws the inpainting noise from seed + 1. options: extra keyword
-    arguments of the function (``eta``, ``s_noise`` …).
-    """
-
-    name: str
-    sample: Sampler
-    noise: NoiseKind = "none"
-    discard_penultimate_sigma: bool = False
-    paired_scheduler: str | None = None
-    inpaint_fresh_noise: bool = False
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    nbytes = 0  # a SAMPLER payload holds no tensors
-
-    @property
-    def stochastic(self) -> bool:
-        return self.noise != "none"
-
-    def run(self, model: Denoiser, x: Tensor, sigmas: Tensor, *, seed: int,
-            callback: StepCallback | None = None) -> Tensor:
-        """Samples ``x`` (B, C, H, W) over ``sigmas`` with this sampler's noise for ``seed``."""
-        return self.sample(
-            model, x, sigmas, extra_args={}, callback=callback,
-            noise_sampler=make_noise_sampler(self, x, sigmas, seed), **self.options,
-        )
-
-    def summary(self) -> str:
-        return f"Sampler({self.name})"
-
-
-SAMPLERS: MappingProxyType[str, SamplerSpec] = MappingProxyType(
-    {
-        spec.name: spec
-        for spec in (
-            SamplerSpec("euler", sample_euler),
-            SamplerSpec("euler_ancestral", sample_euler_ancestral, noise="gaussian"),
-            SamplerSpec("heun", sample_heun),
-            SamplerSpec("dpm_2", sample_dpm_2, discard_penultimate_sigma=True),
-            SamplerSpec(
-                "dpm_2_ancestral",
-                sample_dpm_2_ancestral,
-                noise="gaussian",
-                discard_penultimate_sigma=True,
-            ),
-            SamplerSpec("lms", sample_lms),
-            SamplerSpec("dpmpp_2s_ancestral", sample_dpmpp_2s_ancestral, noise="gaussian"),
-            SamplerSpec("dpmpp_sde", sample_dpmpp_sde, noise="brownian"),
-            SamplerSpec("dpmpp_2m", sample_dpmpp_2m),
-            SamplerSpec("dpmpp_2m_sde", sample_dpmpp_2m_sde, noise="brownian"),
-            SamplerSpec("dpmpp_3m_sde", sample_dpmpp_3m_sde, noise="brownian"),
-            SamplerSpec("ddpm", sample_ddpm, noise="gaussian"),
-            SamplerSpec("lcm", sample_lcm, noise="gaussian"),
-            SamplerSpec(
-                "ddim", sample_euler, paired_scheduler="ddim_uniform", inpaint_fresh_noise=True
-            ),
-            SamplerSpec("uni_pc", sample_uni_pc, discard_penultimate_sigma=True),
-            SamplerSpec("uni_pc_bh2", sample_uni_pc_bh2, discard_penultimate_sigma=True),
-        )
-    }
-)
-"""Sampler name -> spec, in ComfyUI's list order (ddim, uni_pc, uni_pc_bh2 last)."""
-
-SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)
+__all__ = [
+    "SAMPLERS",
+    "SAMPLER_NAMES",
+    "NoiseKind",
+    "SamplerSpec",
+    "advanced_sigmas",
+    "get_sampler",
+    "ksampler_sigmas",
+    "make_noise_sampler",
+]
 
 
 def get_sampler(name: str) -> SamplerSpec:
@@ -149,22 +55,11 @@ def make_noise_sampler(
     sampler: SamplerSpec | str, x: Tensor, sigmas: Tensor, seed: int
 ) -> NoiseSampler | None:
     """The per-step noise ComfyUI gives ``sampler`` for this seed (None if deterministic)."""
-    spec = _spec(sampler)
-    name = spec.name
-    if spec.noise == "gaussian":
-        return gaussian_noise_sampler(x, seed)
-    if spec.noise == "brownian":
-        positive = sigmas[sigmas > 0]
-        if positive.numel() == 0:
-            raise ValueError(
-                f"sigmas must contain a positive value for {name!r}, got {sigmas.tolist()!r}"
-            )
-        return brownian_tree_noise_sampler(x, positive.min(), sigmas.max(), seed, cpu=True)
-    return None
+    return noise_sampler_for(_spec(sampler), x, sigmas, seed)
 
 
 def _scheduled_sigmas(
-    model_sampling: ModelSamplingDiscrete, spec: SamplerSpec, schedule: ScheduleFn, steps: int
+    model_sampling: ModelSampling, spec: SamplerSpec, schedule: ScheduleFn, steps: int
 ) -> Tensor:
     if not spec.discard_penultimate_sigma:
         return schedule(model_sampling, steps)
@@ -173,7 +68,7 @@ def _scheduled_sigmas(
 
 
 def ksampler_sigmas(
-    model_sampling: ModelSamplingDiscrete,
+    model_sampling: ModelSampling,
     sampler: SamplerSpec | str,
     scheduler: ScheduleFn | str,
     steps: int,

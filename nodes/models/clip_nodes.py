@@ -1,8 +1,8 @@
 """CLIPLoader, DualCLIPLoader, CLIPSetLastLayer and ModelSamplingDiscrete.
 
-Only the types this engine runs are offered (``stable_diffusion``, ``sdxl``; ``eps``,
-``v_prediction``): a workflow asking for another fails validation with the choices named,
-rather than loading something that cannot work.
+Only the text-encoder types this engine runs are offered (``stable_diffusion``, ``sdxl``): a
+workflow asking for another fails validation with the choices named, rather than loading
+something that cannot work.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import dataclasses
 from typing import Any
 
 from diffusion.loading import OpenedCheckpoint
+from diffusion.sampling.model_sampling import discrete_model_sampling
 from nodes.api import CLIP, MODEL, Boolean, Combo, Int, Link, Node, Output, RunContext
 from nodes.models.payload_builders import (
     checkpoint_clip,
@@ -24,7 +25,7 @@ from nodes.payloads import Clip, DiffusionModel
 CLIP_TYPES = ("stable_diffusion",)
 DUAL_CLIP_TYPES = ("sdxl",)
 DEVICES = ("default", "cpu")
-SAMPLING_TYPES = ("eps", "v_prediction")
+SAMPLING_TYPES = ("eps", "v_prediction", "lcm", "x0", "img_to_img")
 
 
 def _device_input() -> Combo:
@@ -129,8 +130,8 @@ class CLIPSetLastLayer(Node):
 
 
 class ModelSamplingDiscrete(Node):
-    """Overrides the model's prediction type (eps or v-prediction) and zero-terminal-SNR
-    rescaling of its noise schedule."""
+    """Overrides the model's prediction type (eps, v-prediction, x0, img_to_img, or LCM with its
+    50 teacher timesteps) and zero-terminal-SNR rescaling of its noise schedule."""
 
     display_name = "ModelSamplingDiscrete"
     category = "advanced/model"
@@ -145,8 +146,7 @@ class ModelSamplingDiscrete(Node):
     def run(self, ctx: RunContext, model: DiffusionModel, sampling: str,
             zsnr: bool) -> tuple[Any, ...]:
         _check_choice(self.type_name, "sampling", sampling, SAMPLING_TYPES)
-        current = model.model_sampling
-        patched = dataclasses.replace(current, prediction=sampling, zsnr=zsnr)
+        patched = discrete_model_sampling(sampling, zsnr, model.model_sampling)
         return (dataclasses.replace(model, model_sampling=patched),)
 
 

@@ -3,8 +3,10 @@ SamplerCustomAdvanced and the SAMPLER / NOISE / GUIDER nodes that feed them."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from diffusion.guidance import Cond
@@ -143,6 +145,45 @@ class CFGGuider(Node):
         return (CfgGuide(model, tuple(positive), tuple(negative), cfg),)
 
 
+class DisableNoise(Node):
+    """No initial noise (the latent already carries it); per-step noise is seeded with 0."""
+
+    display_name = "DisableNoise"
+    category = f"{CUSTOM_CATEGORY}/noise"
+    inputs = ()
+    outputs = (Output(NOISE),)
+
+    def run(self, ctx: RunContext) -> tuple[Any, ...]:
+        return (SeededNoise(0, enabled=False),)
+
+
+class AddNoise(Node):
+    """Adds the noise to a latent at the level of the sigmas' span (|first - last|, or the
+    only sigma), as sampling would start from it."""
+
+    display_name = "AddNoise"
+    category = "_for_testing/custom_sampling/noise"
+    experimental = True
+    inputs = (model_input(), Link("noise", NOISE, tooltip="The noise to add (RandomNoise)."),
+              _sigmas_input(), _latent_input())
+    outputs = (Output(LATENT),)
+
+    def run(self, ctx: RunContext, model: DiffusionModel, noise: SeededNoise, sigmas: Tensor,
+            latent_image: Latent) -> tuple[Any, ...]:
+        sigmas = _check_sigmas(self.type_name, sigmas)
+        if len(sigmas) == 0:
+            return (latent_image,)
+        samples = latent_image.samples
+        drawn = noise.generate(samples, latent_image.batch_index).to(samples)
+        scale = (sigmas[0] - sigmas[-1]).abs() if len(sigmas) > 1 else sigmas[0]
+        fmt = model.latent_format
+        start = fmt.process_in(samples) if torch.count_nonzero(samples) > 0 else samples
+        noisy = fmt.process_out(model.model_sampling.noise_scaling(scale, drawn, start))
+        noisy = torch.nan_to_num(noisy, nan=0.0, posinf=0.0, neginf=0.0)
+        return (dataclasses.replace(latent_image, samples=noisy),)
+
+
 CUSTOM_SAMPLING_NODES: list[type[Node]] = [
-    SamplerCustom, SamplerCustomAdvanced, KSamplerSelect, RandomNoise, CFGGuider,
+    SamplerCustom, SamplerCustomAdvanced, KSamplerSelect, RandomNoise, DisableNoise, AddNoise,
+    CFGGuider,
 ]

@@ -19,15 +19,7 @@ REFERENCE = Path(__file__).parent / "reference" / "comfyui-sd-nodes-v0.3.64.json
 TOP_FIELDS = ("category", "python_module", "output", "output_name", "output_node",
               "output_is_list")
 OPTIONS = ("default", "min", "max", "step")
-FEWER_SAMPLERS = "issue 14 (sampling extensions) adds ComfyUI's other samplers and schedulers"
 KNOWN: dict[tuple[str, str], str] = {
-    ("KSampler", "sampler_name"): FEWER_SAMPLERS,
-    ("KSampler", "scheduler"): FEWER_SAMPLERS,
-    ("KSamplerAdvanced", "sampler_name"): FEWER_SAMPLERS,
-    ("KSamplerAdvanced", "scheduler"): FEWER_SAMPLERS,
-    ("KSamplerSelect", "sampler_name"): FEWER_SAMPLERS,
-    ("BasicScheduler", "scheduler"): FEWER_SAMPLERS,
-    ("ModelSamplingDiscrete", "sampling"): "lcm, x0 and img_to_img arrive with issue 14",
     ("UNETLoader", "weight_dtype"): "weights load at the engine's dtype; fp8 storage is not "
                                     "offered rather than silently ignored",
     ("CLIPLoader", "type"): "only the SD-era types this engine runs are offered",

@@ -113,6 +113,39 @@ class GaussianMixture:
         return torch.from_numpy(sol.y[:, -1]).reshape(shape)
 
 
+def run_sampler(
+    spec: Any,
+    model: Callable[..., Tensor],
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    callback: Any = None,
+    noise_sampler: Any = None,
+    uncond_model: Callable[..., Tensor] | None = None,
+    **options: Any,
+) -> Tensor:
+    """``spec.sample`` with its options and the channels it declares: for a CFG++ sampler an
+    ``UncondTap`` fed, at every model call, by ``uncond_model`` (default: the model itself, i.e.
+    cfg 1); for SA-Solver SD1's model sampling."""
+    from diffusion.sampling import ModelSamplingDiscrete, UncondTap
+
+    kwargs: dict[str, Any] = {**spec.options, **options}
+    sample_model = model
+    if spec.needs_uncond:
+        tap = UncondTap()
+
+        def sample_model(x: Tensor, sigma: Tensor, **kw: Any) -> Tensor:
+            out = model(x, sigma, **kw)
+            tap.record(out if uncond_model is None else uncond_model(x, sigma))
+            return out
+
+        kwargs["uncond"] = tap
+    if spec.needs_model_sampling:
+        kwargs["model_sampling"] = ModelSamplingDiscrete()
+    return spec.sample(sample_model, x, sigmas, extra_args={}, callback=callback,
+                       noise_sampler=noise_sampler, **kwargs)
+
+
 def counting(model: Callable[..., Tensor]) -> tuple[Callable[..., Tensor], list[int]]:
     """Wraps a denoiser to count its calls."""
     calls = [0]
@@ -128,6 +161,16 @@ def replay_noise(x: Tensor, seed: int) -> Callable[[Tensor, Tensor], Tensor]:
     """A deterministic noise sampler: the n-th call returns the n-th draw of a seeded stream."""
     gen = torch.Generator().manual_seed(seed)
     return lambda sigma, sigma_next: torch.randn(x.shape, generator=gen, dtype=x.dtype)
+
+
+class _SilentProgress(contextlib.nullcontext):  # type: ignore[type-arg]
+    """tqdm stand-in for k-diffusion's DPM-Solver (``with tqdm(...) as pbar: pbar.update()``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(self)
+
+    def update(self, n: int = 1) -> None:
+        pass
 
 
 @contextlib.contextmanager
@@ -159,7 +202,7 @@ def kdiffusion_sampling() -> types.ModuleType:
     utils.append_dims = lambda x, n: x[(...,) + (None,) * (n - x.ndim)]  # type: ignore[attr-defined]
     tqdm_auto = types.ModuleType("tqdm.auto")
     tqdm_auto.trange = lambda n, disable=None: range(n)  # type: ignore[attr-defined]
-    tqdm_auto.tqdm = None  # type: ignore[attr-defined]
+    tqdm_auto.tqdm = _SilentProgress  # type: ignore[attr-defined]
     torchdiffeq = types.ModuleType("torchdiffeq")
     torchdiffeq.odeint = None  # type: ignore[attr-defined]
     stubs = {

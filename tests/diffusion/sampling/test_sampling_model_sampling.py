@@ -110,7 +110,7 @@ def test_zero_terminal_snr_matches_diffusers_rescale() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [
-        ({"prediction": "x0"}, "prediction"),
+        ({"prediction": "edm"}, "prediction"),  # edm is continuous-only
         ({"num_timesteps": 1}, "num_timesteps"),
         ({"linear_start": 0.02, "linear_end": 0.01}, "linear_start"),
     ],

@@ -12,7 +12,7 @@ import math
 
 import pytest
 import torch
-from _sampling_testlib import GaussianData, GaussianMixture, replay_noise
+from _sampling_testlib import GaussianData, GaussianMixture, replay_noise, run_sampler
 from torch import Tensor
 
 from diffusion.sampling import SAMPLERS, ModelSamplingDiscrete, ksampler_sigmas, make_noise_sampler
@@ -31,6 +31,20 @@ STOCHASTIC_STEPS = {
     "dpmpp_sde": 30,
     "dpmpp_2m_sde": 30,
     "dpmpp_3m_sde": 30,
+    # ComfyUI's later stochastic samplers (the *_gpu trees coincide with the CPU ones here;
+    # CFG++ samplers run with uncond = the guided prediction, i.e. cfg 1).
+    "dpmpp_sde_gpu": 30,
+    "dpmpp_2m_sde_heun": 30,
+    "dpmpp_3m_sde_gpu": 30,
+    "euler_ancestral_cfg_pp": 100,
+    "dpmpp_2s_ancestral_cfg_pp": 30,
+    "res_multistep_ancestral": 100,
+    "res_multistep_ancestral_cfg_pp": 100,
+    "er_sde": 30,
+    "seeds_2": 30,
+    "seeds_3": 30,
+    "sa_solver": 30,
+    "sa_solver_pece": 30,
 }
 
 
@@ -53,7 +67,7 @@ def _run(name: str, s_noise: float) -> Tensor:
     if s_noise != 1.0:
         inner = noise_sampler
         noise_sampler = lambda s, s_next: inner(s, s_next) * s_noise  # noqa: E731
-    return SAMPLERS[name].sample(MIXTURE.denoise, x, sigmas, noise_sampler=noise_sampler)
+    return run_sampler(SAMPLERS[name], MIXTURE.denoise, x, sigmas, noise_sampler=noise_sampler)
 
 
 @pytest.mark.parametrize("name", STOCHASTIC_STEPS)

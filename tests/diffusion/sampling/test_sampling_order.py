@@ -13,7 +13,7 @@ from functools import cache
 
 import pytest
 import torch
-from _sampling_testlib import GaussianData, GaussianMixture
+from _sampling_testlib import GaussianData, GaussianMixture, run_sampler
 from torch import Tensor
 
 from diffusion.sampling import SAMPLERS
@@ -66,6 +66,34 @@ def test_observed_order_of_accuracy(data_name: str, name: str) -> None:
     assert errors[-1] < errors[1] / 3, errors  # converging at all
     orders = [math.log2(errors[k] / errors[k + 1]) for k in range(len(errors) - 1)]
     low, high = ORDER_BANDS[name]
+    assert all(low <= p <= high for p in orders[-2:]), (name, orders, errors)
+
+
+# The samplers ComfyUI added later, deterministic settings: (options, (lowest, highest) order).
+EXTRA_BANDS: dict[str, tuple[dict[str, object], tuple[float, float]]] = {
+    "res_multistep": ({}, (1.9, 2.4)),  # RES second-order multistep
+    "deis": ({}, (2.4, 3.5)),  # tAB3, its quadrature error shows at 128 steps
+    "ipndm": ({}, (1.9, 2.4)),  # AB4 with even-step weights: 2nd order on Karras steps
+    "seeds_2": ({"eta": 0.0}, (1.9, 2.2)),
+    "seeds_3": ({"eta": 0.0}, (2.8, 3.3)),
+    "sa_solver": ({"eta": 0.0}, (3.8, 4.9)),  # predictor 3 + corrector 4
+    "heunpp2": ({}, (0.9, 1.15)),  # its weights tend to Euler's at low sigma
+    "gradient_estimation": ({}, (0.75, 1.15)),
+}
+
+
+@pytest.mark.parametrize("data_name", DATA)
+@pytest.mark.parametrize("name", EXTRA_BANDS)
+def test_observed_order_of_the_added_samplers(data_name: str, name: str) -> None:
+    x, exact = _problem(data_name)
+    options, (low, high) = EXTRA_BANDS[name]
+    errors = [
+        float((run_sampler(SAMPLERS[name], DATA[data_name].denoise, x, _schedule(n), **options)
+               - exact).abs().max())
+        for n in STEPS
+    ]
+    assert errors[-1] < errors[1] / 3, errors
+    orders = [math.log2(errors[k] / errors[k + 1]) for k in range(len(errors) - 1)]
     assert all(low <= p <= high for p in orders[-2:]), (name, orders, errors)
 
 

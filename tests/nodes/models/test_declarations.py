@@ -104,7 +104,7 @@ DECLARED: dict[str, tuple[str, str, list[str], list[str], list[str], str]] = {
 OPTIONS: list[tuple[str, str, Any, dict[str, Any]]] = [
     ("CLIPSetLastLayer", "stop_at_clip_layer", "INT", {"default": -1, "min": -24, "max": -1,
                                                        "step": 1}),
-    ("ModelSamplingDiscrete", "sampling", ["eps", "v_prediction"], {}),
+    ("ModelSamplingDiscrete", "sampling", ["eps", "v_prediction", "lcm", "x0", "img_to_img"], {}),
     ("ModelSamplingDiscrete", "zsnr", "BOOLEAN", {"default": False}),
     ("UNETLoader", "weight_dtype", ["default"], {}),
     ("CLIPLoader", "type", ["stable_diffusion"], {}),

@@ -139,9 +139,9 @@ def test_model_sampling_discrete_overrides_and_leaves_the_input(
     assert float(patched.model_sampling.sigma_max) > 4000  # zero-terminal-SNR schedule
     assert patched.unet is original.unet and patched.family == "sd1"
     assert (original.model_sampling.prediction, original.model_sampling.zsnr) == ("eps", False)
-    lcm = {**patch, "inputs": {**patch["inputs"], "sampling": "lcm"}}
+    edm = {**patch, "inputs": {**patch["inputs"], "sampling": "edm"}}  # continuous only
     with pytest.raises(PromptError) as caught:
-        env.run({"1": loader("m.safetensors"), "2": lcm,
+        env.run({"1": loader("m.safetensors"), "2": edm,
                  "p": {"class_type": "Probe", "inputs": {"value": ["2", 0]}}})
     assert caught.value.node_errors["2"]["errors"][0]["type"] == "value_not_in_list"
 

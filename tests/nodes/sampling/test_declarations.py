@@ -68,12 +68,38 @@ COMFY: dict[str, tuple[str, str, list[tuple[str, Any, dict[str, Any]]], tuple[li
                   [MODEL, *CONDS, ("cfg", "FLOAT", CFG)],
                   (["GUIDER"], ["GUIDER"])),
 }
-# ComfyUI's list order of the sampler and scheduler names we implement
-COMFY_SAMPLER_ORDER = ["euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms",
-                       "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_2m", "dpmpp_2m_sde",
-                       "dpmpp_3m_sde", "ddpm", "lcm", "ddim", "uni_pc", "uni_pc_bh2"]
+# The other nodes of the sampling pack; their declarations are checked against ComfyUI's
+# /object_info by tests/nodes/test_comfyui_reference.py. Node -> ComfyUI python_module.
+ADDED = {
+    **{n: "comfy_extras.nodes_custom_sampler" for n in (
+        "DisableNoise", "AddNoise", "BasicGuider", "DualCFGGuider", "ExponentialScheduler",
+        "PolyexponentialScheduler", "LaplaceScheduler", "VPScheduler", "BetaSamplingScheduler",
+        "SamplerEulerAncestral", "SamplerEulerAncestralCFGPP", "SamplerLMS",
+        "SamplerDPMPP_3M_SDE", "SamplerDPMPP_2M_SDE", "SamplerDPMPP_SDE",
+        "SamplerDPMPP_2S_Ancestral", "SamplerDPMAdaptative", "SamplerER_SDE", "SamplerSASolver",
+        "SplitSigmas", "SplitSigmasDenoise", "FlipSigmas", "SetFirstSigma",
+        "ExtendIntermediateSigmas", "SamplingPercentToSigma")},
+    "AlignYourStepsScheduler": "comfy_extras.nodes_align_your_steps",
+    "GITSScheduler": "comfy_extras.nodes_gits",
+    "PerpNegGuider": "comfy_extras.nodes_perpneg",
+    "SamplerLCMUpscale": "comfy_extras.nodes_advanced_samplers",
+    "SamplerEulerCFGpp": "comfy_extras.nodes_advanced_samplers",
+    "ModelSamplingContinuousEDM": "comfy_extras.nodes_model_advanced",
+    "ModelSamplingContinuousV": "comfy_extras.nodes_model_advanced",
+}
+# ComfyUI v0.3.64's sampler and scheduler lists, in order
+COMFY_SAMPLER_ORDER = [
+    "euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2",
+    "dpm_2", "dpm_2_ancestral", "lms", "dpm_fast", "dpm_adaptive", "dpmpp_2s_ancestral",
+    "dpmpp_2s_ancestral_cfg_pp", "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_2m", "dpmpp_2m_cfg_pp",
+    "dpmpp_2m_sde", "dpmpp_2m_sde_gpu", "dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun_gpu",
+    "dpmpp_3m_sde", "dpmpp_3m_sde_gpu", "ddpm", "lcm", "ipndm", "ipndm_v", "deis",
+    "res_multistep", "res_multistep_cfg_pp", "res_multistep_ancestral",
+    "res_multistep_ancestral_cfg_pp", "gradient_estimation", "gradient_estimation_cfg_pp",
+    "er_sde", "seeds_2", "seeds_3", "sa_solver", "sa_solver_pece", "ddim", "uni_pc",
+    "uni_pc_bh2"]
 COMFY_SCHEDULER_ORDER = ["simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta",
-                         "normal"]
+                         "normal", "linear_quadratic", "kl_optimal"]
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +108,17 @@ def info() -> dict[str, dict[str, Any]]:
 
 
 def test_the_sampling_pack_is_exactly_the_comfy_table() -> None:
-    assert sorted(n.type_name for n in SAMPLING_NODES) == sorted(COMFY)
+    assert sorted(n.type_name for n in SAMPLING_NODES) == sorted([*COMFY, *ADDED])
     assert all(node in BUILTIN_NODES for node in SAMPLING_NODES)
+
+
+@pytest.mark.parametrize("name", sorted(ADDED))
+def test_added_nodes_describe_themselves(name: str, info: dict[str, dict[str, Any]]) -> None:
+    node = info[name]
+    assert node["description"] and node["python_module"] == ADDED[name]
+    for section in node["input"].values():
+        for input_name, spec in section.items():
+            assert len(spec) > 1 and spec[1].get("tooltip"), f"{name}.{input_name}"
 
 
 @pytest.mark.parametrize("name", sorted(COMFY))
@@ -109,5 +144,6 @@ def test_sampler_and_scheduler_lists_keep_comfyui_order() -> None:
 
 
 def test_custom_sampling_nodes_name_their_comfy_module() -> None:
-    assert set(SAMPLING_EXTRAS_MODULES) == set(COMFY) - {"KSampler", "KSamplerAdvanced"}
-    assert set(SAMPLING_EXTRAS_MODULES.values()) == {"comfy_extras.nodes_custom_sampler"}
+    custom = set(COMFY) - {"KSampler", "KSamplerAdvanced"}
+    assert SAMPLING_EXTRAS_MODULES == {**dict.fromkeys(custom, "comfy_extras.nodes_custom_sampler"),
+                                       **ADDED}
