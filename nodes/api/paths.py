@@ -11,6 +11,11 @@ with the value named in the error, before touching the disk:
 It then resolves symlinks and requires the result to stay inside the resolved root, so a link
 that points out of the folder is refused too.
 
+Model folders are the owner's configuration, so links the owner placed inside them (a shared
+model store) are followed: :func:`entry_inside` checks a name lexically only and
+:func:`list_entries` lists below a folder following links; a request still names only entries
+below the folder (no ``..``, no absolute paths).
+
 ComfyUI's annotated names select the folder with a suffix: ``name.png [output]``,
 ``name.png [input]``, ``name.png [temp]`` (:func:`parse_annotated`).
 
@@ -19,7 +24,9 @@ Pure standard library: ``nodes.api`` stays free of torch.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -108,6 +115,45 @@ def resolve_inside(root: Path, value: object, *, what: str = "file name",
     if candidate != base and not candidate.is_relative_to(base):
         raise PathRefusedError(what, value, f"it resolves outside the folder {str(base)!r}")
     return candidate
+
+
+def entry_inside(root: Path, value: object, *, what: str = "file name") -> Path:
+    """``root / value`` without resolving links: an entry below ``root`` as its owner set it up.
+
+    For folders the owner configures (model folders): links inside them may point anywhere.
+    """
+    relative = check_relative(value, what=what)
+    return Path(os.path.abspath(root)) / relative
+
+
+_SKIPPED_DIRS = frozenset({".git"})
+
+
+def _walk(root: Path) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk`` following links, never entering one real directory twice (link loops)."""
+    seen: set[str] = set()
+    for top, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS)
+        yield top, dirs, files
+
+
+def list_entries(root: Path, suffixes: Collection[str]) -> list[str]:
+    """Sorted relative POSIX names of the files below ``root`` whose suffix (lower-cased) is
+    one of ``suffixes``, following links (see :func:`entry_inside`)."""
+    if not Path(root).is_dir():
+        return []
+    found = []
+    for top, _dirs, files in _walk(Path(root)):
+        for name in files:
+            path = Path(top, name)
+            if path.suffix.lower() in suffixes and path.is_file():
+                found.append(path.relative_to(root).as_posix())
+    return sorted(found)
 
 
 def resolve_annotated(folders: HasFolders, value: object, *, default: FolderType = "input",

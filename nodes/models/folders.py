@@ -9,10 +9,11 @@ puts it first with ``is_default``), which is how ``extra_model_paths.yaml`` entr
 
 ``files`` lists every model file under a folder's search paths, recursively, as relative POSIX
 names (``sd15/model.safetensors``), re-reading the disk on every call (pickers call it through
-``nodes.api.ModelFolderFiles``). A name
-is resolved (:meth:`ModelFolders.resolve`) in the first search path holding it, through
-``nodes.api.paths.resolve_inside``: a name that leaves its folder, even by a symlink, is refused
-and never listed. ``checkpoints`` always searches the embedded demo model's folder last
+``nodes.api.ModelFolderFiles``). The folders are the owner's configuration: links inside them
+(files or folders of a shared model store elsewhere) are listed and loaded. A name from a
+request is resolved (:meth:`ModelFolders.resolve`) in the first search path holding it, and only
+to an entry below the folder (``nodes.api.paths.entry_inside``: no ``..``, no absolute path;
+model suffixes only). ``checkpoints`` always searches the embedded demo model's folder last
 (``diffusion.embedded``), whatever the base directory.
 """
 
@@ -20,12 +21,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from diffusion.embedded import EMBEDDED_DIR
-from nodes.api.paths import PathRefusedError, resolve_inside
+from nodes.api.paths import entry_inside, list_entries
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,6 @@ DEFAULT_LAYOUT: dict[str, tuple[str, ...]] = {
     "gligen": ("gligen",),
     "hypernetworks": ("hypernetworks",),
 }
-_SKIPPED_DIRS = frozenset({".git"})
 EMBEDDED_FOLDER = "checkpoints"  # the folder that always lists the embedded demo model
 
 
@@ -96,10 +95,11 @@ class ModelFolders:
         return paths
 
     def files(self, folder: str) -> list[str]:
-        """Sorted relative names of the model files in ``folder`` (first path wins a name)."""
+        """Sorted relative names of the model files in ``folder`` (first path wins a name);
+        links inside the folder (a shared model store) are followed."""
         names: set[str] = set()
         for root in self.search_paths(folder):
-            names.update(_model_files(root))
+            names.update(list_entries(root, MODEL_EXTENSIONS))
         return sorted(names)
 
     def resolve(self, folder: str, name: object, *, what: str = "model name") -> Path:
@@ -110,44 +110,11 @@ class ModelFolders:
         """
         roots = self.search_paths(folder)
         for root in roots:
-            path = resolve_inside(root, name, what=what)
-            if path.is_file():
+            path = entry_inside(root, name, what=what)
+            if path.suffix.lower() in MODEL_EXTENSIONS and path.is_file() and \
+                    ".git" not in path.relative_to(os.path.abspath(root)).parts:
                 return path
         raise ModelNotFoundError(
             f"{what} {name!r} not found in model folder {canonical(folder)!r} "
             f"(searched {[str(r) for r in roots]})"
         )
-
-
-def _walk(root: Path) -> Iterator[tuple[str, list[str], list[str]]]:
-    """``os.walk`` following links, never entering one directory twice (link loops)."""
-    seen: set[str] = set()
-    for top, dirs, files in os.walk(root, followlinks=True):
-        real = os.path.realpath(top)
-        if real in seen:
-            dirs[:] = []
-            continue
-        seen.add(real)
-        dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS)
-        yield top, dirs, files
-
-
-def _model_files(root: Path) -> Iterable[str]:
-    """Relative POSIX names of model files under ``root`` that resolve inside it."""
-    if not root.is_dir():
-        return []
-    base = root.resolve()
-    found = []
-    for top, _dirs, files in _walk(root):
-        for file_name in files:
-            if Path(file_name).suffix.lower() not in MODEL_EXTENSIONS:
-                continue
-            relative = Path(top, file_name).relative_to(root).as_posix()
-            try:
-                target = resolve_inside(base, relative)
-            except PathRefusedError:
-                logger.warning("model folder %s: %s leaves the folder; not listed", root, relative)
-                continue
-            if target.is_file():
-                found.append(relative)
-    return found

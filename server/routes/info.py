@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from nodes.api.paths import PathRefusedError, resolve_inside
+from nodes.api.paths import PathRefusedError, entry_inside, list_entries, resolve_inside
 from server.errors import BadRequestError, NotFoundError
 from server.routes.common import reply
 from server.settings import MODEL_FOLDERS
@@ -123,22 +123,9 @@ def _folder_roots(request: web.Request, folder: str) -> tuple[Path, ...]:
 
 
 def list_model_files(root: Path, suffixes: frozenset[str]) -> list[str]:
-    """Relative paths of files under ``root`` with one of ``suffixes``, links out excluded."""
-    if not root.is_dir():
-        return []
-    found = []
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            path = Path(dirpath) / name
-            if path.suffix.lower() not in suffixes:
-                continue
-            relative = path.relative_to(root).as_posix()
-            try:
-                resolve_inside(root, relative)
-            except PathRefusedError:
-                continue
-            found.append(relative)
-    return sorted(found)
+    """Relative paths of files under ``root`` with one of ``suffixes``; links the owner placed
+    in the model folder (a shared store) are followed, as the model nodes do."""
+    return list_entries(root, suffixes)
 
 
 @routes.get("/models")
@@ -186,7 +173,7 @@ async def view_metadata(request: web.Request) -> web.Response:
     filename = request.query.get("filename")
     if not filename:
         raise BadRequestError("invalid_parameter", "filename is required")
-    candidates = [resolve_inside(root, filename, what="filename") for root in roots]
+    candidates = [entry_inside(root, filename, what="filename") for root in roots]
     path = next((p for p in candidates if p.is_file()), candidates[0])
     if path.suffix.lower() not in (".safetensors", ".sft") or not path.is_file():
         raise NotFoundError("not_found", "No such safetensors file", filename)

@@ -71,16 +71,28 @@ def test_names_leaving_the_folder_are_refused(tmp_path: Path, name: str) -> None
         folders.resolve("checkpoints", name)
 
 
-def test_a_link_out_of_the_folder_is_neither_listed_nor_resolved(tmp_path: Path) -> None:
+def test_links_into_a_shared_store_are_listed_and_resolved(tmp_path: Path) -> None:
+    """The folders are the owner's configuration: a file or folder linked in from a shared
+    store elsewhere is an entry like any other (issue 18); requests still name only entries."""
     folders = ModelFolders.under(tmp_path / "models")
     outside = touch(tmp_path / "elsewhere" / "m.safetensors")
+    touch(tmp_path / "elsewhere" / "sdxl" / "big.safetensors")
+    touch(tmp_path / "elsewhere" / "notes.txt")
     inside = tmp_path / "models" / "checkpoints"
     inside.mkdir(parents=True)
     os.symlink(outside, inside / "link.safetensors")
+    os.symlink(tmp_path / "elsewhere", inside / "store")
+    os.symlink(inside, inside / "store" / "loop")  # a loop: the folder is not walked twice
     touch(inside / "ok.safetensors")
-    assert folders.files("checkpoints") == [DEMO, "ok.safetensors"]
-    with pytest.raises(PathRefusedError, match="outside the folder"):
-        folders.resolve("checkpoints", "link.safetensors")
+    assert folders.files("checkpoints") == [
+        DEMO, "link.safetensors", "ok.safetensors", "store/m.safetensors",
+        "store/sdxl/big.safetensors"]
+    assert folders.resolve("checkpoints", "link.safetensors") == inside / "link.safetensors"
+    assert folders.resolve("checkpoints", "store/sdxl/big.safetensors").is_file()
+    with pytest.raises(PathRefusedError, match="'..' component"):
+        folders.resolve("checkpoints", "store/../../secret.safetensors")
+    with pytest.raises(ModelNotFoundError):
+        folders.resolve("checkpoints", "store/notes.txt")  # not a model file: not an entry
 
 
 def test_a_traversal_in_a_prompt_fails_validation(env: ModelEnv, tmp_path: Path) -> None:

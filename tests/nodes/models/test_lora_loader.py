@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from executor.engine import Engine
+from executor.errors import PromptError
 from executor.jobs import JobOutcome, JobRequest
 from tests.workflows.support import Workspace, cached_output, tiny_checkpoints, workspace
 
@@ -164,3 +165,32 @@ def test_base_and_lora_jobs_alternate_like_each_alone(workspace: Workspace) -> N
             assert torch.equal(sampled, alone)
         shared.cache.clear()
     assert shared.ports.models.patched_copies == 2  # type: ignore[attr-defined]  # UNet + CLIP
+
+
+def test_a_shared_store_linked_into_the_models_folder_works(workspace: Workspace,
+                                                            tmp_path: Path) -> None:
+    """Checkpoint in a linked sub-folder, LoRA as a linked file: listed, loaded; a traversal
+    through the link is still refused at validation."""
+    store = tmp_path / "store"
+    (store / "sd").mkdir(parents=True)
+    checkpoints = workspace.base / "models" / "checkpoints"
+    (checkpoints / CKPT).rename(store / "sd" / CKPT)
+    (checkpoints / "shared").symlink_to(store / "sd", target_is_directory=True)
+    engine = workspace.engine()
+    loras = workspace.base / "models" / "loras"
+    loras.mkdir(parents=True)
+    handles = engine.ports.models.open(checkpoints / "shared" / CKPT)
+    with engine.ports.models.use(handles["unet"]) as unet:
+        state = _pairs(_linears(unet, "transformer_blocks"), "lora_unet_", 3)
+    save_file(state, store / "mine.safetensors")
+    (loras / "linked.safetensors").symlink_to(store / "mine.safetensors")
+    listing = engine.registry.node_info("LoraLoader")["input"]["required"]["lora_name"][0]
+    assert listing == ["linked.safetensors"]
+    nodes = prompt([("linked.safetensors", 1.0, 0.0)])
+    nodes["ckpt"]["inputs"]["ckpt_name"] = f"shared/{CKPT}"
+    result, sampled = run(engine, nodes, "shared")
+    assert result.notes["lora0"]["lora"]["mapped"] > 0 and torch.isfinite(sampled).all()
+    nodes["ckpt"]["inputs"]["ckpt_name"] = f"shared/../../{CKPT}"
+    with pytest.raises(PromptError) as refused:
+        engine.validate(nodes, targets=["out"])
+    assert refused.value.node_errors["ckpt"]["errors"][0]["type"] == "value_not_in_list"
