@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -71,17 +71,52 @@ class Checkpoint:
     latent_format: LatentFormat
 
 
-def prediction_type(shapes: Shapes, metadata: Mapping[str, str]) -> Prediction:
-    """``"v"`` when the file says so (``v_pred`` key or safetensors metadata), else ``"eps"``."""
+SD2_V_STAT_KEY = UNET_PREFIX + "output_blocks.11.1.transformer_blocks.0.norm1.bias"
+SD2_V_STAT_THRESHOLD = 0.09
+"""ComfyUI's rule for SD2.x files that do not say: v-prediction when the population standard
+deviation of this bias exceeds 0.09 (768-v training spreads it; 512 eps models keep it narrow)."""
+
+
+def _said_prediction(shapes: Shapes, metadata: Mapping[str, str]) -> Prediction | None:
     if V_PRED_KEY in shapes:
         return "v"
     for key in _METADATA_PREDICTION_KEYS:
         value = metadata.get(key, "").lower()
         if value in ("v", "v_prediction", "v-prediction"):
             return "v"
-        if value and value not in ("eps", "epsilon"):
-            logger.warning("ignoring unknown %s=%r; assuming eps", key, value)
-    return "eps"
+        if value in ("eps", "epsilon"):
+            return "eps"
+        if value:
+            logger.warning("ignoring unknown %s=%r", key, value)
+    return None
+
+
+def read_one(source: TensorSource, key: str) -> Tensor | None:
+    """One tensor of ``source``, or None when it has no such key."""
+    if key not in source.shapes:
+        return None
+    return next(iter(source.tensors([key])))[1]
+
+
+def prediction_type(shapes: Shapes, metadata: Mapping[str, str], *,
+                    family: str | None = None, in_channels: int | None = None,
+                    read: Callable[[str], Tensor | None] | None = None) -> Prediction:
+    """What the file says (``v_pred`` key or safetensors metadata in ``shapes`` / ``metadata``);
+    for an SD2.x UNet with 4 input channels that says nothing, ComfyUI's weight statistic
+    (``SD2_V_STAT_KEY``, which ``read`` returns, or None when absent); else eps."""
+    said = _said_prediction(shapes, metadata)
+    if said is not None:
+        return said
+    if read is None or family != "sd2" or in_channels != 4:
+        return "eps"
+    bias = read(SD2_V_STAT_KEY)
+    if bias is None:
+        return "eps"
+    spread = float(bias.float().std(unbiased=False))
+    detected: Prediction = "v" if spread > SD2_V_STAT_THRESHOLD else "eps"
+    logger.info("SD2.x file without a prediction marker: %s detected from the weights "
+                "(std %.4f vs %.2f)", detected, spread, SD2_V_STAT_THRESHOLD)
+    return detected
 
 
 def _text_module(slot: TextSlot, cfg: TextEncoderConfig) -> nn.Module:
@@ -224,7 +259,10 @@ def open_checkpoint(path: str | Path) -> OpenedCheckpoint:
     with torch.device("meta"):
         check_layout(source.path, source.shapes, expected_shapes(build_modules(layout)))
     fmt = latent_format.SDXL if layout.family in ("sdxl", "sdxl_refiner") else latent_format.SD15
-    return OpenedCheckpoint(source, layout, prediction_type(source.shapes, source.metadata), fmt)
+    prediction = prediction_type(source.shapes, source.metadata, family=layout.family,
+                                 in_channels=layout.unet.in_channels,
+                                 read=lambda key: read_one(source, key))
+    return OpenedCheckpoint(source, layout, prediction, fmt)
 
 
 def load_checkpoint(path: str | Path, *, dtype: torch.dtype = torch.float32) -> Checkpoint:

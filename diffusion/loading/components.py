@@ -12,7 +12,13 @@ from pathlib import Path
 
 import torch
 
-from diffusion.loading.checkpoint import Prediction, check_layout, load_into, prediction_type
+from diffusion.loading.checkpoint import (
+    Prediction,
+    check_layout,
+    load_into,
+    prediction_type,
+    read_one,
+)
 from diffusion.loading.detect import (
     UNET_PREFIX,
     VAE_PREFIX,
@@ -95,4 +101,7 @@ def load_unet(
     check_layout(file.path, unet_keys, expected)
     load_into({UNET_PREFIX: unet}, source, dtype)
     detected = family or family_from_unet(config.context_dim, config.adm_in_channels)
-    return unet, detected, prediction_type(file.shapes, file.metadata)
+    said = prediction_type(file.shapes, file.metadata, family=detected,
+                           in_channels=config.in_channels,
+                           read=lambda key: read_one(source, key))
+    return unet, detected, said

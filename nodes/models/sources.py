@@ -36,6 +36,7 @@ from diffusion.loading.checkpoint import (
     check_layout,
     load_into,
     prediction_type,
+    read_one,
 )
 from diffusion.loading.detect import (
     UNET_PREFIX,
@@ -160,7 +161,10 @@ def _unet_file(file: TensorFile) -> ComponentFile | None:
 
     _checked(source, UNET_PREFIX, build)
     return ComponentFile("unet", UNET_PREFIX, source, build, family=family,
-                         prediction=prediction_type(file.shapes, file.metadata),
+                         prediction=prediction_type(
+                             file.shapes, file.metadata, family=family,
+                             in_channels=config.in_channels,
+                             read=lambda key: read_one(source, key)),
                          zsnr=ZSNR_KEY in file.shapes, in_channels=config.in_channels)
 
 
