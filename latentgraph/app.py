@@ -38,15 +38,17 @@ def model_roots(model_folders: ModelFolders, names: Iterable[str]) -> dict[str, 
 
 
 def build_registry(folders: Folders | None = None,
-                   model_folders: ModelFolders | None = None) -> Registry:
+                   model_folders: ModelFolders | None = None, *,
+                   noise_compat: str = "current") -> Registry:
     """A registry holding the built-in node pack (plugins register the same way); its pickers
-    list ``folders`` and ``model_folders`` (default: under the folders' base)."""
+    list ``folders`` and ``model_folders`` (default: under the folders' base). ``noise_compat``:
+    see ``nodes.builtin.register_builtin_nodes``."""
     from nodes.builtin import register_builtin_nodes
 
     if model_folders is None and folders is not None:
         model_folders = default_model_folders(folders)
     registry = Registry(folders=folders, model_files=model_folders)
-    register_builtin_nodes(registry)
+    register_builtin_nodes(registry, noise_compat=noise_compat)
     return registry
 
 

@@ -6,19 +6,39 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 from nodes.api import Registry
 
+HELP = argparse.ArgumentDefaultsHelpFormatter  # every --help shows the defaults
+
+
+def version() -> str:
+    try:
+        return metadata.version("latentgraph")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def add_noise_compat(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--comfy-noise", choices=("current", "legacy"), default="current",
+        help="seeding of the CPU step noise of ancestral samplers, ddpm and lcm: 'current' as "
+             "ComfyUI releases after v0.3.64 (seed + 1), 'legacy' as v0.3.64 and older (seed)")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="latentgraph", description="Node-graph workflow engine for latent diffusion."
+        prog="latentgraph", description="Node-graph workflow engine for latent diffusion.",
+        formatter_class=HELP,
     )
+    parser.add_argument("--version", action="version", version=f"latentgraph {version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
-        "run", help="run a workflow file (ComfyUI API or UI format) once and exit"
+        "run", help="run a workflow file (ComfyUI API or UI format) once and exit",
+        formatter_class=HELP,
     )
     run.add_argument("workflow", type=Path, help="workflow JSON file")
     run.add_argument(
@@ -27,9 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--output-dir", type=Path, default=None, help="where outputs are written")
     run.add_argument("--base-dir", type=Path, default=Path.cwd(),
-                     help="folder holding input/, output/, temp/ and models/ (default: current)")
+                     help="folder holding input/, output/, temp/ and models/")
     run.add_argument("--models-dir", type=Path, default=None,
-                     help="ComfyUI-style models folder (default: BASE_DIR/models)")
+                     help="ComfyUI-style models folder (None: BASE_DIR/models)")
     run.add_argument("--target", dest="targets", action="append", default=None,
                      metavar="NODE", help="run only this node and what it needs (repeatable)")
     run.add_argument("--force", action="append", default=[], metavar="NODE",
@@ -39,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--explain", action="store_true",
                      help="list why each node ran or was reused")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_noise_compat(run)
     from latentgraph.cli_serve import add_serve_parser
 
     add_serve_parser(commands)

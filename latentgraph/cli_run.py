@@ -163,7 +163,8 @@ def _failure_text(result: JobOutcome) -> str:
 def run_command(args: argparse.Namespace, registry: Registry | None) -> int:
     folders = folders_under(args.base_dir, args.output_dir)
     model_folders = default_model_folders(folders, args.models_dir)
-    registry = registry if registry is not None else build_registry(folders, model_folders)
+    registry = registry if registry is not None else build_registry(
+        folders, model_folders, noise_compat=args.comfy_noise)
     try:
         prompt, extra = load_workflow(args.workflow, registry)
         apply_overrides(prompt, args.overrides)

@@ -31,14 +31,18 @@ TOKEN_ENV = "LATENTGRAPH_TOKEN"  # read by server.security.load_token
 
 
 def add_serve_parser(commands: Any) -> None:
-    serve = commands.add_parser("serve", help="run the HTTP/WebSocket server (ComfyUI API)")
+    from latentgraph.cli import HELP, add_noise_compat
+
+    serve = commands.add_parser("serve", help="run the HTTP/WebSocket server (ComfyUI API)",
+                                formatter_class=HELP)
+    add_noise_compat(serve)
     serve.add_argument("--host", default="127.0.0.1",
-                       help="address to bind (default 127.0.0.1; others need a token)")
+                       help="address to bind (anything but loopback needs a token)")
     serve.add_argument("--port", type=int, default=8188, help="port (0 picks a free one)")
     serve.add_argument("--base-dir", type=Path, default=Path.cwd(),
                        help="folder for input/, output/, temp/, user/, models/ and jobs.db")
     serve.add_argument("--models-dir", type=Path, default=None,
-                       help="model folders (default BASE/models)")
+                       help="model folders (None: BASE_DIR/models)")
     serve.add_argument("--token-file", type=Path, default=None,
                        help=f"file holding the access token (or set {TOKEN_ENV})")
     serve.add_argument("--insecure-no-auth", action="store_true",
@@ -125,7 +129,8 @@ def serve_command(args: argparse.Namespace, registry: Registry | None) -> int:
         model_folders = default_model_folders(folders, settings.models_dir)
         settings = dataclasses.replace(
             settings, model_roots=model_roots(model_folders, MODEL_FOLDERS))
-        registry = registry if registry is not None else build_registry(folders, model_folders)
+        registry = registry if registry is not None else build_registry(
+            folders, model_folders, noise_compat=args.comfy_noise)
         packs = [p for p in os.environ.get(NODE_PACKS_ENV, "").split(",") if p]
         load_node_packs(registry, [*packs, *args.node_pack])
         engine = build_engine(registry, folders, make_cache(args.cache),

@@ -13,7 +13,7 @@ ARCH_CHOICES = ["sd15", "sd15-inpaint", "sd21", "sd21-v", "sd2-inpaint", "sdxl",
 
 def add_make_checkpoint_parser(commands: Any) -> None:
     parser = commands.add_parser(
-        "make-checkpoint",
+        "make-checkpoint", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         help="write a checkpoint of random weights in a real single-file layout (for tests)",
     )
     parser.add_argument("--arch", required=True, choices=ARCH_CHOICES)

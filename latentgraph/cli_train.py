@@ -12,7 +12,7 @@ STAGE_CHOICES = ["all", "data", "vae", "text", "decoder", "unet"]
 
 def add_train_demo_parser(commands: Any) -> None:
     parser = commands.add_parser(
-        "train-demo",
+        "train-demo", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         help="train the tiny shapes demo model in resumable stages (CPU)",
     )
     parser.add_argument("--out", type=Path, required=True,

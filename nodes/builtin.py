@@ -3,7 +3,10 @@ ComfyUI's samplers and schedulers into the registry's sampling table."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from diffusion.sampling import SAMPLERS, SCHEDULERS
+from diffusion.sampling.sampler_spec import NOISE_COMPAT
 from nodes.api import Node, Registry
 from nodes.conditioning import CONDITIONING_NODES
 from nodes.images import IMAGE_NODES
@@ -33,10 +36,16 @@ EXTRAS_MODULES = {
 }
 
 
-def register_builtin_nodes(registry: Registry) -> None:
-    """Register the built-in nodes, samplers (ComfyUI's list order) and schedulers."""
+def register_builtin_nodes(registry: Registry, *, noise_compat: str = "current") -> None:
+    """Register the built-in nodes, samplers (ComfyUI's list order) and schedulers.
+
+    ``noise_compat``: ``current`` seeds the CPU step noise of ancestral samplers, ddpm and lcm
+    as current ComfyUI releases do (seed + 1); ``legacy`` as v0.3.64 and older (seed)."""
+    if noise_compat not in NOISE_COMPAT:
+        raise ValueError(f"noise_compat {noise_compat!r}: choose one of {sorted(NOISE_COMPAT)}")
+    offset = NOISE_COMPAT[noise_compat]
     for name, spec in SAMPLERS.items():
-        registry.samplers.add_sampler(name, spec)
+        registry.samplers.add_sampler(name, dataclasses.replace(spec, cpu_step_seed_offset=offset))
     for name, schedule in SCHEDULERS.items():
         registry.samplers.add_scheduler(name, schedule)
     for node in BUILTIN_NODES:

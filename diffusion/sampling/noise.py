@@ -113,16 +113,17 @@ class SeededNoise:
         return f"Noise(seed {self.seed})" if self.enabled else "Noise(disabled)"
 
 
-def gaussian_noise_sampler(x: Tensor, seed: int) -> NoiseSampler:
+def gaussian_noise_sampler(x: Tensor, seed: int, *, cpu_offset: int = 1) -> NoiseSampler:
     """ComfyUI's default per-step noise (ancestral samplers, ddpm, lcm).
 
-    A generator on ``x``'s device seeded with ``seed + 1`` on the CPU (ComfyUI offsets the CPU
-    seed so step noise differs from the initial noise) and ``seed`` elsewhere; each call draws one
-    ``randn`` shaped like ``x``. ComfyUI overflows for ``seed = 2**64 - 1`` on the CPU; here the
-    offset wraps to 0 instead.
+    A generator on ``x``'s device seeded with ``seed + cpu_offset`` on the CPU and ``seed``
+    elsewhere; each call draws one ``randn`` shaped like ``x``. Current ComfyUI offsets the CPU
+    seed by 1 so step noise differs from the initial noise; v0.3.64 and older used ``seed``
+    itself (``cpu_offset=0``). ComfyUI overflows for ``seed = 2**64 - 1`` with the offset; here it
+    wraps to 0 instead.
     """
     device = x.device
-    step_seed = (seed + 1) % (SEED_MAX + 1) if device.type == "cpu" else seed
+    step_seed = (seed + cpu_offset) % (SEED_MAX + 1) if device.type == "cpu" else seed
     generator = seeded_generator(step_seed, device)
 
     def sample(sigma: Tensor, sigma_next: Tensor) -> Tensor:

@@ -21,6 +21,10 @@ from diffusion.sampling.uncond import UncondTap
 NoiseKind = Literal["none", "gaussian", "brownian", "brownian_device"]
 
 
+NOISE_COMPAT = {"current": 1, "legacy": 0}
+"""ComfyUI's two seedings of the CPU step noise, by name: the offset added to the seed."""
+
+
 @dataclass(frozen=True, eq=False)
 class SamplerSpec:
     """A sampler as ComfyUI runs it: the function, its options, and how it is driven.
@@ -38,6 +42,8 @@ class SamplerSpec:
     ``s_noise`` …). needs_uncond: a CFG++ sampler, called with ``uncond=`` an
     :class:`~diffusion.sampling.uncond.UncondTap`. needs_model_sampling: called with
     ``model_sampling=`` the model's sampling (e.g. SA-Solver's default stochastic interval).
+    cpu_step_seed_offset: the "gaussian" step noise on the CPU is seeded with seed + this (1 as
+    current ComfyUI; 0 reproduces v0.3.64 and older: ``NOISE_COMPAT``).
     """
 
     name: str
@@ -49,6 +55,7 @@ class SamplerSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     needs_uncond: bool = False
     needs_model_sampling: bool = False
+    cpu_step_seed_offset: int = 1
 
     nbytes = 0  # a SAMPLER payload holds no tensors
 
@@ -84,7 +91,7 @@ def noise_sampler_for(
 ) -> NoiseSampler | None:
     """The per-step noise ComfyUI gives ``sampler`` for this seed (None if deterministic)."""
     if sampler.noise == "gaussian":
-        return gaussian_noise_sampler(x, seed)
+        return gaussian_noise_sampler(x, seed, cpu_offset=sampler.cpu_step_seed_offset)
     if sampler.noise in ("brownian", "brownian_device"):
         positive = sigmas[sigmas > 0]
         if positive.numel() == 0:
