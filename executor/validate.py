@@ -27,6 +27,9 @@ from nodes.api import (
     SchemaContext,
     types_match,
 )
+from nodes.api.inputs import shown
+
+ECHO_CHARS = 200
 
 FingerprintContexts = Callable[[str], FingerprintContext]
 
@@ -97,7 +100,7 @@ def _check_constant(inp: Input, raw: Any, schema: SchemaContext
     if isinstance(inp, Link):
         return None, _issue(
             "invalid_input_type", f"Input expects a link from a {inp.type_name} output",
-            f"{inp.name}, {raw!r}", inp, schema, received_value=raw,
+            f"{inp.name}, {shown(raw)}", inp, schema, received_value=_echo(raw),
             exception_message="a constant cannot stand in for a link",
         )
     try:
@@ -105,16 +108,26 @@ def _check_constant(inp: Input, raw: Any, schema: SchemaContext
     except CoercionError as exc:
         return None, _issue(
             "invalid_input_type", f"Failed to convert an input value to a {inp.type_name} value",
-            f"{inp.name}, {raw!r}, {exc}", inp, schema, received_value=raw,
+            f"{inp.name}, {shown(raw)}, {exc}", inp, schema, received_value=_echo(raw),
             exception_message=str(exc),
         )
     problem = inp.check(value, schema)
     if problem is not None:
         return None, _issue(
             problem.code, problem.message, f"{inp.name}: {problem.details}", inp, schema,
-            received_value=value,
+            received_value=_echo(value),
         )
     return value, None
+
+
+def _echo(value: Any) -> Any:
+    """A received value as an error echoes it: long text and huge integers are cut short
+    (JSON-safe: lone surrogates become ``\\ud800`` on the wire)."""
+    if isinstance(value, str) and len(value) > ECHO_CHARS:
+        return f"{value[:ECHO_CHARS]}… ({len(value)} characters)"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return shown(value)
+    return value
 
 
 def _check_inputs(
@@ -140,7 +153,7 @@ def _check_inputs(
             issue = _issue(
                 "bad_linked_input",
                 "Bad linked input, must be a length-2 list of [node_id, slot_index]",
-                f"{inp.name}, {raw.value!r}", inp, registry.schema,
+                f"{inp.name}, {shown(raw.value)}", inp, registry.schema,
                 received_value=raw.value,
             )
         elif isinstance(raw, LinkRef):

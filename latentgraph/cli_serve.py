@@ -52,7 +52,10 @@ def add_serve_parser(commands: Any) -> None:
                             "(default: mark it lost)")
     serve.add_argument("--history-limit", type=int, default=10_000,
                        help="finished jobs kept (oldest dropped first)")
-    serve.add_argument("--max-upload-mb", type=int, default=100, help="request size limit")
+    serve.add_argument("--max-upload-mb", type=int, default=100,
+                       help="size limit of an upload (and of any request)")
+    serve.add_argument("--max-body-mb", type=int, default=16,
+                       help="size limit of a JSON body (/prompt, /api/run …) or userdata file")
     serve.add_argument("--cache", choices=("lru", "bytes", "none"), default="lru",
                        help="output cache policy")
     serve.add_argument("--node-pack", action="append", default=[], metavar="MODULE:FUNCTION",
@@ -83,6 +86,7 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         allowed_hosts=frozenset(args.allow_host), allowed_origins=frozenset(args.allow_origin),
         on_crash="requeue" if args.requeue_interrupted else "interrupt",
         history_limit=args.history_limit, max_upload_bytes=args.max_upload_mb * 2**20,
+        max_body_bytes=args.max_body_mb * 2**20,
     )
 
 
@@ -112,25 +116,40 @@ async def _serve(app: web.Application, settings: ServerSettings) -> None:
     await runner.cleanup()
 
 
-def serve_command(args: argparse.Namespace, registry: Registry | None) -> int:
+def _checked_settings(args: argparse.Namespace) -> ServerSettings:
+    """Settings, with the bind refused before anything heavy is imported (immediate)."""
+    from server.security import check_bind
+
+    settings = _settings(args)
+    check_bind(settings)
+    return settings
+
+
+def _build_app(args: argparse.Namespace, settings: ServerSettings, registry: Registry | None
+               ) -> tuple[web.Application, ServerSettings]:
     from executor.cache import make_cache
     from latentgraph.app import build_engine, build_registry, default_model_folders, model_roots
     from server.app import create_app
-    from server.security import InsecureBindError
     from server.settings import MODEL_FOLDERS
 
+    folders = Folders(settings.input_dir, settings.output_dir, settings.temp_dir)
+    model_folders = default_model_folders(folders, settings.models_dir)
+    settings = dataclasses.replace(
+        settings, model_roots=model_roots(model_folders, MODEL_FOLDERS))
+    registry = registry if registry is not None else build_registry(folders, model_folders)
+    packs = [p for p in os.environ.get(NODE_PACKS_ENV, "").split(",") if p]
+    load_node_packs(registry, [*packs, *args.node_pack])
+    cache = make_cache(args.cache)
+    engine = build_engine(registry, folders, cache, model_folders=model_folders)
+    return create_app(engine, registry, settings), settings
+
+
+def serve_command(args: argparse.Namespace, registry: Registry | None) -> int:
+    from server.security import InsecureBindError
+
     try:
-        settings = _settings(args)
-        folders = Folders(settings.input_dir, settings.output_dir, settings.temp_dir)
-        model_folders = default_model_folders(folders, settings.models_dir)
-        settings = dataclasses.replace(
-            settings, model_roots=model_roots(model_folders, MODEL_FOLDERS))
-        registry = registry if registry is not None else build_registry(folders, model_folders)
-        packs = [p for p in os.environ.get(NODE_PACKS_ENV, "").split(",") if p]
-        load_node_packs(registry, [*packs, *args.node_pack])
-        engine = build_engine(registry, folders, make_cache(args.cache),
-                              model_folders=model_folders)
-        app = create_app(engine, registry, settings)
+        settings = _checked_settings(args)
+        app, settings = _build_app(args, settings, registry)
     except (InsecureBindError, ValueError, OSError, ImportError, AttributeError) as exc:
         print(f"error: {exc}")
         return 2

@@ -20,12 +20,24 @@ from nodes.api import Registry
 from server.job_queue import JobQueue
 from server.job_store import JobStore
 from server.middleware import error_middleware
+from server.redact import PathRedactor
 from server.routes import add_routes
 from server.routes.editor import add_web_routes
 from server.routes.info import server_features
 from server.security import check_bind, security_middleware
 from server.settings import ServerSettings
-from server.state import BACKEND, HUB, INSTANCE, QUEUE, REGISTRY, SETTINGS, WORKER, Instance
+from server.state import (
+    BACKEND,
+    HUB,
+    INSTANCE,
+    QUEUE,
+    REDACTOR,
+    REGISTRY,
+    SETTINGS,
+    WORKER,
+    Instance,
+)
+from server.uploads import clear_spool
 from server.worker import Worker
 from server.ws_hub import WebSocketHub
 
@@ -35,6 +47,7 @@ logger = logging.getLogger(__name__)
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings, queue, worker = app[SETTINGS], app[QUEUE], app[WORKER]
     instance = app[INSTANCE]
+    clear_spool(settings.base_dir)
     instance.instance_id, instance.epoch, instance.stranded = await queue.boot(
         settings.on_crash)
     instance.started_ms = int(time.time() * 1000)
@@ -63,7 +76,9 @@ def create_app(backend: ExecutionBackend, registry: Registry, settings: ServerSe
     app[REGISTRY] = registry
     app[HUB] = hub
     app[QUEUE] = queue
-    app[WORKER] = Worker(queue, backend, settings.preview_interval_s)
+    redactor = PathRedactor.for_settings(settings)
+    app[REDACTOR] = redactor
+    app[WORKER] = Worker(queue, backend, settings.preview_interval_s, redactor)
     app[INSTANCE] = Instance()
     add_routes(app)
     add_web_routes(app)

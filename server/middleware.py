@@ -2,7 +2,8 @@
 
 Domain errors (``server.errors``), the executor's ``PromptError``, workflow conversion errors and
 path-containment refusals get their status and a ComfyUI-shaped body. Anything else is a 500
-with a request id; the traceback goes to the log only.
+with a request id; the traceback goes to the log only. Absolute server paths in an
+error body are rewritten (``server.redact``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from executor.ui_workflow import WorkflowConversionError
 from nodes.api.issues import Issue
 from nodes.api.paths import PathRefusedError
 from server.errors import ApiError
-from server.state import REQUEST_ID
+from server.redact import NO_REDACTION
+from server.state import REDACTOR, REQUEST_ID
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +71,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             body = error_body("server_error", "Internal server error",
                               f"request id {request_id}", {"request_id": request_id})
             known = 500, body
-        response = web.json_response(known[1], status=known[0])
+        redactor = request.app.get(REDACTOR, NO_REDACTION)
+        response = web.json_response(redactor.value(known[1]), status=known[0])
     if not response.prepared:
         response.headers["X-Request-Id"] = request_id
     return response

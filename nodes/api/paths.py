@@ -6,10 +6,17 @@ with the value named in the error, before touching the disk:
 - empty names, NUL bytes, Windows separators (``\\``) and drive letters (``C:``);
 - absolute paths (``/etc/passwd``, ``//server/share``);
 - any ``..`` component (even one that would stay inside after normalising: refusing it is
-  simpler than reasoning about it).
+  simpler than reasoning about it);
+- lone surrogates (``"\\ud800"``: not Unicode text, no file system can store the name).
 
 It then resolves symlinks and requires the result to stay inside the resolved root, so a link
 that points out of the folder is refused too.
+
+Refusals never show the server's absolute paths: a client learns which name was refused and
+why, not where the folders are.
+
+:func:`filename_prefix_problem` checks a save node's ``filename_prefix`` when the prompt is
+validated, so a bad one is refused before any work runs.
 
 ComfyUI's annotated names select the folder with a suffix: ``name.png [output]``,
 ``name.png [input]``, ``name.png [temp]`` (:func:`parse_annotated`).
@@ -19,23 +26,32 @@ Pure standard library: ``nodes.api`` stays free of torch.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
+
+from nodes.api.text import lone_surrogate
 
 FolderType = Literal["input", "output", "temp"]
 FOLDER_TYPES: tuple[FolderType, ...] = ("input", "output", "temp")
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _ANNOTATION = re.compile(r"^(?P<name>.*) \[(?P<folder>input|output|temp)\]$", re.DOTALL)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_NAME_BYTES = 240  # a saved file is <name>_<counter:05>_.png: at most 255 bytes on disk
+MAX_FOLDER_BYTES = 255
+MAX_PREFIX_LENGTH = 1024
 
 
 class PathRefusedError(ValueError):
     """A file name that is malformed or would leave its allowed folder."""
 
     def __init__(self, what: str, value: object, reason: str) -> None:
-        super().__init__(f"{what} {value!r} refused: {reason}")
+        shown = repr(value) if not isinstance(value, str) or len(value) <= 200 else \
+            f"{value[:200]!r}… ({len(value)} characters)"
+        super().__init__(f"{what} {shown} refused: {reason}")
         self.what = what
         self.value = value
         self.reason = reason
@@ -85,6 +101,8 @@ def check_relative(value: object, *, what: str = "file name", allow_empty: bool 
         raise PathRefusedError(what, value, "it is empty")
     if "\x00" in value:
         raise PathRefusedError(what, value, "it contains a NUL byte")
+    if lone_surrogate(value) is not None:
+        raise PathRefusedError(what, value, "it is not valid Unicode (a lone surrogate)")
     if "\\" in value:
         raise PathRefusedError(what, value, "it contains a Windows separator '\\'")
     if _DRIVE.match(value):
@@ -106,8 +124,33 @@ def resolve_inside(root: Path, value: object, *, what: str = "file name",
     base = Path(root).resolve()
     candidate = (base / relative).resolve()
     if candidate != base and not candidate.is_relative_to(base):
-        raise PathRefusedError(what, value, f"it resolves outside the folder {str(base)!r}")
+        raise PathRefusedError(what, value, "it resolves outside its folder (a link?)")
     return candidate
+
+
+def filename_prefix_problem(prefix: str) -> str | None:
+    """Why ``prefix`` cannot name saved files, or ``None``.
+
+    The ``%width%``-style variables are checked as written: each expands to text no longer
+    than itself, so a prefix that fits here fits after substitution. Links are followed only
+    when the file is saved (``resolve_inside``).
+    """
+    if len(prefix) > MAX_PREFIX_LENGTH:
+        return f"it has {len(prefix)} characters; at most {MAX_PREFIX_LENGTH}"
+    if _CONTROL.search(prefix):
+        return "it contains a control character"
+    try:
+        check_relative(prefix, what="filename_prefix")
+    except PathRefusedError as exc:
+        return exc.reason
+    subfolder, name = posixpath.split(posixpath.normpath(prefix))
+    if not name or name == "." or prefix.endswith("/"):
+        return "it names no file (it ends with '/')"
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        return f"its file name part is longer than {MAX_NAME_BYTES} bytes"
+    if any(len(part.encode("utf-8")) > MAX_FOLDER_BYTES for part in subfolder.split("/")):
+        return f"a folder name in it is longer than {MAX_FOLDER_BYTES} bytes"
+    return None
 
 
 def resolve_annotated(folders: HasFolders, value: object, *, default: FolderType = "input",

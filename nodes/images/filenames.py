@@ -102,5 +102,5 @@ def write_exclusive(folder: Path, stem: str, counter: int, suffix: str,
             os.unlink(folder / filename)
             raise
         return filename, counter
-    raise RuntimeError(f"no free file name for {stem!r} in {str(folder)!r} after "
+    raise RuntimeError(f"no free file name for {stem!r} in its folder after "
                        f"{_MAX_ATTEMPTS} attempts")

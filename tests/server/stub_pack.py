@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from PIL import Image
 
-from nodes.api import Int, Link, Node, NodeResult, Output, Registry, RunContext, String
+from nodes.api import FilenamePrefix, Int, Link, Node, NodeResult, Output, Registry, RunContext
 from tests.executor.stub_nodes import NUMBER, Runs, make_registry
 
 
@@ -22,7 +22,7 @@ class SaveNumber(Node):
     """Writes a tiny PNG to the output folder and shows it (like SaveImage)."""
 
     output_node = True
-    inputs = (Link("value", NUMBER), String("filename_prefix", default="stub"))
+    inputs = (Link("value", NUMBER), FilenamePrefix("filename_prefix", default="stub"))
 
     def run(self, ctx: RunContext, value: float, filename_prefix: str) -> NodeResult:
         assert ctx.folders is not None
