@@ -58,6 +58,9 @@ def add_serve_parser(commands: Any) -> None:
                        help="size limit of a JSON body (/prompt, /api/run …) or userdata file")
     serve.add_argument("--cache", choices=("lru", "bytes", "none"), default="lru",
                        help="output cache policy")
+    serve.add_argument("--start-empty-if-damaged", action="store_true",
+                       help="if the job database is damaged, keep a copy and start with an "
+                            "empty one (queue and history are lost) instead of refusing")
     serve.add_argument("--node-pack", action="append", default=[], metavar="MODULE:FUNCTION",
                        help=f"also register nodes with FUNCTION(registry) (or {NODE_PACKS_ENV})")
 
@@ -87,6 +90,7 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         on_crash="requeue" if args.requeue_interrupted else "interrupt",
         history_limit=args.history_limit, max_upload_bytes=args.max_upload_mb * 2**20,
         max_body_bytes=args.max_body_mb * 2**20,
+        start_empty_if_damaged=args.start_empty_if_damaged,
     )
 
 
@@ -146,10 +150,14 @@ def _build_app(args: argparse.Namespace, settings: ServerSettings, registry: Reg
 
 def serve_command(args: argparse.Namespace, registry: Registry | None) -> int:
     from server.security import InsecureBindError
+    from server.store_integrity import DamagedStoreError
 
     try:
         settings = _checked_settings(args)
         app, settings = _build_app(args, settings, registry)
+    except DamagedStoreError as exc:
+        print(f"error: {exc}")
+        return 3
     except (InsecureBindError, ValueError, OSError, ImportError, AttributeError) as exc:
         print(f"error: {exc}")
         return 2

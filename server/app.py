@@ -18,7 +18,6 @@ from aiohttp import web
 from executor.backend import ExecutionBackend
 from nodes.api import Registry
 from server.job_queue import JobQueue
-from server.job_store import JobStore
 from server.middleware import error_middleware
 from server.redact import PathRedactor
 from server.routes import add_routes
@@ -37,6 +36,7 @@ from server.state import (
     WORKER,
     Instance,
 )
+from server.store_integrity import open_store
 from server.uploads import clear_spool
 from server.worker import Worker
 from server.ws_hub import WebSocketHub
@@ -62,14 +62,16 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(backend: ExecutionBackend, registry: Registry, settings: ServerSettings
                ) -> web.Application:
-    """A ready-to-run application; refuses an insecure bind (``InsecureBindError``)."""
+    """A ready-to-run application; refuses an insecure bind (``InsecureBindError``) and a
+    damaged job database (``server.store_integrity.DamagedStoreError``, naming the fix)."""
     check_bind(settings)
     app = web.Application(
         middlewares=[error_middleware, security_middleware(settings)],
         client_max_size=settings.max_upload_bytes + 65536,
     )
     hub = WebSocketHub(server_features(settings), settings.ws_queue_limit)
-    store = JobStore(settings.db_path, history_limit=settings.history_limit)
+    store = open_store(settings.db_path, history_limit=settings.history_limit,
+                       start_empty_if_damaged=settings.start_empty_if_damaged)
     queue = JobQueue(store, hub)
     app[SETTINGS] = settings
     app[BACKEND] = backend

@@ -39,6 +39,7 @@ class ServerSettings:
     max_upload_bytes: int = 100 * 2**20
     max_body_bytes: int = 16 * 2**20  # JSON bodies (/prompt, /run …) and userdata files
     max_json_depth: int = 64
+    start_empty_if_damaged: bool = False  # a damaged job database is set aside (a copy kept)
     max_image_pixels: int = 64 * 2**20
     history_limit: int = 10_000
     on_crash: str = "interrupt"

@@ -25,6 +25,7 @@ from server.previews import PreviewLimiter
 from server.redact import NO_REDACTION, PathRedactor
 
 logger = logging.getLogger(__name__)
+RETRY_S = 5.0
 
 
 class Worker:
@@ -41,7 +42,12 @@ class Worker:
 
     async def run(self) -> None:
         while not self.stopping:
-            running = await self.queue.next_job()
+            try:
+                running = await self.queue.next_job()
+            except Exception:  # the job database failed: keep serving, try again later
+                logger.exception("cannot take the next job; retrying in %.0f s", RETRY_S)
+                await asyncio.sleep(RETRY_S)
+                continue
             if running is None:
                 return
             try:
