@@ -56,13 +56,31 @@ def add_serve_parser(commands: Any) -> None:
                        help="size limit of an upload (and of any request)")
     serve.add_argument("--max-body-mb", type=int, default=16,
                        help="size limit of a JSON body (/prompt, /api/run …) or userdata file")
-    serve.add_argument("--cache", choices=("lru", "bytes", "none"), default="lru",
-                       help="output cache policy")
+    serve.add_argument("--cache", choices=("bytes", "lru", "none"), default="bytes",
+                       help="output cache policy (default: a byte budget)")
+    serve.add_argument("--cache-bytes", type=parse_size, default=None, metavar="SIZE",
+                       help="the output cache's budget, e.g. 8G or 512M (default: a quarter "
+                            "of the RAM available at start)")
     serve.add_argument("--start-empty-if-damaged", action="store_true",
                        help="if the job database is damaged, keep a copy and start with an "
                             "empty one (queue and history are lost) instead of refusing")
     serve.add_argument("--node-pack", action="append", default=[], metavar="MODULE:FUNCTION",
                        help=f"also register nodes with FUNCTION(registry) (or {NODE_PACKS_ENV})")
+
+
+def parse_size(text: str) -> int:
+    """``8G``, ``512M``, ``64K`` or a number of bytes."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    raw = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = units.get(raw[-1:], 1)
+    try:
+        value = float(raw[:-1] if scale > 1 else raw) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size like 8G or 512M, got {text!r}"
+                                         ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a size cannot be negative: {text!r}")
+    return int(value)
 
 
 def load_node_packs(registry: Registry, specs: list[str]) -> None:
@@ -143,7 +161,7 @@ def _build_app(args: argparse.Namespace, settings: ServerSettings, registry: Reg
     registry = registry if registry is not None else build_registry(folders, model_folders)
     packs = [p for p in os.environ.get(NODE_PACKS_ENV, "").split(",") if p]
     load_node_packs(registry, [*packs, *args.node_pack])
-    cache = make_cache(args.cache)
+    cache = make_cache(args.cache, max_bytes=args.cache_bytes)
     engine = build_engine(registry, folders, cache, model_folders=model_folders)
     return create_app(engine, registry, settings), settings
 

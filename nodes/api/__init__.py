@@ -27,6 +27,7 @@ from nodes.api.inputs import (
     String,
 )
 from nodes.api.issues import Issue, IssueError
+from nodes.api.memory import MemoryBudget, MemoryEstimate, TensorSpec
 from nodes.api.node import (
     Blocked,
     CachePolicy,
@@ -78,11 +79,11 @@ __all__ = [
     "Blocked", "Boolean", "CachePolicy", "CoercionError", "Combo", "DuplicateNodeError",
     "FilenamePrefix", "FingerprintContext", "Float", "Folders", "Hidden", "Input", "Int",
     "Issue", "IssueError",
-    "Link", "ModelFiles", "ModelFolderFiles", "ModelStore",
+    "Link", "MemoryBudget", "MemoryEstimate", "ModelFiles", "ModelFolderFiles", "ModelStore",
     "Node", "NodeInterrupted",
     "NodeResult", "Output", "PortUnavailableError", "Ports", "Problem", "Registry",
     "RunContext", "SamplerNames", "SamplingTable", "SchedulerNames", "SchemaChoices",
     "SchemaContext", "Socket",
-    "String", "TextSource", "Tokenizer", "UnknownNodeError", "UnknownSamplerError",
+    "String", "TensorSpec", "TextSource", "Tokenizer", "UnknownNodeError", "UnknownSamplerError",
     "socket_type", "types_match",
 ]
