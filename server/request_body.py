@@ -10,6 +10,10 @@
     400 ``json_too_deep`` naming the limit and where it was passed;
   - a lone surrogate (``"\\ud800"``: not Unicode text, so SQLite and the file system refuse it)
     anywhere, keys included, is 400 ``invalid_text`` naming the field (``prompt.3.inputs.text``).
+- Python's JSON parser holds the GIL, so a thread alone does not keep the loop responsive:
+  millions of tiny values (16 MB of ``0,``) take ~0.6 s to parse, all of it blocking. Bodies
+  are therefore also limited to ``MAX_VALUES`` JSON values (1,000,000; ComfyUI's largest
+  official workflow has 14,533), counted cheaply before parsing: 413 ``json_too_many_values``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ from server.errors import BadRequestError, PayloadTooLargeError
 
 # A lone surrogate can only come from a \uD800-\uDFFF escape or from raw ED A0..BF bytes (JSON
 # bytes are decoded with "surrogatepass"); a body with neither needs no string check.
-_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+_RAW_SURROGATE = re.compile(rb"\xed[\xa0-\xbf]")  # two regexes: each scans by its literal
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+MAX_VALUES = 1_000_000
 
 
 def too_large(limit: int, what: str = "request body") -> PayloadTooLargeError:
@@ -92,12 +99,36 @@ def check_json(value: Any, max_depth: int, *, strings: bool = True) -> None:
                 stack.append((child, depth + 1, (*path, key)))
 
 
+def count_values(raw: bytes | bytearray, *, strings: bool = True) -> int:
+    """An upper bound of the values in a JSON text: separators and openings (outside strings,
+    unless ``strings``: a cruder bound, and much faster)."""
+    bare = raw if strings else _STRING.sub(b"", raw)
+    return bare.count(b",") + bare.count(b"[") + bare.count(b"{") + 1
+
+
+def _maybe_surrogate(raw: bytes | bytearray) -> bool:
+    return bool(_ESCAPED_SURROGATE.search(raw) or _RAW_SURROGATE.search(raw))
+
+
+def _check_count(raw: bytes | bytearray, max_values: int) -> None:
+    # every value takes at least two bytes ("0,"); the crude bound settles almost every body
+    if len(raw) < 2 * max_values or count_values(raw) <= max_values:
+        return
+    found = count_values(raw, strings=False)
+    if found > max_values:
+        raise PayloadTooLargeError(
+            "json_too_many_values", f"The JSON has more than {max_values} values",
+            f"about {found} values; the limit is {max_values} (a large workflow has 15,000)",
+            {"max_values": max_values})
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def parse_json(raw: bytes | bytearray, max_depth: int) -> Any:
+def parse_json(raw: bytes | bytearray, max_depth: int, max_values: int = MAX_VALUES) -> Any:
     """Parse and check a JSON body (runs in a worker thread)."""
+    _check_count(raw, max_values)
     try:
         value = json.loads(raw, parse_constant=_reject_constant)
     except RecursionError:
@@ -107,7 +138,7 @@ def parse_json(raw: bytes | bytearray, max_depth: int) -> Any:
     except ValueError as exc:
         raise BadRequestError("invalid_json", "The request body is not valid JSON",
                               str(exc)[:200]) from None
-    check_json(value, max_depth, strings=_MAYBE_SURROGATE.search(raw) is not None)
+    check_json(value, max_depth, strings=_maybe_surrogate(raw))
     return value
 
 

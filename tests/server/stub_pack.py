@@ -59,12 +59,24 @@ class Hold(Node):
         return (a,)
 
 
+class ReadMissing(Node):
+    """Fails like a loader whose file is gone: the error names an absolute server path."""
+
+    output_node = True
+    inputs = (Link("value", NUMBER),)
+
+    def run(self, ctx: RunContext, value: float) -> NodeResult:
+        assert ctx.folders is not None
+        raise FileNotFoundError(f"[Errno 2] No such file: '{ctx.folders.input / 'gone.png'}'")
+
+
 def server_registry(runs: Runs | None = None) -> Registry:
     """A registry of the executor's stubs plus the server's."""
     registry = make_registry(runs or Runs())
     Hold.gate = threading.Event()
     Hold.entered = threading.Semaphore(0)
-    registry.register_all([SaveNumber, Previewer, Hold], module="tests.server.stub_pack")
+    registry.register_all([SaveNumber, Previewer, Hold, ReadMissing],
+                          module="tests.server.stub_pack")
     return registry
 
 
