@@ -7,7 +7,9 @@ with the value named in the error, before touching the disk:
 - absolute paths (``/etc/passwd``, ``//server/share``);
 - any ``..`` component (even one that would stay inside after normalising: refusing it is
   simpler than reasoning about it);
-- lone surrogates (``"\\ud800"``: not Unicode text, no file system can store the name).
+- lone surrogates (``"\\ud800"``: not Unicode text, no file system can store the name);
+- names longer than file systems allow (a component over 255 bytes, a path over 1024
+  characters).
 
 It then resolves symlinks and requires the result to stay inside the resolved root, so a link
 that points out of the folder is refused too.
@@ -41,7 +43,8 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 _ANNOTATION = re.compile(r"^(?P<name>.*) \[(?P<folder>input|output|temp)\]$", re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_NAME_BYTES = 240  # a saved file is <name>_<counter:05>_.png: at most 255 bytes on disk
-MAX_FOLDER_BYTES = 255
+MAX_FOLDER_BYTES = 255  # a file or folder name, as file systems allow
+MAX_PATH_LENGTH = 1024
 MAX_PREFIX_LENGTH = 1024
 
 
@@ -111,6 +114,10 @@ def check_relative(value: object, *, what: str = "file name", allow_empty: bool 
         raise PathRefusedError(what, value, "it is an absolute path")
     if ".." in value.split("/"):
         raise PathRefusedError(what, value, "it contains a '..' component")
+    if len(value) > MAX_PATH_LENGTH or any(
+            len(part.encode("utf-8")) > MAX_FOLDER_BYTES for part in value.split("/")):
+        raise PathRefusedError(what, value, f"it is longer than {MAX_PATH_LENGTH} characters "
+                               f"or a name in it is longer than {MAX_FOLDER_BYTES} bytes")
     return value
 
 
