@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from executor.errors import InputIssue
 from nodes.api import FingerprintContext, MemoryBudget, MemoryEstimate, Node, TensorSpec
-from nodes.api.inputs import shown
 from nodes.api.memory import format_bytes
+from nodes.api.text import shown
 
 if TYPE_CHECKING:
     from executor.validate import BoundNode

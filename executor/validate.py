@@ -30,7 +30,7 @@ from nodes.api import (
     SchemaContext,
     types_match,
 )
-from nodes.api.inputs import shown
+from nodes.api.text import shown
 
 ECHO_CHARS = 200
 

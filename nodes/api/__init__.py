@@ -13,11 +13,11 @@ from nodes.api.context import (
     RunContext,
     SchemaContext,
 )
+from nodes.api.file_inputs import FilenamePrefix
 from nodes.api.inputs import (
     Boolean,
     CoercionError,
     Combo,
-    FilenamePrefix,
     Float,
     Input,
     Int,

@@ -22,7 +22,7 @@ ComfyUI's codes: ``value_smaller_than_min`` / ``value_bigger_than_max`` (an INT 
 bound is still held to the 64-bit range ``-2**63 .. 2**64 - 1``), ``value_not_in_list``, and
 ours for text: ``value_longer_than_max_length`` (``String.max_length``, default
 :data:`~nodes.api.text.DEFAULT_MAX_LENGTH`) and ``invalid_filename_prefix``
-(:class:`FilenamePrefix`).
+(``nodes.api.file_inputs.FilenamePrefix``).
 """
 
 from __future__ import annotations
@@ -34,9 +34,8 @@ from typing import Any, ClassVar
 
 from nodes.api.context import SchemaContext
 from nodes.api.issues import Issue
-from nodes.api.paths import filename_prefix_problem
 from nodes.api.sockets import Socket
-from nodes.api.text import DEFAULT_MAX_LENGTH, lone_surrogate
+from nodes.api.text import DEFAULT_MAX_LENGTH, lone_surrogate, shown
 
 INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # the bounds of an INT that declares none
 NO_SCHEMA = SchemaContext()
@@ -125,14 +124,6 @@ def _range_problem(value: float, low: float | None, high: float | None) -> Probl
             details=f"{value} > {high}",
         )
     return None
-
-
-def shown(value: Any, limit: int = 100) -> str:
-    """``repr(value)`` cut to about ``limit`` characters (error messages echo client values)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
-        return f"<an integer of {value.bit_length()} bits>"
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 def _parse_number(value: Any, kind: str) -> float | int:
@@ -291,20 +282,6 @@ def _int_text(value: int) -> str:
     if value.bit_length() > 4096:
         raise CoercionError(f"expected a string, got {shown(value)}")
     return str(value)
-
-
-@dataclass(frozen=True)
-class FilenamePrefix(String):
-    """A save node's ``filename_prefix`` (a STRING widget): checked when the prompt is
-    validated (``nodes.api.paths.filename_prefix_problem``), before any node runs."""
-
-    def check(self, value: Any, schema: SchemaContext = NO_SCHEMA) -> Problem | None:
-        problem = filename_prefix_problem(value)
-        if problem is None:
-            return super().check(value, schema)
-        return Problem(code="invalid_filename_prefix",
-                       message="The filename_prefix cannot name a file in its folder",
-                       details=f"{shown(value)}: {problem}")
 
 
 @dataclass(frozen=True)

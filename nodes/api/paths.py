@@ -131,7 +131,7 @@ def resolve_inside(root: Path, value: object, *, what: str = "file name",
     base = Path(root).resolve()
     candidate = (base / relative).resolve()
     if candidate != base and not candidate.is_relative_to(base):
-        raise PathRefusedError(what, value, "it resolves outside its folder (a link?)")
+        raise PathRefusedError(what, value, "it resolves outside the folder (a link?)")
     return candidate
 
 
@@ -150,13 +150,11 @@ def filename_prefix_problem(prefix: str) -> str | None:
         check_relative(prefix, what="filename_prefix")
     except PathRefusedError as exc:
         return exc.reason
-    subfolder, name = posixpath.split(posixpath.normpath(prefix))
+    _, name = posixpath.split(posixpath.normpath(prefix))
     if not name or name == "." or prefix.endswith("/"):
         return "it names no file (it ends with '/')"
     if len(name.encode("utf-8")) > MAX_NAME_BYTES:
         return f"its file name part is longer than {MAX_NAME_BYTES} bytes"
-    if any(len(part.encode("utf-8")) > MAX_FOLDER_BYTES for part in subfolder.split("/")):
-        return f"a folder name in it is longer than {MAX_FOLDER_BYTES} bytes"
     return None
 
 

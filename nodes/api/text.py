@@ -13,6 +13,7 @@ Pure standard library: ``nodes.api`` stays free of torch.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 DEFAULT_MAX_LENGTH = 65_536
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -24,3 +25,11 @@ def lone_surrogate(text: str) -> int | None:
         return None
     match = _SURROGATE.search(text)
     return match.start() if match else None
+
+
+def shown(value: Any, limit: int = 100) -> str:
+    """``repr(value)`` cut to about ``limit`` characters (error messages echo client values)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"<an integer of {value.bit_length()} bits>"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
