@@ -11,7 +11,6 @@ from executor.cache import OutputCache, make_cache
 from executor.engine import Engine
 from executor.memory import budget_from_devices
 from nodes.api import Folders, Ports, Registry
-from nodes.api.memory import no_budget
 
 if TYPE_CHECKING:
     from nodes.models import ModelFolders
@@ -71,12 +70,13 @@ def build_engine(
 ) -> Engine:
     """The engine; ``ports`` default to the local model ports (one ModelManager per engine) on
     ``model_folders`` (default: under the folders' base), with the devices' memory as the
-    budget jobs are checked against; the cache defaults to the RAM-sized byte budget."""
+    budget jobs are checked against (``ports`` given are used as they are); the cache
+    defaults to the RAM-sized byte budget."""
     if ports is None:
         from nodes.models import local_ports
 
         ports = local_ports(model_folders or default_model_folders(folders))
-    if ports.memory is no_budget:  # jobs are checked against the devices' memory
+        # jobs are checked against the devices' memory (given ports are used as they are)
         ports = dataclasses.replace(ports, memory=budget_from_devices(ports.devices))
     return Engine(registry, cache if cache is not None else make_cache("bytes"),
                   folders=folders, ports=ports)

@@ -107,3 +107,12 @@ def test_image_nodes_estimate_too(registry: Registry) -> None:
     assert validated.estimates["3"].outputs[0].shape == (2, 16384, 16384, 3)  # type: ignore[union-attr]
     node_id, issue = refusal(registry, prompt, MemoryBudget(device=GIB, host=4 * GIB))
     assert node_id == "3" and "ImageScale" in issue["details"]
+
+
+def test_the_composition_root_wires_the_devices_memory(tmp_path: Path) -> None:
+    from latentgraph.app import build_engine
+
+    folders = folders_under(tmp_path)
+    budget = build_engine(build_registry(folders), folders).ports.memory()
+    assert budget.host is not None and budget.host > 0
+    assert budget.device is not None and budget.device_name
