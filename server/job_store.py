@@ -111,17 +111,19 @@ class JobStore:
                 raise
             self._db.execute("COMMIT")
 
-    def checkpoint(self) -> None:
-        """Copy the WAL into the main file and truncate it (a clean point)."""
+    def checkpoint(self, mode: str = "PASSIVE") -> None:
+        """Copy the WAL into the main file (a clean point). ``PASSIVE`` never waits for
+        another process reading the file (``latentgraph db backup``); ``TRUNCATE`` (start-up,
+        shutdown) also empties the WAL file."""
         with self._lock:
-            busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            busy, _, _ = self._db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         if busy:
             logger.info("WAL checkpoint of %s was blocked by a reader; it will be retried",
                         self.path.name)
 
     def close(self) -> None:
         with self._lock:
-            self.checkpoint()
+            self.checkpoint("TRUNCATE")
             self._db.close()
 
     # -- meta -----------------------------------------------------------------------------
@@ -158,7 +160,7 @@ class JobStore:
             logger.warning("%d job(s) were running when the server stopped; %s: %s",
                            len(stranded), "re-queued" if on_crash == "requeue" else "marked lost",
                            stranded)
-        self.checkpoint()
+        self.checkpoint("TRUNCATE")
         return instance_id, epoch, stranded
 
     # -- queue ----------------------------------------------------------------------------
