@@ -15,6 +15,7 @@ import importlib
 import logging
 import os
 import signal
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -176,6 +177,9 @@ def serve_command(args: argparse.Namespace, registry: Registry | None) -> int:
     except DamagedStoreError as exc:
         print(f"error: {exc}")
         return 3
+    except sqlite3.Error as exc:  # e.g. locked by another server on the same base folder
+        print(f"error: the job database cannot be opened: {exc}")
+        return 2
     except (InsecureBindError, ValueError, OSError, ImportError, AttributeError) as exc:
         print(f"error: {exc}")
         return 2
