@@ -15,7 +15,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from executor.cache import LruCache, OutputCache
+from executor.cache import OutputCache, make_cache
 from executor.events import Event, EventSink
 from executor.jobs import JobOutcome, JobRequest
 from executor.plan import KeyHistory
@@ -45,7 +45,7 @@ class Engine:
         ports: Ports | None = None,
     ) -> None:
         self.registry = registry
-        self.cache: OutputCache = cache if cache is not None else LruCache()
+        self.cache: OutputCache = cache if cache is not None else make_cache("bytes")
         self.ports = ports or Ports()
         self.env = RunEnv(registry, self.cache, KeyHistory(), ordering or DefaultOrdering(),
                           folders, self.ports)
@@ -81,7 +81,7 @@ class Engine:
         """Validate a prompt; raises ``executor.errors.PromptError`` when nothing can run."""
         return validate_prompt(
             prompt, self.registry, targets=targets, strict=strict,
-            fingerprint_context=self.env.fingerprint_context,
+            fingerprint_context=self.env.fingerprint_context, memory=self.ports.memory(),
         )
 
     def cancel(self, job_id: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -24,6 +25,7 @@ from executor.events import (
 )
 from executor.invoke import invoke_node, new_event_loop_runner
 from executor.jobs import JobOutcome, JobRequest, JobStatus, summarize
+from executor.memory import describe_out_of_memory, is_out_of_memory
 from executor.plan import Plan, Reason, compute_keys, expand, lazy_names, miss_reason
 from executor.run_env import RunEnv
 from executor.schedule import ScheduleState
@@ -281,6 +283,21 @@ class JobRun:
         node_type = self.vp.nodes[node_id].cls.type_name if node_id else None
         self.sink(JobInterrupted(result.job_id, node_id, node_type, tuple(result.executed)))
 
+    def _out_of_memory(self, node_id: str | None, node_type: str | None,
+                       exc: BaseException) -> str:
+        """Release what this job holds (its intermediate values, the failed call's frames,
+        idle models), then say in plain words what ran out and what to change."""
+        self.values.clear()
+        if exc.__traceback__ is not None:
+            traceback.clear_frames(exc.__traceback__)
+        unloaded = self.env.ports.models.unload_all()
+        gc.collect()
+        logger.warning("job %s ran out of memory in node %s; released its values and %d idle "
+                       "models", self.request.job_id, node_id, unloaded)
+        estimate = self.vp.estimates.get(node_id) if node_id else None
+        return describe_out_of_memory(exc, node_type or "the job", estimate,
+                                      self.env.ports.memory())
+
     def _failed(self, node_id: str | None, exc: Exception) -> None:
         node_type = self.vp.nodes[node_id].cls.type_name if node_id else None
         inputs: dict[str, str] = {}
@@ -291,8 +308,11 @@ class JobRun:
             except Exception:  # inputs may be incomplete when planning failed
                 inputs = {}
         lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+        message = str(exc)
+        if is_out_of_memory(exc):
+            message = self._out_of_memory(node_id, node_type, exc)
         failure = NodeFailure(
-            node_id or "", node_type or "", type(exc).__name__, str(exc), lines, inputs
+            node_id or "", node_type or "", type(exc).__name__, message, lines, inputs
         )
         self.result.status, self.result.failure = JobStatus.FAILED, failure
         logger.info("job %s failed at node %s (%s): %s", self.result.job_id, node_id,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from executor.errors import InputIssue, PromptError
+from executor.estimate import estimate_nodes
 from executor.graph import BadLink, Graph, LinkRef, parse_prompt
 from executor.topology import ancestors, find_cycles, topological_order
 from nodes.api import (
@@ -22,11 +23,16 @@ from nodes.api import (
     FingerprintContext,
     Input,
     Link,
+    MemoryBudget,
+    MemoryEstimate,
     Node,
     Registry,
     SchemaContext,
     types_match,
 )
+from nodes.api.text import shown
+
+ECHO_CHARS = 200
 
 FingerprintContexts = Callable[[str], FingerprintContext]
 
@@ -52,6 +58,7 @@ class ValidatedPrompt:
     outputs: list[str]
     node_errors: dict[str, Any] = field(default_factory=dict)
     failed_outputs: list[str] = field(default_factory=list)
+    estimates: dict[str, MemoryEstimate] = field(default_factory=dict)
 
 
 def _input_config(inp: Input, schema: SchemaContext) -> list[Any] | None:
@@ -97,7 +104,7 @@ def _check_constant(inp: Input, raw: Any, schema: SchemaContext
     if isinstance(inp, Link):
         return None, _issue(
             "invalid_input_type", f"Input expects a link from a {inp.type_name} output",
-            f"{inp.name}, {raw!r}", inp, schema, received_value=raw,
+            f"{inp.name}, {shown(raw)}", inp, schema, received_value=_echo(raw),
             exception_message="a constant cannot stand in for a link",
         )
     try:
@@ -105,16 +112,26 @@ def _check_constant(inp: Input, raw: Any, schema: SchemaContext
     except CoercionError as exc:
         return None, _issue(
             "invalid_input_type", f"Failed to convert an input value to a {inp.type_name} value",
-            f"{inp.name}, {raw!r}, {exc}", inp, schema, received_value=raw,
+            f"{inp.name}, {shown(raw)}, {exc}", inp, schema, received_value=_echo(raw),
             exception_message=str(exc),
         )
     problem = inp.check(value, schema)
     if problem is not None:
         return None, _issue(
             problem.code, problem.message, f"{inp.name}: {problem.details}", inp, schema,
-            received_value=value,
+            received_value=_echo(value),
         )
     return value, None
+
+
+def _echo(value: Any) -> Any:
+    """A received value as an error echoes it: long text and huge integers are cut short
+    (JSON-safe: lone surrogates become ``\\ud800`` on the wire)."""
+    if isinstance(value, str) and len(value) > ECHO_CHARS:
+        return f"{value[:ECHO_CHARS]}… ({len(value)} characters)"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return shown(value)
+    return value
 
 
 def _check_inputs(
@@ -140,7 +157,7 @@ def _check_inputs(
             issue = _issue(
                 "bad_linked_input",
                 "Bad linked input, must be a length-2 list of [node_id, slot_index]",
-                f"{inp.name}, {raw.value!r}", inp, registry.schema,
+                f"{inp.name}, {shown(raw.value)}", inp, registry.schema,
                 received_value=raw.value,
             )
         elif isinstance(raw, LinkRef):
@@ -234,6 +251,13 @@ def _node_errors(
     }
 
 
+def _default_contexts(registry: Registry) -> FingerprintContexts:
+    schema = registry.schema
+    return lambda nid: FingerprintContext(node_id=nid, folders=schema.folders,
+                                          model_files=schema.model_files,
+                                          sampling=schema.sampling)
+
+
 def validate_prompt(
     prompt: Mapping[str, Any],
     registry: Registry,
@@ -241,25 +265,36 @@ def validate_prompt(
     targets: Sequence[str] | None = None,
     strict: bool = False,
     fingerprint_context: FingerprintContexts | None = None,
+    memory: MemoryBudget | None = None,
 ) -> ValidatedPrompt:
     """Validate a prompt; raise :class:`PromptError` unless some requested output may run.
 
-    In strict mode any invalid output fails the whole prompt.
+    In strict mode any invalid output fails the whole prompt. Nodes that estimate their memory
+    are checked against ``memory`` (``executor.estimate``).
     """
     graph = parse_prompt(prompt)
     _check_types_known(graph, registry)
     outputs = _select_outputs(graph, registry, targets)
     if not outputs:
         raise PromptError("prompt_no_outputs", "Prompt has no outputs")
-    needed = list(ancestors(graph, *outputs))
-    order, leftover = topological_order(graph, needed)
+    order, leftover = topological_order(graph, list(ancestors(graph, *outputs)))
     cyclic = find_cycles(graph, leftover) if leftover else {}
-    fctx_for = fingerprint_context or (lambda nid: FingerprintContext(
-        node_id=nid, folders=registry.schema.folders, model_files=registry.schema.model_files,
-        sampling=registry.schema.sampling))
+    fctx_for = fingerprint_context or _default_contexts(registry)
     bound, issues = _own_issues(graph, registry, order + leftover, cyclic, fctx_for)
+    estimates, too_big = estimate_nodes(bound, order, issues, fctx_for, memory or MemoryBudget())
+    for node_id, issue in too_big.items():
+        issues.setdefault(node_id, []).append(issue)
     if not issues and not leftover:
-        return ValidatedPrompt(prompt, graph, bound, order, outputs)
+        return ValidatedPrompt(prompt, graph, bound, order, outputs, estimates=estimates)
+    partial = _partial(graph, bound, order, leftover, outputs, issues, strict)
+    return ValidatedPrompt(prompt, graph, *partial, estimates=estimates)
+
+
+def _partial(
+    graph: Graph, bound: dict[str, BoundNode], order: list[str], leftover: list[str],
+    outputs: list[str], issues: dict[str, list[InputIssue]], strict: bool,
+) -> tuple[dict[str, BoundNode], list[str], list[str], dict[str, Any], list[str]]:
+    """What may still run when some nodes are invalid, or :class:`PromptError`."""
     invalid = set(issues) | set(leftover)
     for node_id in order:
         if any(ref.node_id in invalid for ref in bound[node_id].links.values()):
@@ -277,7 +312,5 @@ def validate_prompt(
             node_errors=node_errors,
         )
     keep = set(ancestors(graph, *valid_outputs))
-    return ValidatedPrompt(
-        prompt, graph, {n: bound[n] for n in order if n in keep},
-        [n for n in order if n in keep], valid_outputs, node_errors, failed,
-    )
+    return ({n: bound[n] for n in order if n in keep}, [n for n in order if n in keep],
+            valid_outputs, node_errors, failed)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from executor.cache import OutputCache, make_cache
 from executor.engine import Engine
+from executor.memory import budget_from_devices
 from nodes.api import Folders, Ports, Registry
 
 if TYPE_CHECKING:
@@ -69,10 +71,14 @@ def build_engine(
     model_folders: ModelFolders | None = None, ports: Ports | None = None,
 ) -> Engine:
     """The engine; ``ports`` default to the local model ports (one ModelManager per engine) on
-    ``model_folders`` (default: under the folders' base)."""
+    ``model_folders`` (default: under the folders' base), with the devices' memory as the
+    budget jobs are checked against (``ports`` given are used as they are); the cache
+    defaults to the RAM-sized byte budget."""
     if ports is None:
         from nodes.models import local_ports
 
         ports = local_ports(model_folders or default_model_folders(folders))
-    return Engine(registry, cache if cache is not None else make_cache("lru"), folders=folders,
-                  ports=ports)
+        # jobs are checked against the devices' memory (given ports are used as they are)
+        ports = dataclasses.replace(ports, memory=budget_from_devices(ports.devices))
+    return Engine(registry, cache if cache is not None else make_cache("bytes"),
+                  folders=folders, ports=ports)

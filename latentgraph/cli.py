@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     from latentgraph.cli_serve import add_serve_parser
 
     add_serve_parser(commands)
+    from latentgraph.cli_db import add_db_parser
+
+    add_db_parser(commands)
     from latentgraph.cli_tools import add_make_checkpoint_parser
 
     add_make_checkpoint_parser(commands)
@@ -87,6 +90,10 @@ def main(argv: Sequence[str] | None = None, *, registry: Registry | None = None)
         from latentgraph.cli_serve import serve_command
 
         return serve_command(args, registry)
+    if args.command == "db":
+        from latentgraph.cli_db import db_command
+
+        return db_command(args)
     if args.command == "make-checkpoint":
         from latentgraph.cli_tools import make_checkpoint_command
 

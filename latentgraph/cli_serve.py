@@ -15,6 +15,7 @@ import importlib
 import logging
 import os
 import signal
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,11 +57,35 @@ def add_serve_parser(commands: Any) -> None:
                             "(default: mark it lost)")
     serve.add_argument("--history-limit", type=int, default=10_000,
                        help="finished jobs kept (oldest dropped first)")
-    serve.add_argument("--max-upload-mb", type=int, default=100, help="request size limit")
-    serve.add_argument("--cache", choices=("lru", "bytes", "none"), default="lru",
-                       help="output cache policy")
+    serve.add_argument("--max-upload-mb", type=int, default=100,
+                       help="size limit of an upload (and of any request)")
+    serve.add_argument("--max-body-mb", type=int, default=16,
+                       help="size limit of a JSON body (/prompt, /api/run …) or userdata file")
+    serve.add_argument("--cache", choices=("bytes", "lru", "none"), default="bytes",
+                       help="output cache policy (default: a byte budget)")
+    serve.add_argument("--cache-bytes", type=parse_size, default=None, metavar="SIZE",
+                       help="the output cache's budget, e.g. 8G or 512M (default: a quarter "
+                            "of the RAM available at start)")
+    serve.add_argument("--start-empty-if-damaged", action="store_true",
+                       help="if the job database is damaged, keep a copy and start with an "
+                            "empty one (queue and history are lost) instead of refusing")
     serve.add_argument("--node-pack", action="append", default=[], metavar="MODULE:FUNCTION",
                        help=f"also register nodes with FUNCTION(registry) (or {NODE_PACKS_ENV})")
+
+
+def parse_size(text: str) -> int:
+    """``8G``, ``512M``, ``64K`` or a number of bytes."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    raw = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = units.get(raw[-1:], 1)
+    try:
+        value = float(raw[:-1] if scale > 1 else raw) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size like 8G or 512M, got {text!r}"
+                                         ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a size cannot be negative: {text!r}")
+    return int(value)
 
 
 def load_node_packs(registry: Registry, specs: list[str]) -> None:
@@ -87,6 +112,8 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         allowed_hosts=frozenset(args.allow_host), allowed_origins=frozenset(args.allow_origin),
         on_crash="requeue" if args.requeue_interrupted else "interrupt",
         history_limit=args.history_limit, max_upload_bytes=args.max_upload_mb * 2**20,
+        max_body_bytes=args.max_body_mb * 2**20,
+        start_empty_if_damaged=args.start_empty_if_damaged,
     )
 
 
@@ -116,26 +143,48 @@ async def _serve(app: web.Application, settings: ServerSettings) -> None:
     await runner.cleanup()
 
 
-def serve_command(args: argparse.Namespace, registry: Registry | None) -> int:
+def _checked_settings(args: argparse.Namespace) -> ServerSettings:
+    """Settings, with the bind refused before anything heavy is imported (immediate)."""
+    from server.security import check_bind
+
+    settings = _settings(args)
+    check_bind(settings)
+    return settings
+
+
+def _build_app(args: argparse.Namespace, settings: ServerSettings, registry: Registry | None
+               ) -> tuple[web.Application, ServerSettings]:
     from executor.cache import make_cache
     from latentgraph.app import build_engine, build_registry, default_model_folders, model_roots
     from server.app import create_app
-    from server.security import InsecureBindError
     from server.settings import MODEL_FOLDERS
 
+    folders = Folders(settings.input_dir, settings.output_dir, settings.temp_dir)
+    model_folders = default_model_folders(folders, settings.models_dir)
+    settings = dataclasses.replace(
+        settings, model_roots=model_roots(model_folders, MODEL_FOLDERS))
+    registry = registry if registry is not None else build_registry(
+        folders, model_folders, noise_compat=args.comfy_noise)
+    packs = [p for p in os.environ.get(NODE_PACKS_ENV, "").split(",") if p]
+    load_node_packs(registry, [*packs, *args.node_pack])
+    cache = make_cache(args.cache, max_bytes=args.cache_bytes)
+    engine = build_engine(registry, folders, cache, model_folders=model_folders)
+    return create_app(engine, registry, settings), settings
+
+
+def serve_command(args: argparse.Namespace, registry: Registry | None) -> int:
+    from server.security import InsecureBindError
+    from server.store_integrity import DamagedStoreError
+
     try:
-        settings = _settings(args)
-        folders = Folders(settings.input_dir, settings.output_dir, settings.temp_dir)
-        model_folders = default_model_folders(folders, settings.models_dir)
-        settings = dataclasses.replace(
-            settings, model_roots=model_roots(model_folders, MODEL_FOLDERS))
-        registry = registry if registry is not None else build_registry(
-            folders, model_folders, noise_compat=args.comfy_noise)
-        packs = [p for p in os.environ.get(NODE_PACKS_ENV, "").split(",") if p]
-        load_node_packs(registry, [*packs, *args.node_pack])
-        engine = build_engine(registry, folders, make_cache(args.cache),
-                              model_folders=model_folders)
-        app = create_app(engine, registry, settings)
+        settings = _checked_settings(args)
+        app, settings = _build_app(args, settings, registry)
+    except DamagedStoreError as exc:
+        print(f"error: {exc}")
+        return 3
+    except sqlite3.Error as exc:  # e.g. locked by another server on the same base folder
+        print(f"error: the job database cannot be opened: {exc}")
+        return 2
     except (InsecureBindError, ValueError, OSError, ImportError, AttributeError) as exc:
         print(f"error: {exc}")
         return 2

@@ -18,4 +18,6 @@ if command -v node >/dev/null 2>&1; then
 else
   echo "test: node not found; skipping the JavaScript unit tests (web/tests/)"
 fi
+# The fuzz suites run their full example counts (tests/conftest.py: the "ci" profile).
+export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}"
 exec "$PY" -m pytest -m "not slow" "$@"

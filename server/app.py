@@ -18,14 +18,26 @@ from aiohttp import web
 from executor.backend import ExecutionBackend
 from nodes.api import Registry
 from server.job_queue import JobQueue
-from server.job_store import JobStore
 from server.middleware import error_middleware
+from server.redact import PathRedactor
 from server.routes import add_routes
 from server.routes.editor import add_web_routes
 from server.routes.info import server_features
 from server.security import check_bind, security_middleware
 from server.settings import ServerSettings
-from server.state import BACKEND, HUB, INSTANCE, QUEUE, REGISTRY, SETTINGS, WORKER, Instance
+from server.state import (
+    BACKEND,
+    HUB,
+    INSTANCE,
+    QUEUE,
+    REDACTOR,
+    REGISTRY,
+    SETTINGS,
+    WORKER,
+    Instance,
+)
+from server.store_integrity import open_store
+from server.uploads import clear_spool
 from server.worker import Worker
 from server.ws_hub import WebSocketHub
 
@@ -35,6 +47,7 @@ logger = logging.getLogger(__name__)
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings, queue, worker = app[SETTINGS], app[QUEUE], app[WORKER]
     instance = app[INSTANCE]
+    clear_spool(settings.base_dir)
     instance.instance_id, instance.epoch, instance.stranded = await queue.boot(
         settings.on_crash)
     instance.started_ms = int(time.time() * 1000)
@@ -49,21 +62,25 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(backend: ExecutionBackend, registry: Registry, settings: ServerSettings
                ) -> web.Application:
-    """A ready-to-run application; refuses an insecure bind (``InsecureBindError``)."""
+    """A ready-to-run application; refuses an insecure bind (``InsecureBindError``) and a
+    damaged job database (``server.store_integrity.DamagedStoreError``, naming the fix)."""
     check_bind(settings)
     app = web.Application(
         middlewares=[error_middleware, security_middleware(settings)],
         client_max_size=settings.max_upload_bytes + 65536,
     )
     hub = WebSocketHub(server_features(settings), settings.ws_queue_limit)
-    store = JobStore(settings.db_path, history_limit=settings.history_limit)
+    store = open_store(settings.db_path, history_limit=settings.history_limit,
+                       start_empty_if_damaged=settings.start_empty_if_damaged)
     queue = JobQueue(store, hub)
     app[SETTINGS] = settings
     app[BACKEND] = backend
     app[REGISTRY] = registry
     app[HUB] = hub
     app[QUEUE] = queue
-    app[WORKER] = Worker(queue, backend, settings.preview_interval_s)
+    redactor = PathRedactor.for_settings(settings)
+    app[REDACTOR] = redactor
+    app[WORKER] = Worker(queue, backend, settings.preview_interval_s, redactor)
     app[INSTANCE] = Instance()
     add_routes(app)
     add_web_routes(app)

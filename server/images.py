@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import re
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -27,12 +28,12 @@ _NAME = re.compile(r"^[\w\-. ()\[\],+@=]{1,200}$")
 _MAX_COPIES = 10_000
 
 
-def open_image(data: bytes, max_pixels: int) -> Image.Image:
-    """A fully decoded image, or a 4xx error."""
+def open_image(source: bytes | Path, max_pixels: int) -> Image.Image:
+    """A fully decoded image (from bytes or a file), or a 4xx error."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
             if image.format not in FORMATS:
                 raise BadRequestError("unsupported_image", "Unsupported image format",
                                       f"{image.format}; send PNG, JPEG, WebP or GIF")
@@ -72,19 +73,26 @@ def _digest(path: Path) -> str:
     return sha.hexdigest()
 
 
-def _write_atomic(folder: Path, name: str, data: bytes) -> None:
+def _write_atomic(folder: Path, name: str, data: bytes | Path) -> None:
+    """``data`` (bytes, or a spooled file, copied) becomes ``folder/name`` in one rename."""
     handle, temp = tempfile.mkstemp(dir=folder, prefix=".upload-")
     try:
         with os.fdopen(handle, "wb") as out:
-            out.write(data)
+            if isinstance(data, bytes):
+                out.write(data)
+            else:
+                with data.open("rb") as source:
+                    shutil.copyfileobj(source, out, 1 << 20)
         os.replace(temp, folder / name)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
 
 
-def store_file(root: Path, subfolder: str, name: str, data: bytes, overwrite: bool) -> str:
-    """Write ``data`` under ``root/subfolder``; returns the final name.
+def store_file(root: Path, subfolder: str, name: str, data: bytes | Path,
+               overwrite: bool) -> str:
+    """Write ``data`` (bytes or a spooled file) under ``root/subfolder``; returns the final
+    name.
 
     Without ``overwrite`` an identical existing file is reused and a different one gets
     ``name (1).ext``, ``name (2).ext`` …
@@ -92,7 +100,8 @@ def store_file(root: Path, subfolder: str, name: str, data: bytes, overwrite: bo
     folder = inside(root, subfolder)
     folder.mkdir(parents=True, exist_ok=True)
     stem, dot, suffix = name.rpartition(".")
-    candidate, digest = name, hashlib.sha256(data).hexdigest()
+    digest = hashlib.sha256(data).hexdigest() if isinstance(data, bytes) else _digest(data)
+    candidate = name
     for copy in range(1, _MAX_COPIES):
         target = inside(root, subfolder, candidate)
         if overwrite or not target.exists():
@@ -121,7 +130,7 @@ def apply_mask(original: Image.Image, mask: Image.Image) -> bytes:
 def transform_for_view(path: Path, channel: str, preview: str | None, max_pixels: int
                        ) -> tuple[bytes, str]:
     """ComfyUI's ``channel`` and ``preview`` options: (bytes, content type)."""
-    image = open_image(path.read_bytes(), max_pixels)
+    image = open_image(path, max_pixels)
     if channel == "rgb":
         image = image.convert("RGB")
     elif channel == "a":

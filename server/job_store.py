@@ -8,14 +8,18 @@ it in both or in neither. Rows written when a failure was stored as ``error`` ar
 
 Durability: WAL with ``synchronous=NORMAL`` survives a killed process (``kill -9``) without
 losing a committed job; a power cut may lose the last commits (``synchronous="FULL"`` closes
-that at the price of an fsync per change). The priority counter lives in the database, so jobs
+that at the price of an fsync per change). The WAL is checkpointed into the main file (and
+truncated) at clean points: after start-up, whenever a job ends and the queue is empty, and at
+shutdown, so the WAL holds only the changes since the last idle moment. (A deleted or damaged
+WAL loses those changes without a trace: SQLite cannot tell.) Damaged rows are skipped by list
+reads, never a permanent error for all (``server.job_rows``); the server checks the whole file
+when it starts (``server.store_integrity``). The priority counter lives in the database, so jobs
 queued after a restart sort after the resumed ones. Calls are synchronous and fast; the server
 makes them from one dedicated thread (``server.job_queue``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import threading
@@ -23,13 +27,22 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from executor.jobs import JobOutcome, JobStatus
 from server.errors import DuplicateJobError
 from server.finished_job import FinishedJob
+from server.job_rows import (
+    COLUMNS,
+    DamagedRecordError,
+    JobRecord,
+    decode,
+    read_many,
+    read_one,
+    readable,
+    salvaged,
+)
 from server.json_text import to_json
 
 logger = logging.getLogger(__name__)
@@ -67,53 +80,8 @@ CREATE INDEX IF NOT EXISTS jobs_done ON jobs (done_seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 UPDATE jobs SET status = 'failed' WHERE status = 'error';
 """
-_COLUMNS = ("seq, prompt_id, number, status, client_id, prompt, extra_data, outputs_to_execute, "
-            "targets, strict, workflow_id, create_time, start_time, end_time, result")
-
-
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-@dataclass
-class JobRecord:
-    """One job as stored. ``client_id`` is kept for routing events and is never shown."""
-
-    prompt_id: str
-    number: float
-    status: JobStatus
-    prompt: dict[str, Any]
-    extra_data: dict[str, Any]
-    outputs_to_execute: list[str]
-    client_id: str | None = None
-    targets: list[str] | None = None
-    strict: bool = False
-    workflow_id: str | None = None
-    create_time: int = 0
-    start_time: int | None = None
-    end_time: int | None = None
-    result: FinishedJob | None = None
-    seq: int = 0
-
-
-def _result(row: sqlite3.Row, status: JobStatus) -> FinishedJob | None:
-    if not row["result"]:
-        return None
-    return FinishedJob.from_json(row["result"], job_id=row["prompt_id"], status=status)
-
-
-def _record(row: sqlite3.Row) -> JobRecord:
-    status = JobStatus(row["status"])
-    return JobRecord(
-        prompt_id=row["prompt_id"], number=row["number"], status=status,
-        prompt=json.loads(row["prompt"]), extra_data=json.loads(row["extra_data"]),
-        outputs_to_execute=json.loads(row["outputs_to_execute"]), client_id=row["client_id"],
-        targets=json.loads(row["targets"]) if row["targets"] else None,
-        strict=bool(row["strict"]), workflow_id=row["workflow_id"],
-        create_time=row["create_time"], start_time=row["start_time"],
-        end_time=row["end_time"], result=_result(row, status),
-        seq=row["seq"],
-    )
 
 
 class JobStore:
@@ -143,9 +111,19 @@ class JobStore:
                 raise
             self._db.execute("COMMIT")
 
+    def checkpoint(self, mode: str = "PASSIVE") -> None:
+        """Copy the WAL into the main file (a clean point). ``PASSIVE`` never waits for
+        another process reading the file (``latentgraph db backup``); ``TRUNCATE`` (start-up,
+        shutdown) also empties the WAL file."""
+        with self._lock:
+            busy, _, _ = self._db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        if busy:
+            logger.info("WAL checkpoint of %s was blocked by a reader; it will be retried",
+                        self.path.name)
+
     def close(self) -> None:
         with self._lock:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.checkpoint("TRUNCATE")
             self._db.close()
 
     # -- meta -----------------------------------------------------------------------------
@@ -182,6 +160,7 @@ class JobStore:
             logger.warning("%d job(s) were running when the server stopped; %s: %s",
                            len(stranded), "re-queued" if on_crash == "requeue" else "marked lost",
                            stranded)
+        self.checkpoint("TRUNCATE")
         return instance_id, epoch, stranded
 
     # -- queue ----------------------------------------------------------------------------
@@ -214,17 +193,24 @@ class JobStore:
             return record.number, self._remaining(db)
 
     def claim_next(self) -> tuple[JobRecord | None, int]:
-        """Move the first pending job (lowest number, then oldest) to running."""
+        """Move the first pending job (lowest number, then oldest) to running. A pending job
+        whose record cannot be read is marked failed (with why) and skipped."""
         with self._tx() as db:
-            row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE status = ? "
-                             "ORDER BY number, seq LIMIT 1", (_PENDING,)).fetchone()
-            if row is None:
-                return None, self._remaining(db)
-            record = _record(row)
-            record.status, record.start_time = RUNNING, now_ms()
-            db.execute("UPDATE jobs SET status = ?, start_time = ? WHERE seq = ?",
-                       (_RUNNING, record.start_time, record.seq))
-            return record, self._remaining(db)
+            while True:
+                row = db.execute(f"SELECT {COLUMNS} FROM jobs WHERE status = ? "
+                                 "ORDER BY number, seq LIMIT 1", (_PENDING,)).fetchone()
+                if row is None:
+                    return None, self._remaining(db)
+                try:
+                    claimed = decode(row)
+                except DamagedRecordError as exc:
+                    logger.error("cannot run a queued job: %s", exc)
+                    self._finish(db, row["prompt_id"], _damaged_result(row["prompt_id"], exc))
+                    continue
+                claimed.status, claimed.start_time = RUNNING, now_ms()
+                db.execute("UPDATE jobs SET status = ?, start_time = ? WHERE seq = ?",
+                           (_RUNNING, claimed.start_time, claimed.seq))
+                return claimed, self._remaining(db)
 
     def finish(self, prompt_id: str, result: FinishedJob) -> int:
         """Record how a running job ended (queue → history in one UPDATE)."""
@@ -233,7 +219,10 @@ class JobStore:
                              f"{[s.value for s in HISTORY_STATUSES]}")
         with self._tx() as db:
             self._finish(db, prompt_id, result)
-            return self._remaining(db)
+            remaining = self._remaining(db)
+        if remaining == 0:  # idle: a clean point
+            self.checkpoint()
+        return remaining
 
     def _finish(self, db: sqlite3.Connection, prompt_id: str, result: FinishedJob) -> None:
         done = self._bump(db, "done")
@@ -267,17 +256,15 @@ class JobStore:
 
     # -- reading --------------------------------------------------------------------------
     def get(self, prompt_id: str) -> JobRecord | None:
+        """The job, ``None`` if unknown, or :class:`DamagedRecordError`."""
         with self._lock:
-            row = self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE prompt_id = ?",
-                                   (prompt_id,)).fetchone()
-        return _record(row) if row else None
+            return read_one(self._db, "prompt_id = ?", (prompt_id,), f"job {prompt_id!r}")
 
     def queue(self) -> tuple[list[JobRecord], list[JobRecord]]:
         """(running, pending) in the order they run; one consistent read."""
         with self._lock:
-            rows = self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE status IN (?, ?) "
-                                    "ORDER BY number, seq", (_RUNNING, _PENDING)).fetchall()
-        records = [_record(r) for r in rows]
+            records = read_many(self._db, "SELECT {columns} FROM {table} WHERE status IN "
+                                "(?, ?) ORDER BY number, seq", (_RUNNING, _PENDING))
         return ([r for r in records if r.status == RUNNING],
                 [r for r in records if r.status == PENDING])
 
@@ -285,17 +272,13 @@ class JobStore:
                 ) -> list[JobRecord]:
         """Finished jobs, oldest first; ``max_items`` alone gives the newest N."""
         marks = ", ".join("?" * len(_HISTORY))
-        base = f"SELECT {_COLUMNS} FROM jobs WHERE status IN ({marks})"
+        base = f"SELECT {{columns}} FROM {{table}} WHERE status IN ({marks})"
         with self._lock:
             if offset is None and max_items is not None:
-                rows = self._db.execute(f"{base} ORDER BY done_seq DESC LIMIT ?",
-                                        (*_HISTORY, max_items)).fetchall()[::-1]
-            else:
-                rows = self._db.execute(
-                    f"{base} ORDER BY done_seq LIMIT ? OFFSET ?",
-                    (*_HISTORY, -1 if max_items is None else max_items, offset or 0),
-                ).fetchall()
-        return [_record(r) for r in rows]
+                return read_many(self._db, f"{base} ORDER BY done_seq DESC LIMIT ?",
+                                 (*_HISTORY, max_items))[::-1]
+            return read_many(self._db, f"{base} ORDER BY done_seq LIMIT ? OFFSET ?",
+                             (*_HISTORY, -1 if max_items is None else max_items, offset or 0))
 
     def delete_history(self, prompt_ids: Sequence[str] | None) -> int:
         """Forget finished jobs (all when ``None``); pending and running ones stay."""
@@ -322,13 +305,31 @@ class JobStore:
             args.append(workflow_id)
         order = f"{SORT_COLUMNS[sort_by]} {'DESC' if descending else 'ASC'}, seq " + (
             "DESC" if descending else "ASC")
+        count = f"SELECT COUNT(*) FROM {{table}} WHERE {where}"
+        query = f"SELECT {{columns}} FROM {{table}} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
+        page_args = (*args, -1 if limit is None else limit, offset)
         with self._lock:
-            total = int(self._db.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}",
-                                         args).fetchone()[0])
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM jobs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                (*args, -1 if limit is None else limit, offset)).fetchall()
-        return [_record(r) for r in rows], total
+            try:
+                return self._page(count, query, "jobs", args, page_args)
+            except sqlite3.DatabaseError as exc:
+                logger.warning("listing jobs hit a damaged page (%s); listing what is readable",
+                               exc)
+            with salvaged(self._db) as table:
+                return self._page(count, query, table, args, page_args)
+
+    def _page(self, count: str, query: str, table: str, args: Sequence[Any],
+              page_args: Sequence[Any]) -> tuple[list[JobRecord], int]:
+        total = int(self._db.execute(count.format(table=table), args).fetchone()[0])
+        rows = self._db.execute(query.format(columns=COLUMNS, table=table), page_args)
+        return readable(rows.fetchall()), total
+
+
+def _damaged_result(prompt_id: str, exc: DamagedRecordError) -> FinishedJob:
+    error: dict[str, Any] = {"prompt_id": prompt_id, "node_id": None, "node_type": None,
+                             "exception_type": "JobRecordDamaged",
+                             "exception_message": f"{exc}; the job was not run",
+                             "traceback": [], "executed": []}
+    return FinishedJob(JobOutcome(prompt_id, JobStatus.FAILED), [], error)
 
 
 def _lost_result(prompt_id: str) -> FinishedJob:
@@ -341,3 +342,7 @@ def _lost_result(prompt_id: str) -> FinishedJob:
                                    "executed": [], "timestamp": now_ms()}
     return FinishedJob(JobOutcome(prompt_id, JobStatus.LOST),
                        [["execution_interrupted", interrupted]], error)
+
+
+__all__ = ["HISTORY_STATUSES", "SORT_COLUMNS", "TERMINAL_STATUSES", "DamagedRecordError",
+           "JobRecord", "JobStore", "now_ms"]

@@ -1,10 +1,12 @@
 """Executor events → ComfyUI websocket messages, and the per-job record kept for history.
 
 One :class:`JobMessages` per running job, used on the event loop. Addressing follows ComfyUI:
-execution messages go to the job's client; with no client, ``progress`` and
-``execution_interrupted`` are broadcast and the rest are not sent; ``progress_state`` is
-broadcast. The terminal message (success, error, interrupted) is held back until the history
-entry is written (see ``server.worker``).
+execution messages go to the job's client; with no client, ``progress``, ``progress_state``
+and ``execution_interrupted`` are broadcast and the rest are not sent. Unlike ComfyUI,
+``progress_state`` of a job *with* a client goes to that client only: other clients learn
+nothing of a job that is not theirs (its node ids and progress) beyond the queue ``status``.
+The terminal message (success, error, interrupted) is held back until the history entry is
+written (see ``server.worker``).
 """
 
 from __future__ import annotations
@@ -72,14 +74,14 @@ class JobMessages:
         self.history_messages.append([kind, data])
 
     def _state(self, node_id: str, state: str, value: float = 0, maximum: float = 1
-               ) -> Outbound:
+               ) -> list[Outbound]:
         self.nodes[node_id] = {
             "value": _int(value), "max": _int(maximum), "state": state, "node_id": node_id,
             "prompt_id": self.prompt_id, "display_node_id": node_id, "parent_node_id": None,
             "real_node_id": node_id,
         }
-        return Outbound("progress_state", {"prompt_id": self.prompt_id,
-                                           "nodes": dict(self.nodes)}, to_all=True)
+        return self._direct("progress_state", {"prompt_id": self.prompt_id,
+                                               "nodes": dict(self.nodes)}, fallback_all=True)
 
     def translate(self, event: Event) -> list[Outbound]:
         """Messages to send now for ``event`` (terminal ones are kept in ``terminal``)."""
@@ -95,7 +97,7 @@ class JobMessages:
         if isinstance(event, NodeStarted):
             self.last_node = event.node_id
             executing = {"node": event.node_id, "display_node": event.node_id, "prompt_id": pid}
-            return [*self._direct("executing", executing), self._state(event.node_id, "running")]
+            return [*self._direct("executing", executing), *self._state(event.node_id, "running")]
         if isinstance(event, NodeProgress):
             return self._progress(event)
         if isinstance(event, NodeOutput):
@@ -104,14 +106,14 @@ class JobMessages:
                     "prompt_id": pid}
             return self._direct("executed", data)
         if isinstance(event, NodeFinished):
-            return [self._state(event.node_id, "finished")]
+            return self._state(event.node_id, "finished")
         return self._ending(event)
 
     def _progress(self, event: NodeProgress) -> list[Outbound]:
         data = {"value": _int(event.value), "max": _int(event.max), "prompt_id": self.prompt_id,
                 "node": event.node_id}
         out = [*self._direct("progress", data, fallback_all=True),
-               self._state(event.node_id, "running", event.value, event.max)]
+               *self._state(event.node_id, "running", event.value, event.max)]
         if isinstance(event.preview, Preview):
             out.append(Outbound("preview", {"node_id": event.node_id, "prompt_id":
                                             self.prompt_id}, preview=event.preview))
@@ -130,7 +132,7 @@ class JobMessages:
                     "current_inputs": {k: [v] for k, v in event.inputs.items()},
                     "current_outputs": list(event.executed), "timestamp": ts}
             self._hold("execution_error", data)
-            return [self._state(event.node_id, "error")] if event.node_id else []
+            return self._state(event.node_id, "error") if event.node_id else []
         if isinstance(event, JobInterrupted):
             data = {"prompt_id": pid, "node_id": event.node_id, "node_type": event.node_type,
                     "executed": list(event.executed), "timestamp": ts}

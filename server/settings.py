@@ -37,6 +37,9 @@ class ServerSettings:
     allowed_hosts: frozenset[str] = frozenset()
     allowed_origins: frozenset[str] = frozenset()
     max_upload_bytes: int = 100 * 2**20
+    max_body_bytes: int = 16 * 2**20  # JSON bodies (/prompt, /run …) and userdata files
+    max_json_depth: int = 64
+    start_empty_if_damaged: bool = False  # a damaged job database is set aside (a copy kept)
     max_image_pixels: int = 64 * 2**20
     history_limit: int = 10_000
     on_crash: str = "interrupt"
@@ -52,6 +55,9 @@ class ServerSettings:
             raise ValueError(f"unknown on_crash {self.on_crash!r}; choose one of {CRASH_POLICIES}")
         if self.history_limit < 1:
             raise ValueError(f"history_limit must be at least 1, got {self.history_limit}")
+        if self.max_body_bytes < 1 or self.max_json_depth < 1:
+            raise ValueError(f"max_body_bytes ({self.max_body_bytes}) and max_json_depth "
+                             f"({self.max_json_depth}) must be at least 1")
 
     @classmethod
     def under(cls, base_dir: Path, models_dir: Path | None = None, **options: object
@@ -71,6 +77,12 @@ class ServerSettings:
     @property
     def is_loopback(self) -> bool:
         return self.host in LOOPBACK_HOSTS
+
+    @property
+    def body_limit(self) -> int:
+        """The size limit of a JSON or userdata body: ``max_body_bytes``, and never more than
+        ``max_upload_bytes`` (ComfyUI's limit of every request)."""
+        return min(self.max_body_bytes, self.max_upload_bytes)
 
     def model_search_paths(self, folder: str) -> tuple[Path, ...]:
         """Where ``/models/{folder}`` looks, in order."""

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from executor.backend import ExecutionBackend
 from nodes.api import Registry
+from server.redact import PathRedactor
 from server.settings import ServerSettings
 
 if TYPE_CHECKING:
@@ -34,4 +35,5 @@ QUEUE: web.AppKey[JobQueue] = web.AppKey("queue")
 HUB: web.AppKey[WebSocketHub] = web.AppKey("hub")
 WORKER: web.AppKey[Worker] = web.AppKey("worker")
 INSTANCE = web.AppKey("instance", Instance)
+REDACTOR = web.AppKey("redactor", PathRedactor)
 REQUEST_ID = "latentgraph.request_id"

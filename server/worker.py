@@ -10,35 +10,44 @@ queue at its old place.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import traceback
 from typing import Any
 
 from executor.backend import ExecutionBackend
 from executor.errors import PromptError
-from executor.events import Event, NodeProgress
+from executor.events import Event, JobFailed, NodeProgress
 from executor.jobs import JobOutcome, JobRequest, JobStatus
 from server.finished_job import FinishedJob
 from server.job_queue import JobQueue, RunningJob
 from server.previews import PreviewLimiter
+from server.redact import NO_REDACTION, PathRedactor
 
 logger = logging.getLogger(__name__)
+RETRY_S = 5.0
 
 
 class Worker:
     """Pulls jobs from the queue and runs them on the execution backend."""
 
     def __init__(self, queue: JobQueue, backend: ExecutionBackend,
-                 preview_interval: float) -> None:
+                 preview_interval: float, redactor: PathRedactor = NO_REDACTION) -> None:
         self.queue = queue
         self.backend = backend
         self.preview_interval = preview_interval
+        self.redactor = redactor
         self.free_flags: dict[str, bool] = {}
         self.stopping = False
 
     async def run(self) -> None:
         while not self.stopping:
-            running = await self.queue.next_job()
+            try:
+                running = await self.queue.next_job()
+            except Exception:  # the job database failed: keep serving, try again later
+                logger.exception("cannot take the next job; retrying in %.0f s", RETRY_S)
+                await asyncio.sleep(RETRY_S)
+                continue
             if running is None:
                 return
             try:
@@ -58,6 +67,10 @@ class Worker:
         return sink
 
     def _publish(self, running: RunningJob, event: Event) -> None:
+        if isinstance(event, JobFailed):  # clients never see the server's absolute paths
+            event = dataclasses.replace(
+                event, message=self.redactor.text(event.message),
+                traceback=tuple(self.redactor.lines(event.traceback)))
         for message in running.messages.translate(event):
             self.queue.hub.publish(running.record.client_id, message)
 
@@ -74,15 +87,17 @@ class Worker:
             outcome = await self.backend.execute_async(
                 request, sink, self.queue.validated.get(record.prompt_id),
                 cancel_event=running.cancel_requested)
-            finished = _finished(running, outcome)
+            finished = _finished(running, outcome, self.redactor)
         except PromptError as exc:  # re-validation of a resumed job
-            data = running.messages.failure("PromptError", str(exc), [])
+            data = running.messages.failure("PromptError", self.redactor.text(str(exc)), [])
             failed = JobOutcome(record.prompt_id, JobStatus.FAILED, node_errors=exc.node_errors)
             finished = FinishedJob(failed, running.messages.history_messages, data)
         except Exception as exc:
             logger.exception("job %s failed outside any node", record.prompt_id)
-            lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
-            data = running.messages.failure(type(exc).__name__, str(exc), lines)
+            lines = self.redactor.lines(
+                traceback.format_exception(type(exc), exc, exc.__traceback__))
+            data = running.messages.failure(type(exc).__name__, self.redactor.text(str(exc)),
+                                            lines)
             failed = JobOutcome(record.prompt_id, JobStatus.FAILED)
             finished = FinishedJob(failed, running.messages.history_messages, data)
         await self._record(running, finished)
@@ -122,7 +137,8 @@ class Worker:
         await asyncio.gather(task, return_exceptions=True)
 
 
-def _finished(running: RunningJob, outcome: JobOutcome) -> FinishedJob:
+def _finished(running: RunningJob, outcome: JobOutcome, redactor: PathRedactor
+              ) -> FinishedJob:
     """History's record of ``outcome``: the held terminal message's data is the error object."""
     error = None
     if outcome.status is JobStatus.FAILED:
@@ -130,5 +146,6 @@ def _finished(running: RunningJob, outcome: JobOutcome) -> FinishedJob:
         if terminal is not None:
             error = terminal.data
         elif outcome.failure is not None:
-            error = {"prompt_id": running.prompt_id, **outcome.failure.to_dict()}
+            error = redactor.value({"prompt_id": running.prompt_id,
+                                    **outcome.failure.to_dict()})
     return FinishedJob(outcome, running.messages.history_messages, error)

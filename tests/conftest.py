@@ -1,10 +1,25 @@
-"""Suite-wide guards."""
+"""Suite-wide guards, and the hypothesis profiles.
+
+``HYPOTHESIS_PROFILE=ci`` (``scripts/test.sh`` sets it, so CI runs it) gives the fuzz suites
+their full example counts, derandomised; the default ``dev`` profile (a plain ``pytest``) a
+tenth of them, random, so local runs stay quick and still explore.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", max_examples=1000, derandomize=True, deadline=None, database=None,
+    print_blob=True, suppress_health_check=list(HealthCheck))
+settings.register_profile(
+    "dev", max_examples=100, deadline=None, database=None, print_blob=True,
+    suppress_health_check=list(HealthCheck))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 RSS_LIMIT_BYTES = int(1.5 * 2**30)
 

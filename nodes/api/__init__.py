@@ -13,6 +13,7 @@ from nodes.api.context import (
     RunContext,
     SchemaContext,
 )
+from nodes.api.file_inputs import FilenamePrefix
 from nodes.api.inputs import (
     Boolean,
     CoercionError,
@@ -26,6 +27,7 @@ from nodes.api.inputs import (
     String,
 )
 from nodes.api.issues import Issue, IssueError
+from nodes.api.memory import MemoryBudget, MemoryEstimate, TensorSpec
 from nodes.api.node import (
     Blocked,
     CachePolicy,
@@ -75,11 +77,13 @@ __all__ = [
     "CONDITIONING", "CONTROL_NET", "GUIDER",
     "IMAGE", "LATENT", "MASK", "MODEL", "NOISE", "SAMPLER", "SIGMAS", "UPSCALE_MODEL", "VAE",
     "Blocked", "Boolean", "CachePolicy", "CoercionError", "Combo", "DuplicateNodeError",
-    "FingerprintContext", "Float", "Folders", "Hidden", "Input", "Int", "Issue", "IssueError",
-    "Link", "ModelFiles", "ModelFolderFiles", "ModelStore", "Node", "NodeInterrupted",
+    "FilenamePrefix", "FingerprintContext", "Float", "Folders", "Hidden", "Input", "Int",
+    "Issue", "IssueError",
+    "Link", "MemoryBudget", "MemoryEstimate", "ModelFiles", "ModelFolderFiles", "ModelStore",
+    "Node", "NodeInterrupted",
     "NodeResult", "Output", "PortUnavailableError", "Ports", "Problem", "Registry",
     "RunContext", "SamplerNames", "SamplingTable", "SchedulerNames", "SchemaChoices",
     "SchemaContext", "Socket",
-    "String", "TextSource", "Tokenizer", "UnknownNodeError", "UnknownSamplerError",
+    "String", "TensorSpec", "TextSource", "Tokenizer", "UnknownNodeError", "UnknownSamplerError",
     "socket_type", "types_match",
 ]

@@ -7,13 +7,22 @@ type     accepted                                          refused
 ======== ================================================= ===================================
 INT      int; float or numeric string with integral value  bool, 20.5, "20.5", nan/inf, other
          (20.0, "20", "20.0", "1e3") → int                 strings, lists, dicts, None
-FLOAT    int, float, numeric string → float                bool, nan/inf, other strings, None
-STRING   str; int/float → their decimal text               bool, lists, dicts, None
+FLOAT    int, float, numeric string → float                bool, nan/inf, other strings, None,
+                                                           integers too large for a float
+STRING   str; int/float → their decimal text               bool, lists, dicts, None, text with
+                                                           a lone surrogate ("\\ud800")
 BOOLEAN  true/false, "true"/"false" (any case), 0/1        other strings ("yes", "False "), 2
 COMBO    a value equal to one of the choices               anything else
 ======== ================================================= ===================================
 
 Never ``bool("false")``: the string ``"false"`` is False.
+
+After coercion each value is checked against its declaration (``Input.check``), with
+ComfyUI's codes: ``value_smaller_than_min`` / ``value_bigger_than_max`` (an INT with no declared
+bound is still held to the 64-bit range ``-2**63 .. 2**64 - 1``), ``value_not_in_list``, and
+ours for text: ``value_longer_than_max_length`` (``String.max_length``, default
+:data:`~nodes.api.text.DEFAULT_MAX_LENGTH`) and ``invalid_filename_prefix``
+(``nodes.api.file_inputs.FilenamePrefix``).
 """
 
 from __future__ import annotations
@@ -26,7 +35,9 @@ from typing import Any, ClassVar
 from nodes.api.context import SchemaContext
 from nodes.api.issues import Issue
 from nodes.api.sockets import Socket
+from nodes.api.text import DEFAULT_MAX_LENGTH, lone_surrogate, shown
 
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # the bounds of an INT that declares none
 NO_SCHEMA = SchemaContext()
 """The schema context of a registry wired to nothing: pickers list nothing."""
 
@@ -133,11 +144,11 @@ def _parse_number(value: Any, kind: str) -> float | int:
         try:
             number = float(text)
         except ValueError:
-            raise CoercionError(f"expected {kind}, got the string {value!r}") from None
+            raise CoercionError(f"expected {kind}, got the string {shown(value)}") from None
         if not math.isfinite(number):
-            raise CoercionError(f"expected a finite {kind}, got {value!r}")
+            raise CoercionError(f"expected a finite {kind}, got {shown(value)}")
         return number
-    raise CoercionError(f"expected {kind}, got {type(value).__name__} {value!r}")
+    raise CoercionError(f"expected {kind}, got {type(value).__name__} {shown(value)}")
 
 
 @dataclass(frozen=True)
@@ -160,12 +171,13 @@ class Int(Input):
         number = _parse_number(value, "an integer")
         if isinstance(number, float):
             if not number.is_integer():
-                raise CoercionError(f"expected an integer, got {value!r}")
+                raise CoercionError(f"expected an integer, got {shown(value)}")
             return int(number)
         return number
 
     def check(self, value: Any, schema: SchemaContext = NO_SCHEMA) -> Problem | None:
-        return _range_problem(value, self.min, self.max)
+        low = self.min if self.min is not None else INT_MIN
+        return _range_problem(value, low, self.max if self.max is not None else INT_MAX)
 
     def options(self) -> dict[str, Any]:
         opts = super().options()
@@ -195,7 +207,12 @@ class Float(Input):
         return not self.force_input
 
     def coerce(self, value: Any) -> float:
-        return float(_parse_number(value, "a number"))
+        number = _parse_number(value, "a number")
+        try:
+            return float(number)
+        except OverflowError:  # an integer beyond the float range (400 digits …)
+            raise CoercionError(f"expected a number, got {shown(number)}, too large for a "
+                                "float") from None
 
     def check(self, value: Any, schema: SchemaContext = NO_SCHEMA) -> Problem | None:
         return _range_problem(value, self.min, self.max)
@@ -210,25 +227,45 @@ class Float(Input):
 
 @dataclass(frozen=True)
 class String(Input):
-    """A text widget."""
+    """A text widget. ``max_length`` (characters) defaults to
+    :data:`~nodes.api.text.DEFAULT_MAX_LENGTH`; declare more for inputs that carry whole files."""
 
     default: str | None = None
     multiline: bool = False
     dynamic_prompts: bool = False
     placeholder: str | None = None
     force_input: bool = False
+    max_length: int | None = None
     type_name: ClassVar[str] = "STRING"
 
     @property
     def is_widget(self) -> bool:
         return not self.force_input
 
+    @property
+    def length_limit(self) -> int:
+        return self.max_length if self.max_length is not None else DEFAULT_MAX_LENGTH
+
     def coerce(self, value: Any) -> str:
-        if isinstance(value, str):
-            return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise CoercionError(f"expected a string, got {type(value).__name__} {value!r}")
+            return str(value) if isinstance(value, float) else _int_text(value)
+        if not isinstance(value, str):
+            raise CoercionError(f"expected a string, got {type(value).__name__} {shown(value)}")
+        index = lone_surrogate(value)
+        if index is not None:
+            raise CoercionError(f"the text is not valid Unicode: a lone surrogate at index "
+                                f"{index}")
+        return value
+
+    def check(self, value: Any, schema: SchemaContext = NO_SCHEMA) -> Problem | None:
+        if len(value) > self.length_limit:
+            return Problem(
+                code="value_longer_than_max_length",
+                message=f"Text of {len(value)} characters longer than max_length of "
+                        f"{self.length_limit}",
+                details=f"{len(value)} > {self.length_limit} characters",
+            )
+        return None
 
     def options(self) -> dict[str, Any]:
         opts = super().options()
@@ -237,7 +274,14 @@ class String(Input):
         _put(opts, "dynamicPrompts", self.dynamic_prompts)
         _put(opts, "placeholder", self.placeholder)
         _put(opts, "forceInput", self.force_input)
+        _put(opts, "max_length", self.max_length)
         return opts
+
+
+def _int_text(value: int) -> str:
+    if value.bit_length() > 4096:
+        raise CoercionError(f"expected a string, got {shown(value)}")
+    return str(value)
 
 
 @dataclass(frozen=True)

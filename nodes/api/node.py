@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from nodes.api.context import FingerprintContext, RunContext
 from nodes.api.inputs import Input
+from nodes.api.memory import MemoryEstimate
 from nodes.api.sockets import Socket
 
 
@@ -108,6 +109,13 @@ class Node:
     def validate(cls, ctx: FingerprintContext, **inputs: Any) -> str | bool | None:
         """Extra validation of constant inputs: a message (or ``False``) refuses them, ``None``
         (or ``True``, ComfyUI's ``VALIDATE_INPUTS`` convention) accepts them."""
+        return None
+
+    @classmethod
+    def estimate_memory(cls, ctx: FingerprintContext, **inputs: Any) -> MemoryEstimate | None:
+        """A cheap estimate of the memory this node needs, made at validation
+        (``nodes.api.memory``): constant inputs arrive as values, linked ones as the
+        ``TensorSpec`` their producer's estimate declared (or ``None``). ``None``: unknown."""
         return None
 
     def check_lazy(self, ctx: RunContext, **inputs: Any) -> Sequence[str]:

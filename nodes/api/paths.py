@@ -6,7 +6,10 @@ with the value named in the error, before touching the disk:
 - empty names, NUL bytes, Windows separators (``\\``) and drive letters (``C:``);
 - absolute paths (``/etc/passwd``, ``//server/share``);
 - any ``..`` component (even one that would stay inside after normalising: refusing it is
-  simpler than reasoning about it).
+  simpler than reasoning about it);
+- lone surrogates (``"\\ud800"``: not Unicode text, no file system can store the name);
+- names longer than file systems allow (a component over 255 bytes, a path over 1024
+  characters).
 
 It then resolves symlinks and requires the result to stay inside the resolved root, so a link
 that points out of the folder is refused too.
@@ -15,6 +18,12 @@ Model folders are the owner's configuration, so links the owner placed inside th
 model store) are followed: :func:`entry_inside` checks a name lexically only and
 :func:`list_entries` lists below a folder following links; a request still names only entries
 below the folder (no ``..``, no absolute paths).
+
+Refusals never show the server's absolute paths: a client learns which name was refused and
+why, not where the folders are.
+
+:func:`filename_prefix_problem` checks a save node's ``filename_prefix`` when the prompt is
+validated, so a bad one is refused before any work runs.
 
 ComfyUI's annotated names select the folder with a suffix: ``name.png [output]``,
 ``name.png [input]``, ``name.png [temp]`` (:func:`parse_annotated`).
@@ -25,24 +34,34 @@ Pure standard library: ``nodes.api`` stays free of torch.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from nodes.api.text import lone_surrogate
+
 FolderType = Literal["input", "output", "temp"]
 FOLDER_TYPES: tuple[FolderType, ...] = ("input", "output", "temp")
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _ANNOTATION = re.compile(r"^(?P<name>.*) \[(?P<folder>input|output|temp)\]$", re.DOTALL)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_NAME_BYTES = 240  # a saved file is <name>_<counter:05>_.png: at most 255 bytes on disk
+MAX_FOLDER_BYTES = 255  # a file or folder name, as file systems allow
+MAX_PATH_LENGTH = 1024
+MAX_PREFIX_LENGTH = 1024
 
 
 class PathRefusedError(ValueError):
     """A file name that is malformed or would leave its allowed folder."""
 
     def __init__(self, what: str, value: object, reason: str) -> None:
-        super().__init__(f"{what} {value!r} refused: {reason}")
+        shown = repr(value) if not isinstance(value, str) or len(value) <= 200 else \
+            f"{value[:200]!r}… ({len(value)} characters)"
+        super().__init__(f"{what} {shown} refused: {reason}")
         self.what = what
         self.value = value
         self.reason = reason
@@ -92,6 +111,8 @@ def check_relative(value: object, *, what: str = "file name", allow_empty: bool 
         raise PathRefusedError(what, value, "it is empty")
     if "\x00" in value:
         raise PathRefusedError(what, value, "it contains a NUL byte")
+    if lone_surrogate(value) is not None:
+        raise PathRefusedError(what, value, "it is not valid Unicode (a lone surrogate)")
     if "\\" in value:
         raise PathRefusedError(what, value, "it contains a Windows separator '\\'")
     if _DRIVE.match(value):
@@ -100,6 +121,10 @@ def check_relative(value: object, *, what: str = "file name", allow_empty: bool 
         raise PathRefusedError(what, value, "it is an absolute path")
     if ".." in value.split("/"):
         raise PathRefusedError(what, value, "it contains a '..' component")
+    if len(value) > MAX_PATH_LENGTH or any(
+            len(part.encode("utf-8")) > MAX_FOLDER_BYTES for part in value.split("/")):
+        raise PathRefusedError(what, value, f"it is longer than {MAX_PATH_LENGTH} characters "
+                               f"or a name in it is longer than {MAX_FOLDER_BYTES} bytes")
     return value
 
 
@@ -113,7 +138,7 @@ def resolve_inside(root: Path, value: object, *, what: str = "file name",
     base = Path(root).resolve()
     candidate = (base / relative).resolve()
     if candidate != base and not candidate.is_relative_to(base):
-        raise PathRefusedError(what, value, f"it resolves outside the folder {str(base)!r}")
+        raise PathRefusedError(what, value, "it resolves outside the folder (a link?)")
     return candidate
 
 
@@ -154,6 +179,28 @@ def list_entries(root: Path, suffixes: Collection[str]) -> list[str]:
             if path.suffix.lower() in suffixes and path.is_file():
                 found.append(path.relative_to(root).as_posix())
     return sorted(found)
+
+def filename_prefix_problem(prefix: str) -> str | None:
+    """Why ``prefix`` cannot name saved files, or ``None``.
+
+    The ``%width%``-style variables are checked as written: each expands to text no longer
+    than itself, so a prefix that fits here fits after substitution. Links are followed only
+    when the file is saved (``resolve_inside``).
+    """
+    if len(prefix) > MAX_PREFIX_LENGTH:
+        return f"it has {len(prefix)} characters; at most {MAX_PREFIX_LENGTH}"
+    if _CONTROL.search(prefix):
+        return "it contains a control character"
+    try:
+        check_relative(prefix, what="filename_prefix")
+    except PathRefusedError as exc:
+        return exc.reason
+    _, name = posixpath.split(posixpath.normpath(prefix))
+    if not name or name == "." or prefix.endswith("/"):
+        return "it names no file (it ends with '/')"
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        return f"its file name part is longer than {MAX_NAME_BYTES} bytes"
+    return None
 
 
 def resolve_annotated(folders: HasFolders, value: object, *, default: FolderType = "input",

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from nodes.api.memory import MemoryReport, no_budget
+
 
 class PortUnavailableError(RuntimeError):
     """A node used a port the engine was built without."""
@@ -161,6 +163,7 @@ class Ports:
     model_files: ModelFiles = field(default_factory=UnwiredModelFiles)
     text: TextSource = field(default_factory=UnwiredTextSource)
     devices: DeviceList = _no_devices
+    memory: MemoryReport = no_budget  # the memory budget jobs are checked against
 
 
 __all__ = [

@@ -107,7 +107,7 @@ def create_exclusive(folder: Path, stem: str, counter: int,
             os.unlink(folder / filename)
             raise
         return
-    raise RuntimeError(f"no free file name for {stem!r} in {str(folder)!r} after "
+    raise RuntimeError(f"no free file name for {stem!r} in its folder after "
                        f"{_MAX_ATTEMPTS} attempts")
 
 

@@ -19,6 +19,7 @@ from nodes.api import (
     MASK,
     CachePolicy,
     Combo,
+    FilenamePrefix,
     FingerprintContext,
     Folders,
     Hidden,
@@ -27,7 +28,6 @@ from nodes.api import (
     NodeResult,
     Output,
     RunContext,
-    String,
 )
 from nodes.api.paths import PathRefusedError, folder_of, resolve_annotated
 from nodes.images.decode import MASK_CHANNELS, load_image, load_mask
@@ -171,9 +171,10 @@ class SaveImage(Node):
     hidden = frozenset({Hidden.PROMPT, Hidden.EXTRA_PNGINFO})
     inputs = (
         Link("images", IMAGE, tooltip="The images to save."),
-        String("filename_prefix", default="ComfyUI",
-               tooltip="The file name prefix; '/' makes subfolders. %width% %height% %year% "
-                       "%month% %day% %hour% %minute% %second% %batch_num% are replaced."),
+        FilenamePrefix("filename_prefix", default="ComfyUI",
+                       tooltip="The file name prefix; '/' makes subfolders. %width% %height% "
+                               "%year% %month% %day% %hour% %minute% %second% %batch_num% are "
+                               "replaced."),
     )
 
     def run(self, ctx: RunContext, images: torch.Tensor, filename_prefix: str) -> NodeResult:

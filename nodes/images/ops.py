@@ -7,7 +7,22 @@ from typing import Any
 
 import torch
 
-from nodes.api import IMAGE, MASK, Boolean, Combo, Float, Int, Link, Node, Output, RunContext
+from nodes import memory_estimates as estimates
+from nodes.api import (
+    IMAGE,
+    MASK,
+    Boolean,
+    Combo,
+    FingerprintContext,
+    Float,
+    Int,
+    Link,
+    MemoryEstimate,
+    Node,
+    Output,
+    RunContext,
+    TensorSpec,
+)
 from nodes.images.compositing import composite, match_channels, pad_for_outpaint
 from nodes.images.resize import CROP_METHODS, UPSCALE_METHODS, upscale_image
 
@@ -39,6 +54,21 @@ class ImageScale(Node):
     )
     outputs = (Output(IMAGE),)
 
+    @classmethod
+    def estimate_memory(cls, ctx: FingerprintContext, image: TensorSpec | None, width: int,
+                        height: int, **_: Any) -> MemoryEstimate | None:
+        if width == 0 and height == 0:
+            return MemoryEstimate(outputs=(image,))
+        if width == 0 or height == 0:  # the other side follows the source's aspect ratio
+            if image is None or len(image.shape) != 4:
+                return None
+            old_h, old_w = image.shape[1], image.shape[2]
+            width = width or max(1, round(old_w * height / old_h))
+            height = height or max(1, round(old_h * width / old_w))
+        # unknown source: at least one RGB image of the target size
+        return estimates.resized(image or estimates.image(1, 1, 1), height, width,
+                                 latent_layout=False)
+
     def run(self, ctx: RunContext, image: torch.Tensor, upscale_method: str, width: int,
             height: int, crop: str) -> tuple[Any, ...]:
         _check_image(image)
@@ -64,6 +94,14 @@ class ImageScaleBy(Node):
               tooltip="The factor applied to both sides."),
     )
     outputs = (Output(IMAGE),)
+
+    @classmethod
+    def estimate_memory(cls, ctx: FingerprintContext, image: TensorSpec | None,
+                        scale_by: float, **_: Any) -> MemoryEstimate | None:
+        if image is None or len(image.shape) != 4:
+            return None
+        height, width = round(image.shape[1] * scale_by), round(image.shape[2] * scale_by)
+        return estimates.resized(image, max(1, height), max(1, width), latent_layout=False)
 
     def run(self, ctx: RunContext, image: torch.Tensor, upscale_method: str,
             scale_by: float) -> tuple[Any, ...]:
@@ -194,6 +232,11 @@ class EmptyImage(Node):
         Int("color", default=0, min=0, max=0xFFFFFF, step=1, tooltip="Colour as 0xRRGGBB."),
     )
     outputs = (Output(IMAGE),)
+
+    @classmethod
+    def estimate_memory(cls, ctx: FingerprintContext, width: int, height: int,
+                        batch_size: int, **_: Any) -> MemoryEstimate:
+        return estimates.new_tensor(estimates.image(batch_size, height, width), "image")
 
     def run(self, ctx: RunContext, width: int, height: int, batch_size: int,
             color: int) -> tuple[Any, ...]:

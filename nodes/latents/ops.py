@@ -8,7 +8,20 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from nodes.api import LATENT, Combo, Float, Int, Link, Node, Output, RunContext
+from nodes import memory_estimates as estimates
+from nodes.api import (
+    LATENT,
+    Combo,
+    FingerprintContext,
+    Float,
+    Int,
+    Link,
+    MemoryEstimate,
+    Node,
+    Output,
+    RunContext,
+    TensorSpec,
+)
 from nodes.latents.resample import CROP_METHODS, LATENT_UPSCALE_METHODS, upscale_latent
 from nodes.payloads import Latent, empty_latent
 
@@ -35,6 +48,11 @@ class EmptyLatentImage(Node):
             tooltip="The number of latent images in the batch."),
     )
     outputs = (Output(LATENT, tooltip="The empty latent image batch."),)
+
+    @classmethod
+    def estimate_memory(cls, ctx: FingerprintContext, width: int, height: int,
+                        batch_size: int) -> MemoryEstimate:
+        return estimates.new_tensor(estimates.latent(batch_size, height, width), "latent")
 
     def run(self, ctx: RunContext, width: int, height: int, batch_size: int) -> tuple[Any, ...]:
         return (empty_latent(batch_size, height, width),)  # (B, 4, H/8, W/8)
@@ -70,6 +88,16 @@ class LatentUpscale(Node):
     )
     outputs = (Output(LATENT),)
 
+    @classmethod
+    def estimate_memory(cls, ctx: FingerprintContext, samples: TensorSpec | None,
+                        width: int, height: int, **_: Any) -> MemoryEstimate | None:
+        if samples is None or len(samples.shape) != 4:
+            return None
+        if width == 0 and height == 0:
+            return MemoryEstimate(outputs=(samples,))
+        width, height = upscale_size(samples.shape, width, height)  # type: ignore[arg-type]
+        return estimates.resized(samples, height // 8, width // 8, latent_layout=True)
+
     def run(self, ctx: RunContext, samples: Latent, upscale_method: str, width: int,
             height: int, crop: str) -> tuple[Any, ...]:
         if width == 0 and height == 0:
@@ -91,6 +119,15 @@ class LatentUpscaleBy(Node):
               tooltip="The size factor."),
     )
     outputs = (Output(LATENT),)
+
+    @classmethod
+    def estimate_memory(cls, ctx: FingerprintContext, samples: TensorSpec | None,
+                        scale_by: float, **_: Any) -> MemoryEstimate | None:
+        if samples is None or len(samples.shape) != 4:
+            return None
+        h, w = samples.shape[-2:]
+        return estimates.resized(samples, round(h * scale_by), round(w * scale_by),
+                                 latent_layout=True)
 
     def run(self, ctx: RunContext, samples: Latent, upscale_method: str,
             scale_by: float) -> tuple[Any, ...]:

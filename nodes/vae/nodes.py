@@ -9,7 +9,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from nodes.api import IMAGE, LATENT, MASK, VAE, Int, Link, Node, Output, RunContext
+from nodes import memory_estimates as estimates
+from nodes.api import (
+    IMAGE,
+    LATENT,
+    MASK,
+    VAE,
+    FingerprintContext,
+    Int,
+    Link,
+    MemoryEstimate,
+    Node,
+    Output,
+    RunContext,
+    TensorSpec,
+)
 from nodes.payloads import Latent, Vae
 from nodes.vae.codec import crop_to_multiple, decode_latents, encode_pixels
 
@@ -42,6 +56,11 @@ class VAEDecode(Node):
     inputs = (Link("samples", LATENT, tooltip="The latent to be decoded."),
               _vae("The VAE model used for decoding the latent."))
     outputs = (Output(IMAGE, tooltip="The decoded image."),)
+
+    @classmethod
+    def estimate_memory(cls, ctx: FingerprintContext, samples: TensorSpec | None,
+                        **_: Any) -> MemoryEstimate | None:
+        return estimates.vae_decode(samples)
 
     def run(self, ctx: RunContext, samples: Latent, vae: Vae) -> tuple[Any, ...]:
         return (decode_latents(vae, samples.samples, "VAEDecode input 'samples'"),)

@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from server.errors import BadRequestError
 from server.json_text import to_json
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+from server.request_body import read_json_body
+from server.state import SETTINGS
 
 
 async def read_json(request: web.Request, *, empty: Any = None) -> Any:
-    """The body parsed as JSON whatever the Content-Type says (``empty`` for no body)."""
-    raw = await request.read()
-    if not raw.strip():
-        if empty is not None:
-            return empty
-        raise BadRequestError("invalid_json", "The request body is empty", "expected JSON")
-    try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        detail = str(exc) if not isinstance(exc, RecursionError) else "nested too deeply"
-        raise BadRequestError("invalid_json", "The request body is not valid JSON",
-                              detail[:200]) from None
+    """The body parsed as JSON whatever the Content-Type says (``empty`` for no body); size,
+    nesting and text are checked (``server.request_body``)."""
+    settings = request.app[SETTINGS]
+    return await read_json_body(request, settings.body_limit, settings.max_json_depth,
+                                empty=empty)
 
 
 async def read_object(request: web.Request, *, empty: bool = False) -> dict[str, Any]:

@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import BodyPartReader, web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp import web
 
 from nodes.api.paths import parse_annotated
-from server.errors import BadRequestError, NotFoundError, PayloadTooLargeError
+from server.errors import BadRequestError, NotFoundError
 from server.folders import inside
 from server.images import apply_mask, open_image, store_file, transform_for_view, upload_name
 from server.routes.common import reply
 from server.state import SETTINGS
+from server.uploads import UploadForm, read_upload
 
 routes = web.RouteTableDef()
 
@@ -80,72 +80,39 @@ async def view(request: web.Request) -> web.StreamResponse:
     return web.Response(body=data, headers=file_headers(path.name, content_type))
 
 
-async def _read_part(part: BodyPartReader, limit: int) -> bytes:
-    data = bytearray()
-    while chunk := await part.read_chunk(1 << 16):
-        data += chunk
-        if len(data) > limit:
-            raise PayloadTooLargeError("upload_too_large", "The upload is too large",
-                                       f"more than {limit} bytes")
-    return bytes(data)
-
-
-async def _form(request: web.Request) -> tuple[dict[str, str], tuple[str | None, bytes] | None]:
-    """Text fields and the one ``image`` part of a multipart upload, size-limited."""
-    limit = request.app[SETTINGS].max_upload_bytes
-    if (request.content_length or 0) > limit + 65536:
-        raise PayloadTooLargeError("upload_too_large", "The upload is too large",
-                                   f"{request.content_length} > {limit} bytes")
-    if not request.content_type.startswith("multipart/"):
-        raise BadRequestError("invalid_body", "Expected a multipart/form-data upload",
-                              request.content_type)
-    try:
-        return await _parts(request, limit)
-    except (HttpProcessingError, ValueError, AssertionError) as exc:
-        raise BadRequestError("invalid_body", "Malformed multipart body",
-                              str(exc)[:200]) from None
-
-
-async def _parts(request: web.Request, limit: int
-                 ) -> tuple[dict[str, str], tuple[str | None, bytes] | None]:
-    fields: dict[str, str] = {}
-    image: tuple[str | None, bytes] | None = None
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            raise BadRequestError("invalid_body", "Nested multipart is not supported")
-        data = await _read_part(part, limit)
-        if part.name == "image":
-            image = (part.filename, data)
-        elif part.name and len(fields) < 32:
-            fields[part.name] = data.decode("utf-8", "replace")[:4096]
-    return fields, image
-
-
-def _store_image(settings: Any, fields: dict[str, str], name: str | None, data: bytes,
-                 mask_of: Path | None) -> dict[str, str]:
-    image = open_image(data, settings.max_image_pixels)
+def _store_image(settings: Any, form: UploadForm, mask_of: Path | None) -> dict[str, str]:
+    fields = form.fields
+    if form.path is None:
+        raise BadRequestError("invalid_body", "The upload has no 'image' part")
+    image = open_image(form.path, settings.max_image_pixels)
     kind = _file_type(fields.get("type") or "input")
     subfolder = fields.get("subfolder", "")
     overwrite = fields.get("overwrite", "").lower() in ("true", "1") and kind != "output"
+    data: bytes | Path = form.path
     if mask_of is not None:
-        original = open_image(mask_of.read_bytes(), settings.max_image_pixels)
+        original = open_image(mask_of, settings.max_image_pixels)
         data, stored_format = apply_mask(original, image), "PNG"
     else:
         stored_format = str(image.format)
-    final = store_file(settings.folder(kind), subfolder, upload_name(name, stored_format),
-                       data, overwrite)
+    final = store_file(settings.folder(kind), subfolder,
+                       upload_name(form.filename, stored_format), data, overwrite)
     return {"name": final, "subfolder": subfolder, "type": kind}
+
+
+async def _upload(request: web.Request, mask: bool) -> web.Response:
+    settings = request.app[SETTINGS]
+    form = await read_upload(request, settings.max_upload_bytes, settings.base_dir)
+    try:
+        original = _original_path(settings, form.fields.get("original_ref")) if mask else None
+        loop = asyncio.get_running_loop()
+        return reply(await loop.run_in_executor(None, _store_image, settings, form, original))
+    finally:
+        form.discard()
 
 
 @routes.post("/upload/image")
 async def upload_image(request: web.Request) -> web.Response:
-    fields, image = await _form(request)
-    if image is None:
-        raise BadRequestError("invalid_body", "The upload has no 'image' part")
-    loop = asyncio.get_running_loop()
-    return reply(await loop.run_in_executor(
-        None, _store_image, request.app[SETTINGS], fields, image[0], image[1], None))
+    return await _upload(request, mask=False)
 
 
 def _original_path(settings: Any, raw: str | None) -> Path:
@@ -167,11 +134,4 @@ def _original_path(settings: Any, raw: str | None) -> Path:
 
 @routes.post("/upload/mask")
 async def upload_mask(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
-    fields, image = await _form(request)
-    if image is None:
-        raise BadRequestError("invalid_body", "The upload has no 'image' part")
-    original = _original_path(settings, fields.get("original_ref"))
-    loop = asyncio.get_running_loop()
-    return reply(await loop.run_in_executor(
-        None, _store_image, settings, fields, image[0], image[1], original))
+    return await _upload(request, mask=True)

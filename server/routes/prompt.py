@@ -35,8 +35,9 @@ async def _validate(request: web.Request, submission: Submission) -> ValidatedPr
 
 async def _queue(request: web.Request) -> tuple[Submission, ValidatedPrompt, float]:
     body = await read_object(request)
-    submission = read_submission(body, request.app[REGISTRY],
-                                 strict=query_bool(request, "strict"))
+    strict = query_bool(request, "strict")
+    submission = await asyncio.get_running_loop().run_in_executor(  # UI conversion: off-loop
+        None, lambda: read_submission(body, request.app[REGISTRY], strict=strict))
     validated = await _validate(request, submission)
     submission.record.outputs_to_execute = list(validated.outputs)
     priority = await request.app[QUEUE].submit(
@@ -97,4 +98,6 @@ async def convert(request: web.Request) -> web.Response:
     if not is_ui_workflow(workflow):
         raise BadRequestError("invalid_workflow", "Expected a UI workflow",
                               "an object with a 'nodes' list, or {'workflow': …}")
-    return reply({"prompt": convert_workflow(workflow, request.app[REGISTRY])})
+    prompt = await asyncio.get_running_loop().run_in_executor(
+        None, convert_workflow, workflow, request.app[REGISTRY])
+    return reply({"prompt": prompt})

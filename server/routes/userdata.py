@@ -7,6 +7,7 @@ The job database is not under ``user/``, so none of this can reach it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -17,6 +18,7 @@ from aiohttp import web
 
 from nodes.api.paths import resolve_inside
 from server.errors import BadRequestError, ConflictError, NotFoundError
+from server.request_body import read_limited
 from server.routes.common import query_bool, read_json, read_object, reply
 from server.state import SETTINGS
 
@@ -173,7 +175,8 @@ async def post_userdata(request: web.Request) -> web.Response:
         raise ConflictError("file_exists", "The file exists", request.match_info["file"])
     if path.is_dir():
         raise ConflictError("is_directory", "The path is a folder", request.match_info["file"])
-    _write(path, await request.read())
+    data = await read_limited(request, request.app[SETTINGS].body_limit)
+    await asyncio.get_running_loop().run_in_executor(None, _write, path, bytes(data))
     return _written(request, path)
 
 

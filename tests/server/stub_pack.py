@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from PIL import Image
 
-from nodes.api import Int, Link, Node, NodeResult, Output, Registry, RunContext, String
+from nodes.api import FilenamePrefix, Int, Link, Node, NodeResult, Output, Registry, RunContext
 from tests.executor.stub_nodes import NUMBER, Runs, make_registry
 
 
@@ -22,7 +22,7 @@ class SaveNumber(Node):
     """Writes a tiny PNG to the output folder and shows it (like SaveImage)."""
 
     output_node = True
-    inputs = (Link("value", NUMBER), String("filename_prefix", default="stub"))
+    inputs = (Link("value", NUMBER), FilenamePrefix("filename_prefix", default="stub"))
 
     def run(self, ctx: RunContext, value: float, filename_prefix: str) -> NodeResult:
         assert ctx.folders is not None
@@ -59,12 +59,24 @@ class Hold(Node):
         return (a,)
 
 
+class ReadMissing(Node):
+    """Fails like a loader whose file is gone: the error names an absolute server path."""
+
+    output_node = True
+    inputs = (Link("value", NUMBER),)
+
+    def run(self, ctx: RunContext, value: float) -> NodeResult:
+        assert ctx.folders is not None
+        raise FileNotFoundError(f"[Errno 2] No such file: '{ctx.folders.input / 'gone.png'}'")
+
+
 def server_registry(runs: Runs | None = None) -> Registry:
     """A registry of the executor's stubs plus the server's."""
     registry = make_registry(runs or Runs())
     Hold.gate = threading.Event()
     Hold.entered = threading.Semaphore(0)
-    registry.register_all([SaveNumber, Previewer, Hold], module="tests.server.stub_pack")
+    registry.register_all([SaveNumber, Previewer, Hold, ReadMissing],
+                          module="tests.server.stub_pack")
     return registry
 
 

@@ -47,3 +47,39 @@ def test_token_sources(tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("y" * 20 + "\n")
     assert security.load_token(token_file, {}) == "y" * 20
+
+
+def test_the_cache_is_a_byte_budget_by_default_and_sized_by_cache_bytes(tmp_path: Path) -> None:
+    from executor.cache import ByteBudgetCache
+    from latentgraph.cli import _parser
+    from server.state import BACKEND
+
+    def cache_of(*extra: str) -> object:
+        args = _parser().parse_args(["serve", "--base-dir", str(tmp_path), *extra])
+        settings = cli_serve._checked_settings(args)
+        app, _ = cli_serve._build_app(args, settings, server_registry())
+        return app[BACKEND].cache  # type: ignore[attr-defined]
+
+    default = cache_of()
+    assert isinstance(default, ByteBudgetCache) and default.max_bytes > 0
+    sized = cache_of("--cache-bytes", "512M")
+    assert isinstance(sized, ByteBudgetCache) and sized.max_bytes == 512 * 2**20
+    assert cli_serve.parse_size("8G") == 8 * 2**30 and cli_serve.parse_size("1000") == 1000
+    assert cli_serve.parse_size("1.5GiB") == int(1.5 * 2**30)
+    with pytest.raises(Exception, match="expected a size"):
+        cli_serve.parse_size("lots")
+
+
+def test_the_insecure_bind_refusal_imports_no_engine(tmp_path: Path) -> None:
+    """Refused before torch, the node packs or the engine are imported: immediate."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from latentgraph.cli import main; "
+            f"status = main(['serve', '--host', '0.0.0.0', '--base-dir', {str(tmp_path)!r}]); "
+            "print(status, 'torch' in sys.modules, 'executor.engine' in sys.modules)")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=60, check=True)
+    assert "refusing to listen on '0.0.0.0'" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "2 False False"

@@ -17,6 +17,7 @@ from PIL import Image
 
 import nodes.images.io as image_io
 from executor.engine import Engine
+from executor.errors import PromptError
 from executor.jobs import JobRequest
 from executor.plan import Reason
 from nodes.api import Folders
@@ -141,19 +142,29 @@ def test_substitutions_in_a_job(engine: Engine, folders: Folders) -> None:
 
 
 @pytest.mark.parametrize("prefix", ["../escape", "sub/../../escape", "/tmp/escape",
-                                    "a\\b", "x\x00y", "C:evil", "linked/escape", ""])
-def test_prefixes_leaving_the_output_folder_fail(
-    engine: Engine, folders: Folders, tmp_path: Path, prefix: str
+                                    "a\\b", "x\x00y", "C:evil", "", "dir/", "a\nb",
+                                    "x" * 241, "\ud800"])
+def test_bad_prefixes_are_refused_at_validation(engine: Engine, prefix: str) -> None:
+    with pytest.raises(PromptError) as caught:
+        engine.validate(save_prompt(prefix))
+    error = caught.value.node_errors["2"]["errors"][0]
+    assert error["type"] in ("invalid_filename_prefix", "invalid_input_type")
+    assert "filename_prefix" in error["details"]
+
+
+def test_a_prefix_through_a_link_out_of_the_folder_fails_when_saving(
+    engine: Engine, folders: Folders, tmp_path: Path
 ) -> None:
     (tmp_path / "elsewhere").mkdir()
     os.symlink(tmp_path / "elsewhere", folders.output / "linked")
-    result = engine.execute(JobRequest(f"bad-{prefix!r}", save_prompt(prefix)))
+    prefix = "linked/escape"
+    result = engine.execute(JobRequest("bad-link", save_prompt(prefix)))
     assert result.status == "failed"
     assert result.failure is not None and result.failure.node_id == "2"
     assert "filename_prefix" in result.failure.message
     assert repr(prefix) in result.failure.message
+    assert str(tmp_path) not in result.failure.message  # no server paths in errors
     assert list((tmp_path / "elsewhere").iterdir()) == []
-    assert not (tmp_path / "escape").exists()
 
 
 def test_identical_resubmit_writes_nothing_and_replays_the_ui(
