@@ -45,7 +45,9 @@ def register_builtin_nodes(registry: Registry, *, noise_compat: str = "current")
         raise ValueError(f"noise_compat {noise_compat!r}: choose one of {sorted(NOISE_COMPAT)}")
     offset = NOISE_COMPAT[noise_compat]
     for name, spec in SAMPLERS.items():
-        registry.samplers.add_sampler(name, dataclasses.replace(spec, cpu_step_seed_offset=offset))
+        if spec.cpu_step_seed_offset != offset:
+            spec = dataclasses.replace(spec, cpu_step_seed_offset=offset)
+        registry.samplers.add_sampler(name, spec)
     for name, schedule in SCHEDULERS.items():
         registry.samplers.add_scheduler(name, schedule)
     for node in BUILTIN_NODES:

@@ -121,11 +121,16 @@ async def test_userdata_and_models_refuse_traversal(client: TestClient, planted:
     assert all(p.resolve().is_relative_to(user_root) for p in written), written
 
 
-async def test_listings_skip_links_out(client: TestClient, planted: ServerSettings) -> None:
+async def test_user_listings_skip_links_out(client: TestClient, planted: ServerSettings) -> None:
+    # Model folders are the owner's configuration: links placed there (a shared model store)
+    # are listed (issue 18, tests/nodes/models/test_folders.py); user data is request-written
+    # and never follows a link out.
     (planted.models_dir / "checkpoints").mkdir()
     os.symlink(planted.base_dir / "secret.txt",
                planted.models_dir / "checkpoints" / "x.safetensors")
-    assert await (await client.get("/models/checkpoints")).json() == []
+    assert await (await client.get("/models/checkpoints")).json() == ["x.safetensors"]
+    metadata = await client.get("/view_metadata/checkpoints", params={"filename": "x.safetensors"})
+    assert metadata.status == 400 and SECRET not in await metadata.text()
     listing = await (await client.get("/userdata?dir=.&recurse=true")).json()
     assert all("secret" not in p and "link_out" not in p for p in listing)
 
