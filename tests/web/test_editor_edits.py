@@ -105,13 +105,28 @@ def test_each_mouse_edit_is_one_undo_step_and_survives_a_reload(page: Any) -> No
                      "samples": 5}
 
 
-def test_typing_adding_deleting_and_resizing_are_one_step_each(page: Any) -> None:
+def drag_widget(page: Any, node_id: int, name: str, dx: float) -> None:
+    """Press on a number widget and drag sideways, slowly (many value changes, one gesture)."""
+    x, y = page.evaluate("([id, name]) => lgEditor.widgetScreenPos(id, name)", [node_id, name])
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for k in range(1, 11):
+        page.mouse.move(x + dx * k / 10, y)
+        page.wait_for_timeout(15)
+    page.mouse.up()
+
+
+def test_typing_dragging_adding_deleting_and_resizing_are_one_step_each(page: Any) -> None:
     original = autosaved(page)["workflow"]
+    cfg = node_of(original, 3)["widgets_values"][3]
     click_widget(page, 3, "steps")  # the middle of a number opens a prompt: type a value
     page.fill("#lg-prompt input", "33")
     page.press("#lg-prompt input", "Enter")
     settle(page)
     assert steps_of(autosaved(page)["workflow"]) == 33
+    drag_widget(page, 3, "cfg", 80)  # a number dragged: many values, one step
+    settle(page)
+    assert node_of(autosaved(page)["workflow"], 3)["widgets_values"][3] > cfg + 1
     open_palette(page)  # add a node
     page.fill("#lg-palette-input", "vae decode")
     page.press("#lg-palette-input", "Enter")
@@ -137,6 +152,10 @@ def test_typing_adding_deleting_and_resizing_are_one_step_each(page: Any) -> Non
     page.wait_for_function("() => lgEditor.graph._nodes.length === 8")
     page.keyboard.press("Control+z")
     page.wait_for_function("() => lgEditor.graph._nodes.length === 7")
+    page.keyboard.press("Control+z")
+    settle(page)
+    dragged = autosaved(page)["workflow"]
+    assert node_of(dragged, 3)["widgets_values"][3] == cfg and steps_of(dragged) == 33
     page.keyboard.press("Control+z")
     settle(page)
     back = autosaved(page)["workflow"]
