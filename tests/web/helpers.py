@@ -10,7 +10,7 @@ DEFAULT_TYPES = sorted(["CLIPTextEncode", "CLIPTextEncode", "EmptyLatentImage", 
 MAX_SEED = 2**64 - 1
 
 RECORDER = """() => {
-  const seen = { progress: [], widths: [], runningNodes: [], previews: 0 };
+  const seen = { progress: [], widths: [], runningNodes: [], previews: 0, phases: [] };
   const api = lgEditor.api;
   api.addEventListener("m:progress", (e) => seen.progress.push(e.detail.value));
   api.addEventListener("b:preview", () => { seen.previews += 1; });
@@ -19,6 +19,10 @@ RECORDER = """() => {
     .observe(bar, { attributes: true });
   new MutationObserver(() => seen.runningNodes.push(document.body.dataset.runningNode))
     .observe(document.body, { attributes: true, attributeFilter: ["data-running-node"] });
+  const strip = document.getElementById("progress");
+  new MutationObserver(() => seen.phases.push([strip.dataset.phase,
+    document.body.dataset.runningNode])).observe(strip, { attributes: true,
+    attributeFilter: ["data-phase"] });
   window.__seen = seen;
 }"""
 
@@ -86,3 +90,71 @@ def open_palette(page: Any) -> None:
         except Exception:  # noqa: BLE001 (playwright's TimeoutError)
             continue
     raise AssertionError("double-clicking the canvas did not open the node palette")
+
+
+def autosaved(page: Any) -> dict[str, Any]:
+    """What the editor autosaved (localStorage): ``{"name", "workflow", "view"}``."""
+    return json.loads(page.evaluate("() => localStorage.getItem('lg.autosave')"))
+
+
+def node_point(page: Any, node_id: int, dx: float, dy: float) -> tuple[float, float]:
+    """Page coordinates of a point given relative to a node's position (its body's top left;
+    the title bar is above, at negative dy)."""
+    x, y = page.evaluate("""([id, dx, dy]) => { const n = lgEditor.getNode(id);
+      return lgEditor.screenPos(n.pos[0] + dx, n.pos[1] + dy); }""", [node_id, dx, dy])
+    return x, y
+
+
+def title_point(page: Any, node_id: int) -> tuple[float, float]:
+    return node_point(page, node_id, 40, -10)
+
+
+def slot_point(page: Any, node_id: int, is_input: bool, slot: int) -> tuple[float, float]:
+    """Page coordinates of an input or output slot's dot."""
+    x, y = page.evaluate("""([id, input, slot]) => { const n = lgEditor.getNode(id);
+      const [x, y] = n.getConnectionPos(input, slot); return lgEditor.screenPos(x, y); }""",
+                         [node_id, is_input, slot])
+    return x, y
+
+
+def widget_arrow(page: Any, node_id: int, name: str, side: str = "right") -> tuple[float, float]:
+    """Page coordinates of a number widget's increment (right) or decrement (left) arrow
+    (once the widget has been drawn: a new one has no place yet)."""
+    page.wait_for_function("""([id, name]) => lgEditor.getNode(id).widgets
+      .find((x) => x.name === name)?.last_y > 0""", arg=[node_id, name])
+    x, y = page.evaluate("""([id, name, right]) => { const n = lgEditor.getNode(id);
+      const w = n.widgets.find((x) => x.name === name);
+      const y = n.pos[1] + (w.last_y ?? w.y) + LiteGraph.NODE_WIDGET_HEIGHT / 2;
+      return lgEditor.screenPos(n.pos[0] + (right ? n.size[0] - 18 : 18), y); }""",
+                         [node_id, name, side == "right"])
+    return x, y
+
+
+def drag(page: Any, start: tuple[float, float], end: tuple[float, float], steps: int = 8) -> None:
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=steps)
+    page.mouse.up()
+
+
+def intercept_queue(page: Any) -> list[dict[str, Any]]:
+    """Answer ``POST /api/prompt`` in the test (nothing runs) and keep each request body: what
+    the editor queued. Conversion (``/api/workflow/convert``) still goes to the server."""
+    bodies: list[dict[str, Any]] = []
+
+    def handle(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        bodies.append(json.loads(route.request.post_data))
+        route.fulfill(json={"prompt_id": f"intercepted-{len(bodies)}", "number": len(bodies),
+                            "node_errors": {}})
+
+    page.route("**/api/prompt", handle)
+    return bodies
+
+
+def open_json(page: Any, workflow: Any, name: str = "workflow.json") -> None:
+    """Open a workflow as a person does: the Open button's file input."""
+    page.set_input_files("#open-file", files=[{
+        "name": name, "mimeType": "application/json", "buffer": json.dumps(workflow).encode()}])

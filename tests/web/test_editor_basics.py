@@ -13,7 +13,14 @@ from PIL import Image, PngImagePlugin
 
 from tests.server.stub_pack import png_bytes
 from tests.web.conftest import PageErrors, Server, open_editor, screenshot
-from tests.web.helpers import DEFAULT_TYPES, click_title, node_types, open_palette, snapshot
+from tests.web.helpers import (
+    DEFAULT_TYPES,
+    click_title,
+    intercept_queue,
+    node_types,
+    open_palette,
+    snapshot,
+)
 
 XSS = '<img src=x onerror="window.__xss=1">'
 
@@ -60,13 +67,13 @@ def test_widgets_follow_the_definitions(page: Any) -> None:
       const link = source.connect(0, ks, slot);
       lgEditor.canvas.draw(true, true);
       const steps = ks.widgets.find((w) => w.name === "steps");
-      const { workflowToPrompt } = await import("/static/js/workflow.js");
-      const prompt = workflowToPrompt(lgEditor.snapshot(), lgEditor.defs).prompt;
-      return {linked: Boolean(link), disabled: steps.computedDisabled,
-              steps: prompt["3"].inputs.steps, source: String(source.id)};
+      return {linked: Boolean(link), disabled: steps.computedDisabled, source: String(source.id)};
     }""", converted["slot"])
     assert linked["linked"] and linked["disabled"] is True
-    assert linked["steps"] == [linked["source"], 0]  # the API prompt takes the link
+    queued = intercept_queue(page)
+    page.click("#queue-button")
+    page.wait_for_function("() => lgEditor.lastPromptId === 'intercepted-1'")
+    assert queued[0]["prompt"]["3"]["inputs"]["steps"] == [linked["source"], 0]  # the link
 
 
 def test_box_select_with_ctrl_drag_selects_several_nodes(page: Any) -> None:
@@ -212,12 +219,10 @@ def test_api_format_file_opens_and_save_round_trips(page: Any, tmp_path: Path) -
     page.set_input_files("#open-file", files=[{
         "name": "api.json", "mimeType": "application/json", "buffer": json.dumps(prompt).encode()}])
     page.wait_for_function("() => lgEditor.graph._nodes.length === 4")
-    back = page.evaluate("""async () => {
-      const { workflowToPrompt } = await import("/static/js/workflow.js");
-      const { stringify } = await import("/static/js/bigjson.js");
-      return stringify(workflowToPrompt(lgEditor.snapshot(), lgEditor.defs).prompt);
-    }""")
-    back = json.loads(back)
+    queued = intercept_queue(page)  # queued as converted by the server: the same prompt
+    page.click("#queue-button")
+    page.wait_for_function("() => lgEditor.lastPromptId === 'intercepted-1'")
+    back = queued[0]["prompt"]
     for node_id, entry in prompt.items():
         assert back[node_id]["class_type"] == entry["class_type"]
         assert back[node_id]["inputs"] == entry["inputs"]

@@ -8,6 +8,7 @@ import io
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from tests.web.helpers import (
     click_widget,
     set_widget,
     snapshot,
+    title_point,
 )
 
 PROMPT = "a glass bottle on a beach, <b>not bold</b>"
@@ -43,6 +45,7 @@ def txt2img(browser: Any, server: Server) -> Iterator[dict[str, Any]]:
     page.fill("#lg-prompt input", str(MAX_SEED))
     page.press("#lg-prompt input", "Enter")
     result["queued_workflow"] = snapshot(page)
+    result["sampler_size"] = page.evaluate("() => [...lgEditor.getNode(3).size]")
     page.evaluate(RECORDER)
     page.mouse.click(300, 120)  # focus the canvas (empty area)
     started = time.monotonic()
@@ -54,8 +57,11 @@ def txt2img(browser: Any, server: Server) -> Iterator[dict[str, Any]]:
     result["seconds"] = time.monotonic() - started
     result["prompt_id"] = page.evaluate("() => lgEditor.lastPromptId")
     page.wait_for_selector("#history-list li img", timeout=10_000)
+    page.wait_for_function("() => document.body.dataset.running === 'false'")
     screenshot(page, "editor-done.png")
     result["seen"] = page.evaluate("() => window.__seen")
+    result["status_after"] = page.locator("#status-text").text_content()
+    result["sampler_size_after"] = page.evaluate("() => [...lgEditor.getNode(3).size]")
     yield result
     page.context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
@@ -85,6 +91,52 @@ def test_progress_bar_moves_and_running_node_is_highlighted(txt2img: dict[str, A
     assert len({w for w in widths if 0 < w < 100}) >= 2, widths
     assert "3" in seen["runningNodes"]  # the KSampler was shown running
     assert seen["previews"] >= 1  # latent previews arrived as binary frames
+
+
+def test_loading_shows_before_the_first_step_and_ends_cleanly(txt2img: dict[str, Any]) -> None:
+    phases = txt2img["seen"]["phases"]
+    # executing a node with no step yet (loading): the bar's moving stripe, then steps
+    assert any(phase == "loading" and node for phase, node in phases), phases
+    loading = phases.index(next(p for p in phases if p[0] == "loading" and p[1]))
+    assert ["stepping", "3"] in phases[loading:], phases
+    assert phases[-1][0] == "idle"
+    assert txt2img["status_after"] == ""  # "queued …" cleared when the run ended
+    # the sampler grew to show previews and is given its size back afterwards
+    assert txt2img["seen"]["previews"] >= 1
+    assert txt2img["sampler_size_after"] == txt2img["sampler_size"]
+
+
+def test_image_menu_opens_saves_and_copies_the_output(txt2img: dict[str, Any],
+                                                      server: Server) -> None:
+    page = txt2img["page"]
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    job = server.get(f"/api/jobs/{txt2img['prompt_id']}")
+    filename = job["outputs"]["9"]["images"][0]["filename"]
+    expected = server.read(f"/api/view?filename={filename}&type=output")
+
+    def menu_entry(label: str) -> Any:
+        page.mouse.click(*title_point(page, 9), button="right")
+        entry = page.locator(".litecontextmenu .litemenu-entry", has_text=label).first
+        entry.wait_for()
+        return entry
+
+    with page.expect_download() as download:
+        menu_entry("Save Image").click()
+    assert download.value.suggested_filename == filename
+    assert Path(download.value.path()).read_bytes() == expected
+    with page.context.expect_page() as opened:
+        menu_entry("Open Image").click()
+    assert "/api/view?" in opened.value.url and filename in opened.value.url
+    opened.value.close()
+    menu_entry("Copy Image").click()
+    page.wait_for_function("() => document.getElementById('status-text').textContent"
+                           " === 'image copied'")
+    copied = page.evaluate("""async () => {
+      const [item] = await navigator.clipboard.read();
+      const blob = await item.getType("image/png");
+      return Array.from(new Uint8Array(await blob.arrayBuffer()));
+    }""")
+    assert Image.open(io.BytesIO(bytes(copied))).size == Image.open(io.BytesIO(expected)).size
 
 
 def test_output_image_on_save_node_and_in_history(txt2img: dict[str, Any]) -> None:

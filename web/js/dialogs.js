@@ -3,15 +3,24 @@
 import { el } from "./dom.js";
 
 let open = null;
+let onClose = null;
 
-/** Close the open dialog, if any. */
+/**
+ * Close the open dialog, if any (Escape anywhere, a click beside it, Cancel).
+ * @returns {boolean} whether one was open
+ */
 export function closeDialog() {
-  open?.remove();
+  if (!open) return false;
+  const closed = onClose;
+  open.remove();
   open = null;
+  onClose = null;
+  closed?.();
+  return true;
 }
 
 /**
- * A modal with a title and body; Escape closes it.
+ * A modal with a title and body; Escape (wherever the focus is) or a click beside it closes it.
  * @param {string} title
  * @param {HTMLElement[]} body
  * @param {{id?: string, onClose?: () => void}} [opts]
@@ -21,23 +30,21 @@ export function showDialog(title, body, opts = {}) {
   const box = el("div", { class: "lg-dialog", role: "dialog", id: opts.id },
     el("h2", { text: title }), ...body);
   const backdrop = el("div", { class: "lg-backdrop" }, box);
-  backdrop.addEventListener("keydown", (e) => {
-    if (e.key === "Escape") {
-      e.stopPropagation();
-      closeDialog();
-      opts.onClose?.();
-    }
-  });
   backdrop.addEventListener("pointerdown", (e) => {
-    if (e.target === backdrop) {
-      closeDialog();
-      opts.onClose?.();
-    }
+    if (e.target === backdrop) closeDialog();
   });
   document.body.append(backdrop);
   open = backdrop;
+  onClose = opts.onClose ?? null;
   return box;
 }
+
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && closeDialog()) {
+    e.preventDefault();
+    e.stopImmediatePropagation();
+  }
+}, true);
 
 /**
  * Ask for a value (litegraph's canvas.prompt goes here instead of its HTML-string dialog).

@@ -17,9 +17,15 @@ export function loadAutosave() {
   }
 }
 
-export function autosave(workflow, name) {
+/**
+ * Keep the workflow (and where the view was) for the next page load.
+ * @param {any} workflow
+ * @param {string} name
+ * @param {{scale: number, offset: number[]}} [view]
+ */
+export function autosave(workflow, name, view) {
   try {
-    localStorage.setItem(AUTOSAVE, stringify({ name, workflow }));
+    localStorage.setItem(AUTOSAVE, stringify({ name, workflow, view }));
   } catch {
     // storage full or disabled: the editor keeps working without it
   }

@@ -17,9 +17,13 @@ import { showPalette } from "./palette.js";
 import { Panels, showHelp } from "./panels.js";
 import { RunState, followRuns } from "./run.js";
 import { installSafety } from "./safety.js";
-import { History } from "./undo.js";
+import { History, graphKey } from "./undo.js";
 import { imageMethods } from "./images.js";
 import { queueMethods } from "./queue.js";
+import { installMenus } from "./menus.js";
+import { BYPASS, MUTED, toggledMode } from "./modes.js";
+import { registerVirtualNodes } from "./virtual_nodes.js";
+import { anyVisible, boundsOf, savedView } from "./view.js";
 
 const isTyping = (target) => target instanceof HTMLElement &&
   (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
@@ -36,6 +40,7 @@ export class App {
     this.canvas = null;
     this.history = null;
     this.changeTimer = null;
+    this.configuring = false;  // a whole graph is being loaded
   }
 
   registerExtension(extension) {
@@ -43,7 +48,8 @@ export class App {
   }
 
   async start() {
-    installSafety((event, opts) => showPalette(this, event, opts));
+    installSafety((event, opts) => showPalette(this, event, opts), () => this.changed());
+    installMenus(this);
     this.panels = new Panels(this);
     this.api.addEventListener("unauthorized", () => this.askForToken());
     const url = new URL(location.href);
@@ -66,6 +72,7 @@ export class App {
     this.extensions.call("init");
     this.defs = await this.api.get("/api/object_info");
     registerNodeTypes(this.defs, this);
+    registerVirtualNodes(this);
     this.setupCanvas();
     followRuns(this);
     this.api.addEventListener("connected", (e) => {
@@ -75,8 +82,11 @@ export class App {
     this.api.addEventListener("disconnected", () => this.panels.setStatus("reconnecting…"));
     this.api.connect();
     const saved = loadAutosave();
-    if (saved?.workflow) this.loadWorkflow(saved.workflow, saved.name ?? this.name);
-    else this.loadWorkflow(defaultWorkflow(this.defs), "Default workflow");
+    if (saved?.workflow) {
+      this.loadWorkflow(saved.workflow, saved.name ?? this.name, saved.view);
+    } else {
+      this.loadWorkflow(defaultWorkflow(this.defs), "Default workflow");
+    }
     this.booted = true;
     this.extensions.call("setup");
     this.panels.refreshQueue();
@@ -109,11 +119,27 @@ export class App {
     window.addEventListener("resize", resize);
     resize();
     this.graph.onNodeAdded = (node) => this.extensions.call("nodeCreated", node);
-    this.history = new History(() => this.snapshot(), (state) => this.restore(state));
-    element.addEventListener("pointerup", () => this.changed());
+    this.graph.onAfterChange = () => this.changed();
+    this.graph.events.addEventListener("configuring", () => {
+      this.configuring = true;
+    });
+    this.graph.events.addEventListener("configured", () => {
+      this.configuring = false;
+      for (const node of this.graph._nodes) node.onAfterGraphConfigured?.();
+    });
+    this.history = new History(() => this.snapshot(), (state) => this.restore(state),
+      { key: graphKey });
+    // Every gesture ends in a checkpoint. Litegraph stops the canvas's pointerup from
+    // propagating (its own listener is a capturing one), so ours captures too; clicks and
+    // keys elsewhere (menus, dialogs) count as well. A checkpoint waits for the pointer.
+    element.addEventListener("pointerup", () => this.changed(), true);
+    for (const type of ["pointerup", "click"]) {
+      document.addEventListener(type, () => this.changed(), true);
+    }
     document.addEventListener("keyup", (e) => {
       if (!isTyping(e.target)) this.changed();
     });
+    window.addEventListener("pagehide", () => this.autosaveNow());
     document.addEventListener("keydown", (e) => this.onKey(e), true);
     element.addEventListener("dragover", (e) => e.preventDefault());
     element.addEventListener("drop", (e) => this.onDrop(e));
@@ -141,11 +167,21 @@ export class App {
   }
 
   onKey(e) {
-    if (isTyping(e.target) || !this.graph) return;
+    if (!this.graph) return;
+    if (e.key === "Escape") {  // dialogs close themselves first (dialogs.js)
+      if (this.dismiss()) {
+        e.preventDefault();
+        e.stopPropagation();
+      }
+      return;
+    }
+    if (isTyping(e.target)) return;
     const ctrl = e.ctrlKey || e.metaKey;
     const key = e.key.toLowerCase();
     let handled = true;
     if (ctrl && e.key === "Enter") this.queue();
+    else if (ctrl && key === "b" && !e.shiftKey) this.toggleMode(BYPASS);
+    else if (ctrl && key === "m" && !e.shiftKey) this.toggleMode(MUTED);
     else if (ctrl && key === "z" && !e.shiftKey) this.undo();
     else if (ctrl && (key === "y" || (key === "z" && e.shiftKey))) this.redo();
     else if (ctrl && key === "s") this.save();
@@ -166,13 +202,47 @@ export class App {
     this.canvas?.setDirty(true, true);
   }
 
-  /** The graph as data, as saved (the view offset left out so panning is no edit). */
+  /** Close what Escape closes, topmost first: a context menu, then the message panel. */
+  dismiss() {
+    if (document.querySelector(".litecontextmenu")) {
+      LiteGraph.closeAllContextMenus();
+      return true;
+    }
+    if (!document.getElementById("error-panel").hidden) {
+      this.clearErrors();
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Bypass (mode 4) or mute (mode 2) the selected nodes, or `node` if it is not selected;
+   * again: back to normal. The server's converter honours the modes as ComfyUI does.
+   * @param {number} mode
+   * @param {any} [node]
+   */
+  toggleMode(mode, node) {
+    const selected = Object.values(this.canvas.selected_nodes ?? {});
+    const nodes = node && !selected.includes(node) ? [node] : selected;
+    if (!nodes.length) return;
+    const next = toggledMode(nodes.map((n) => n.mode), mode);
+    for (const n of nodes) n.mode = next;
+    this.changed();
+    this.redraw();
+  }
+
+  /** The graph as data, as saved (the view left out so panning is no edit, nor is the room
+   * a preview takes). */
   snapshot() {
     const data = this.graph.serialize();
     if (this.keptDefinitions) data.definitions = this.keptDefinitions;  // not edited here
     if (data.extra?.ds) {
       data.extra = { ...data.extra };
       delete data.extra.ds;
+    }
+    for (const saved of data.nodes ?? []) {
+      const grownFrom = this.getNode(saved.id)?.lgGrownFrom;
+      if (grownFrom) saved.size = [...grownFrom];
     }
     return clone(data);
   }
@@ -188,17 +258,26 @@ export class App {
     this.redraw();
   }
 
-  /** Call after any edit: records an undo step and autosaves (coalesced). */
+  /** Call after any edit: records an undo step and autosaves (coalesced; a gesture still
+   * under way, the pointer down, is recorded when it ends). */
   changed() {
     clearTimeout(this.changeTimer);
     this.changeTimer = setTimeout(() => {
+      if (this.canvas?.pointer?.isDown) return;
       if (this.history?.checkpoint()) this.afterChange();
     }, 0);
   }
 
   afterChange() {
-    autosave(this.snapshot(), this.name);
+    this.autosaveNow();
     document.body.dataset.nodes = String(this.graph._nodes.length);
+  }
+
+  /** The graph (and, beside it, the view) into localStorage. */
+  autosaveNow() {
+    if (!this.graph || !this.canvas) return;
+    const { scale, offset } = this.canvas.ds;
+    autosave(this.snapshot(), this.name, { scale, offset: [...offset] });
   }
 
   undo() {
@@ -224,8 +303,9 @@ export class App {
    * Show a UI workflow (v0.4 or v1), keeping unknown node types and subgraphs as they are.
    * @param {any} workflow
    * @param {string} name
+   * @param {any} [view] where the view was ({scale, offset}); else the workflow's `extra.ds`
    */
-  loadWorkflow(workflow, name) {
+  loadWorkflow(workflow, name, view) {
     this.clearErrors();
     this.run.images.clear();
     this.run.clearPreviews();
@@ -233,7 +313,8 @@ export class App {
     this.graph.configure(clone(workflow));
     const missing = flagMissingNodes(this.graph, this);
     this.setTitle(name);
-    if (!workflow.extra?.ds) this.fitView();
+    this.canvas.draw(true, true);  // lay the nodes out once: sizes settle before the history
+    this.showView(savedView(view ?? workflow.extra?.ds));
     this.history.reset();
     this.afterChange();
     if (missing.length) {
@@ -316,17 +397,33 @@ export class App {
     this.redraw();
   }
 
-  fitView() {
-    const nodes = this.graph._nodes;
-    if (!nodes.length) return;
-    let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
-    for (const n of nodes) {
-      x0 = Math.min(x0, n.pos[0]);
-      y0 = Math.min(y0, n.pos[1] - LiteGraph.NODE_TITLE_HEIGHT);
-      x1 = Math.max(x1, n.pos[0] + n.size[0]);
-      y1 = Math.max(y1, n.pos[1] + n.size[1]);
+  /** Node boxes [x, y, w, h] with their titles. */
+  nodeBoxes() {
+    const title = LiteGraph.NODE_TITLE_HEIGHT;
+    return this.graph._nodes.map((n) => [n.pos[0], n.pos[1] - title, n.size[0],
+      n.size[1] + title]);
+  }
+
+  /** Show a saved view ({scale, offset}, or null) if it shows some node; else fit. */
+  showView(view) {
+    if (view) {
+      const { ds } = this.canvas;
+      ds.scale = view.scale;
+      ds.offset = [...view.offset];
+      this.canvas.ds.computeVisibleArea(this.canvas.viewport);
+      const boxes = this.nodeBoxes();
+      if (!boxes.length || anyVisible(boxes, this.canvas.ds.visible_area)) {
+        this.redraw();
+        return;
+      }
     }
-    this.canvas.ds.fitToBounds([x0, y0, x1 - x0, y1 - y0], { zoom: 0.9 });
+    this.fitView();
+  }
+
+  fitView() {
+    const bounds = boundsOf(this.nodeBoxes());
+    if (!bounds) return;
+    this.canvas.ds.fitToBounds(bounds, { zoom: 0.9 });
     this.redraw();
   }
 }

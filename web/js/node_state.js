@@ -1,8 +1,10 @@
-// Drawing a node's run state on the canvas: running outline and step bar, cached mark,
-// validation messages next to inputs, a missing-type banner, output images and previews.
+// Drawing a node's run state on the canvas: running outline and step bar (a moving stripe and
+// "loading…" until the first step), cached mark, validation messages next to inputs, a
+// missing-type banner, bypassed/muted shading, output images and previews.
 // Canvas text is drawn as text; nothing here touches the DOM.
 
 import { LiteGraph } from "../vendor/litegraph/litegraph.es.js";
+import { BYPASS, MUTED, modeLabel } from "./modes.js";
 
 const RUNNING = "#3fd06a";
 const ERROR = "#ff4d4d";
@@ -53,6 +55,15 @@ export function drawNodeState(node, ctx, app) {
     if (max) {
       ctx.fillStyle = RUNNING;
       ctx.fillRect(0, h - 5, (w * value) / max, 5);
+    } else {  // no step yet: loading (a model, most often)
+      const stripe = Math.max(24, w / 4);
+      const x = ((performance.now() / 4) % (w + stripe)) - stripe;
+      const [x0, x1] = [Math.max(0, x), Math.min(w, x + stripe)];
+      ctx.fillStyle = RUNNING;
+      if (x1 > x0) ctx.fillRect(x0, h - 5, x1 - x0, 5);
+      ctx.font = "11px sans-serif";
+      ctx.textAlign = "right";
+      ctx.fillText("loading…", w - 6, -titleH + 14);
     }
   } else if (state.cached.has(id)) {
     ctx.fillStyle = "#8888";
@@ -60,6 +71,7 @@ export function drawNodeState(node, ctx, app) {
     ctx.textAlign = "right";
     ctx.fillText("cached", w - 6, -titleH + 14);
   }
+  if (node.mode === BYPASS || node.mode === MUTED) drawMode(ctx, node, titleH);
   if (node.lgMissing) {
     ctx.fillStyle = ERROR;
     ctx.font = "bold 12px sans-serif";
@@ -69,6 +81,17 @@ export function drawNodeState(node, ctx, app) {
   const errors = state.nodeErrors.get(id);
   if (errors?.length) drawErrors(ctx, node, errors, titleH);
   ctx.restore();
+}
+
+/** Bypassed: a purple wash; muted: a grey one; and the word, above the title. */
+function drawMode(ctx, node, titleH) {
+  const [w, h] = node.size;
+  ctx.fillStyle = node.mode === BYPASS ? "#ff00ff33" : "#11111199";
+  ctx.fillRect(0, -titleH, w, h + titleH);
+  ctx.fillStyle = node.mode === BYPASS ? "#ff7bff" : "#aaa";
+  ctx.font = "bold 11px sans-serif";
+  ctx.textAlign = "right";
+  ctx.fillText(modeLabel(node.mode), w, -titleH - 6);
 }
 
 /** Each message left of the node, level with the input it is about (right-aligned). */

@@ -42,7 +42,12 @@ function buildNode(node, def, app) {
   node.size = [Math.max(size[0], 260), size[1]];
 }
 
-function addValueWidget(node, spec) {
+/**
+ * Add the widget of one widget input (also used by the Primitive node for the widget it feeds).
+ * @param {LGraphNode} node
+ * @param {import("./workflow.js").InputSpec} spec
+ */
+export function addValueWidget(node, spec) {
   const { options, type, name } = spec;
   const value = defaultValue(spec);
   const noop = () => {};
@@ -128,6 +133,7 @@ export function registerNodeTypes(defs, app) {
         if (name === "image" && def.input?.required?.image?.[1]?.image_upload) {
           app.showInputThumbnail(this);
         }
+        app.nodeChanged(this);
       }
 
       onAdded() {

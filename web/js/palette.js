@@ -4,26 +4,31 @@
 import { LiteGraph } from "../vendor/litegraph/litegraph.es.js";
 import { clear, el } from "./dom.js";
 import { closeDialog, showDialog } from "./dialogs.js";
+import { VIRTUAL_DEFS } from "./virtual_nodes.js";
+
+const fits = (slotType, type) => String(slotType) === "*" || String(slotType) === String(type);
 
 function accepts(def, type, side) {
   if (!type || type === "*") return true;
   if (side === "in") {
     return Object.values({ ...def.input?.required, ...def.input?.optional })
-      .some((s) => Array.isArray(s) && String(s[0]) === String(type));
+      .some((s) => Array.isArray(s) && fits(s[0], type));
   }
-  return (def.output ?? []).some((t) => String(t) === String(type));
+  return (def.output ?? []).some((t) => fits(t, type));
 }
 
 /**
  * Rank the node types matching a query (all words must appear).
  * @param {Record<string, any>} defs
  * @param {string} query
- * @param {{inputType?: string, outputType?: string}} [filter]
+ * @param {{inputType?: string, outputType?: string, widget?: boolean}} [filter] `widget`: the
+ *   dragged input has a widget (only then is a Primitive offered)
  */
 export function searchNodes(defs, query, filter = {}) {
   const words = query.toLowerCase().split(/\s+/).filter(Boolean);
   const found = [];
   for (const [type, def] of Object.entries(defs)) {
+    if (type === "PrimitiveNode" && filter.outputType && !filter.widget) continue;
     if (filter.inputType && !accepts(def, filter.inputType, "in")) continue;
     if (filter.outputType && !accepts(def, filter.outputType, "out")) continue;
     const title = String(def.display_name || type);
@@ -50,7 +55,10 @@ export function showPalette(app, event, opts = {}) {
   const fromSlot = opts.slot_from;
   const filter = {};
   if (opts.node_from && fromSlot) filter.inputType = fromSlot.type;
-  if (opts.node_to && fromSlot) filter.outputType = fromSlot.type;
+  if (opts.node_to && fromSlot) {
+    filter.outputType = fromSlot.type;
+    filter.widget = Boolean(fromSlot.widget);
+  }
   const input = el("input", { type: "search", id: "lg-palette-input", placeholder:
     "Search nodes…", autocomplete: "off" });
   const list = el("ul", { id: "lg-palette-list", class: "lg-palette-list" });
@@ -63,11 +71,11 @@ export function showPalette(app, event, opts = {}) {
     node.pos = [at[0], at[1]];
     app.graph.add(node);
     if (opts.node_from && fromSlot) {
-      const k = node.inputs?.findIndex((i) => String(i.type) === String(fromSlot.type));
+      const k = node.inputs?.findIndex((i) => fits(i.type, fromSlot.type));
       const out = opts.node_from.outputs.indexOf(fromSlot);
       if (k >= 0 && out >= 0) opts.node_from.connect(out, node, k);
     } else if (opts.node_to && fromSlot) {
-      const k = node.outputs?.findIndex((o) => String(o.type) === String(fromSlot.type));
+      const k = node.outputs?.findIndex((o) => fits(o.type, fromSlot.type));
       const inp = opts.node_to.inputs.indexOf(fromSlot);
       if (k >= 0 && inp >= 0) node.connect(k, opts.node_to, inp);
     }
@@ -75,7 +83,7 @@ export function showPalette(app, event, opts = {}) {
     app.changed();
   };
   const render = () => {
-    results = searchNodes(app.defs, input.value, filter).slice(0, 50);
+    results = searchNodes({ ...app.defs, ...VIRTUAL_DEFS }, input.value, filter).slice(0, 50);
     active = Math.min(active, Math.max(0, results.length - 1));
     clear(list);
     results.forEach((item, k) => {

@@ -3,6 +3,7 @@
 
 import { clear, el } from "./dom.js";
 import { showDialog } from "./dialogs.js";
+import { runPhase } from "./run.js";
 
 export const SHORTCUTS = [
   ["Ctrl+Enter", "Queue the workflow (batch count times)"],
@@ -14,10 +15,12 @@ export const SHORTCUTS = [
   ["Ctrl+A", "Select all nodes"],
   ["Ctrl+click, drag on empty canvas with Ctrl", "Add to the selection / box-select"],
   ["Ctrl+G", "Put the selected nodes in a group"],
+  ["Ctrl+B / Ctrl+M", "Bypass / mute the selected nodes (again: back to normal)"],
+  ["Right-click a node", "Bypass, mute; open, save or copy the image it shows"],
   [".", "Fit the whole graph in view"],
   ["Ctrl+S / Ctrl+O", "Save / open a workflow (.json, or a .png holding one)"],
   ["Drop a .json or .png", "Open it; an image dropped on Load Image uploads it"],
-  ["Escape", "Close a dialog"],
+  ["Escape", "Close a dialog, a menu or the message panel"],
   ["?", "This help"],
 ];
 
@@ -39,10 +42,13 @@ export class Panels {
     this.pendingRefresh = null;
   }
 
+  /** The toolbar bar: steps of the running node, or a moving stripe while it loads. */
   progress(run) {
     const { value, max } = run.progress;
     const fraction = max ? Math.min(1, value / max) : 0;
-    this.bar.style.width = `${(fraction * 100).toFixed(1)}%`;
+    const phase = runPhase(run);
+    this.bar.parentElement.dataset.phase = phase;
+    this.bar.style.width = phase === "loading" ? "" : `${(fraction * 100).toFixed(1)}%`;
     this.bar.dataset.value = String(value);
     this.bar.dataset.max = String(max);
     document.body.dataset.running = run.running.prompt ? "true" : "false";

@@ -1,7 +1,10 @@
 // Queueing and its outcome: the API prompt, batch count, control-after-generate, validation
 // and execution errors on nodes, cancel, re-sync after a reconnect. Mixed into the App.
+// The UI workflow becomes an API prompt on the server (POST /api/workflow/convert), the one
+// converter there is: notes, primitives, reroutes, bypassed and muted nodes and subgraphs are
+// handled as ComfyUI does; integers beyond 2^53 travel exactly both ways (bigjson).
 
-import { errorsByNode, nextControlValue, workflowToPrompt } from "./workflow.js";
+import { conversionProblem, errorsByNode, nextControlValue } from "./workflow.js";
 
 /** @type {Record<string, Function>} */
 export const queueMethods = {
@@ -36,16 +39,10 @@ export const queueMethods = {
     this.panels.showExecutionError(data, (n) => this.nodeTitle(n));
   },
 
+  /** The API prompt of a UI workflow, converted by the server. */
   async toPrompt(workflow) {
-    const subgraphs = new Set((workflow.definitions?.subgraphs ?? []).map((s) => s.id));
-    const missing = this.graph._nodes.filter((n) => n.lgMissing && !subgraphs.has(n.lgMissing))
-      .map((n) => n.lgMissing);
-    if (missing.length) return { prompt: null, missing: [...new Set(missing)] };
-    if (subgraphs.size) {  // the server expands subgraphs
-      const reply = await this.api.post("/api/workflow/convert", { workflow });
-      return { prompt: reply.prompt, missing: [] };
-    }
-    return workflowToPrompt(workflow, this.defs);
+    const reply = await this.api.post("/api/workflow/convert", { workflow });
+    return reply.prompt;
   },
 
   /** Queue the graph `count` times (the batch count), advancing seeds after each. */
@@ -54,16 +51,11 @@ export const queueMethods = {
     this.clearErrors();
     for (let k = 0; k < times; k++) {
       const workflow = this.snapshot();
-      let converted;
+      let prompt;
       try {
-        converted = await this.toPrompt(workflow);
+        prompt = await this.toPrompt(workflow);
       } catch (error) {
         this.showQueueError(error);
-        return null;
-      }
-      const { prompt, missing } = converted;
-      if (missing.length) {
-        this.panels.showMessage("Cannot queue", `Unknown node types: ${missing.join(", ")}`);
         return null;
       }
       let reply;
@@ -89,7 +81,13 @@ export const queueMethods = {
   showQueueError(error) {
     const body = error.body ?? {};
     const byNode = errorsByNode(body.node_errors);
-    if (Object.keys(byNode).length) {
+    const problem = conversionProblem(body);
+    if (problem) {
+      if (problem.node !== null) this.flagNodes({ [problem.node]: [{ input: null,
+        message: problem.message }] });
+      this.panels.showMessage("The workflow cannot be converted", problem.node === null
+        ? problem.message : `#${problem.node} ${this.nodeTitle(problem.node)}: ${problem.message}`);
+    } else if (Object.keys(byNode).length) {
       this.flagNodes(byNode);
       this.panels.showValidation("The workflow is not valid", error.message, byNode,
         (id) => this.nodeTitle(id));
@@ -98,7 +96,8 @@ export const queueMethods = {
     }
   },
 
-  /** Control-after-generate: advance each controlled widget, as after queueing in ComfyUI. */
+  /** Control-after-generate: advance each controlled widget, as after queueing in ComfyUI
+   * (a Primitive's too, which then passes its new value on). */
   applyControls() {
     for (const node of this.graph._nodes) {
       for (const control of node.widgets ?? []) {
@@ -107,6 +106,7 @@ export const queueMethods = {
         const linked = node.inputs?.some((i) => i.widget?.name === target?.name && i.link != null);
         if (!target || linked) continue;
         target.value = nextControlValue(target.value, control.value, target.lgSpec);
+        node.applyToTargets?.();
       }
     }
     this.changed();

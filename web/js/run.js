@@ -1,5 +1,7 @@
 // Live run state from the websocket: which job and node run, step progress, cached nodes,
-// previews, output images, errors. The canvas and panels read this state.
+// previews, output images, errors. The canvas and panels read this state. Between a node's
+// `executing` and its first step (loading a model, mostly) the phase is "loading": the bar
+// and the node show that something is under way without a count.
 
 export class RunState {
   constructor() {
@@ -25,6 +27,30 @@ export class RunState {
   }
 }
 
+/**
+ * What the running job is doing: "idle" (nothing runs), "loading" (a node runs but has
+ * reported no step yet) or "stepping" (steps counted).
+ * @param {{running: {prompt: string|null, node: string|null}, progress: {max: number}}} run
+ */
+export function runPhase(run) {
+  if (!run.running.prompt) return "idle";
+  if (!run.running.node || !run.progress.max) return "loading";
+  return "stepping";
+}
+
+/** Node states of a ComfyUI `progress_state` message that count steps, by node id. */
+export function steppingNodes(data) {
+  const out = {};
+  for (const [id, entry] of Object.entries(data?.nodes ?? {})) {
+    const value = Number(entry?.value);
+    const max = Number(entry?.max);
+    if (entry?.state === "running" && Number.isFinite(value) && max > 1) {
+      out[String(entry.display_node_id ?? id)] = { value, max };
+    }
+  }
+  return out;
+}
+
 function loadImage(src, redraw) {
   const img = new Image();
   img.onload = redraw;
@@ -40,6 +66,26 @@ export function followRuns(app) {
   const { api, run } = app;
   const on = (type, fn) => api.addEventListener(type, (e) => fn(e.detail));
   const redraw = () => app.redraw();
+  let ticker = null;  // redraws the node's moving "loading" stripe
+  const tick = () => {
+    const loading = runPhase(run) === "loading" && run.running.node !== null;
+    if (loading && ticker === null) ticker = setInterval(redraw, 80);
+    if (!loading && ticker !== null) {
+      clearInterval(ticker);
+      ticker = null;
+    }
+  };
+  const stepped = (id, value, max, current = id === run.running.node) => {
+    run.nodeProgress.set(id, { value, max });
+    if (current) run.progress = { value, max };
+    app.panels.progress(run);
+    tick();
+    redraw();
+  };
+  const done = (data) => {
+    finish(app, data.prompt_id);
+    tick();
+  };
   on("m:status", (data) => {
     run.queueRemaining = data?.status?.exec_info?.queue_remaining ?? 0;
     app.panels.refreshQueue();
@@ -52,6 +98,7 @@ export function followRuns(app) {
     app.clearErrors();
     app.panels.progress(run);
     app.panels.refreshQueue();
+    tick();
     redraw();
   });
   on("m:execution_cached", (data) => {
@@ -61,20 +108,26 @@ export function followRuns(app) {
   on("m:executing", (data) => {
     const node = data.display_node ?? data.node;
     if (node === null || node === undefined) {
-      finish(app, data.prompt_id);
+      done(data);
       return;
     }
     run.running.node = String(node);
     if (data.prompt_id) run.running.prompt = data.prompt_id;
     run.progress = { value: 0, max: 0 };
     app.panels.progress(run);
+    tick();
     redraw();
   });
   on("m:progress", (data) => {
-    run.progress = { value: Number(data.value), max: Number(data.max) };
-    if (data.node != null) run.nodeProgress.set(String(data.node), run.progress);
-    app.panels.progress(run);
-    redraw();
+    const id = data.node != null ? String(data.node) : run.running.node;
+    stepped(id ?? "", Number(data.value), Number(data.max), true);
+  });
+  on("m:progress_state", (data) => {
+    if (!data?.prompt_id || data.prompt_id !== run.running.prompt) return;
+    for (const [id, { value, max }] of Object.entries(steppingNodes(data))) {
+      const known = run.nodeProgress.get(id);
+      if (!known || known.value !== value || known.max !== max) stepped(id, value, max);
+    }
   });
   on("m:executed", (data) => {
     const id = String(data.display_node ?? data.node);
@@ -83,18 +136,20 @@ export function followRuns(app) {
       run.images.set(id, images.map((img) => loadImage(app.api.viewUrl(img), redraw)));
       app.ensureImageSpace(id);
     }
+    run.nodeProgress.delete(id);
     const old = run.previews.get(id);
     if (old) {
       URL.revokeObjectURL(old.src);
       run.previews.delete(id);
+      app.shrinkAfterPreviews(id);
     }
     redraw();
   });
-  on("m:execution_success", (data) => finish(app, data.prompt_id));
-  on("m:execution_interrupted", (data) => finish(app, data.prompt_id));
+  on("m:execution_success", done);
+  on("m:execution_interrupted", done);
   on("m:execution_error", (data) => {
     app.showExecutionError(data);
-    finish(app, data.prompt_id);
+    done(data);
   });
   on("b:preview", (frame) => {
     const id = String(frame.meta.display_node_id ?? frame.meta.node_id ?? run.running.node);
@@ -102,7 +157,7 @@ export function followRuns(app) {
     const old = run.previews.get(id);
     if (old) URL.revokeObjectURL(old.src);
     run.previews.set(id, loadImage(URL.createObjectURL(frame.blob), redraw));
-    app.ensureImageSpace(id);
+    app.ensureImageSpace(id, { preview: true });
   });
 }
 
@@ -111,7 +166,10 @@ function finish(app, promptId) {
   if (promptId && run.running.prompt && promptId !== run.running.prompt) return;
   run.running = { prompt: null, node: null };
   run.progress = { value: 0, max: 0 };
+  run.nodeProgress.clear();
   run.clearPreviews();
+  app.shrinkAfterPreviews();
+  app.panels.setStatus("");
   app.panels.progress(run);
   app.panels.refreshQueue();
   app.panels.refreshHistory();

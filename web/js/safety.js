@@ -26,13 +26,15 @@ class SafeContextMenu extends ContextMenu {
 /**
  * Install the text-safe replacements.
  * @param {(event: MouseEvent, opts: any) => void} showPalette the node search
+ * @param {() => void} edited called after a value typed into a prompt was applied
  */
-export function installSafety(showPalette) {
+export function installSafety(showPalette, edited) {
   LiteGraph.ContextMenu = SafeContextMenu;
   LGraphCanvas.prototype.prompt = function prompt(title, value, callback, _event, multiline) {
     return promptValue(title, value, (v) => {
       callback(v);
       this.setDirty(true, true);
+      edited();
     }, multiline);
   };
   LGraphCanvas.prototype.showSearchBox = function showSearchBox(event, options) {

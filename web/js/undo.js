@@ -2,16 +2,28 @@
 
 import { stringify } from "./bigjson.js";
 
+/**
+ * What two graph states are compared by: their JSON with the nodes in id order, so that
+ * bringing a node to the front (a click, which reorders the list) is no edit.
+ * @param {any} state
+ */
+export function graphKey(state) {
+  const byId = (a, b) => String(a.id).localeCompare(String(b.id), "en", { numeric: true });
+  return stringify({ ...state, nodes: [...(state.nodes ?? [])].sort(byId) });
+}
+
 export class History {
   /**
    * @param {() => any} snapshot the graph as data (view offset left out)
    * @param {(state: any) => void} restore
-   * @param {number} [limit]
+   * @param {{limit?: number, key?: (state: any) => string}} [opts] `key`: the text two states
+   *   are compared by (equal text: no change)
    */
-  constructor(snapshot, restore, limit = 100) {
+  constructor(snapshot, restore, { limit = 100, key = stringify } = {}) {
     this.snapshot = snapshot;
     this.restore = restore;
     this.limit = limit;
+    this.key = key;
     this.undoStack = [];
     this.redoStack = [];
     this.current = null;
@@ -23,15 +35,20 @@ export class History {
   reset() {
     this.undoStack = [];
     this.redoStack = [];
+    this.take();
+  }
+
+  /** The graph as it is now becomes the current state, with no undo step (not an edit). */
+  take() {
     this.current = this.snapshot();
-    this.currentText = stringify(this.current);
+    this.currentText = this.key(this.current);
   }
 
   /** Record the graph if it changed since the last checkpoint; true when it did. */
   checkpoint() {
     if (this.restoring) return false;
     const state = this.snapshot();
-    const text = stringify(state);
+    const text = this.key(state);
     if (text === this.currentText) return false;
     if (this.current !== null) this.undoStack.push(this.current);
     if (this.undoStack.length > this.limit) this.undoStack.shift();
@@ -65,7 +82,8 @@ export class History {
     } finally {
       this.restoring = false;
     }
-    this.current = state;
-    this.currentText = stringify(state);
+    // The graph as restored (which may differ from `state` in what loading normalises), so a
+    // later checkpoint does not see a change nobody made.
+    this.take();
   }
 }

@@ -1,8 +1,10 @@
-// Widgets litegraph lacks: an exact integer (BigInt beyond 2^53) and a multiline text box.
+// Widgets litegraph lacks: an exact integer (BigInt beyond 2^53), a multiline text box and a
+// note's text filling its node.
 
 import { BaseSteppedWidget, BaseWidget } from "../vendor/litegraph/litegraph.es.js";
 import { toInt } from "./bigjson.js";
 import { clampInt } from "./workflow.js";
+import { markdownText } from "./markdown.js";
 
 /** An INT widget whose value is a Number when safe and a BigInt beyond 2^53. */
 export class IntWidget extends BaseSteppedWidget {
@@ -125,7 +127,48 @@ export class TextAreaWidget extends BaseWidget {
   }
 }
 
-function wrap(ctx, text, width) {
+/** A note's text: wrapped to the node's width and filling its height (Markdown shown as plain
+ * text when `options.markdown`); a click edits it. */
+export class NoteWidget extends BaseWidget {
+  constructor(widget, node) {
+    super({ ...widget, type: "note" }, node);
+    this.type = "note";
+  }
+
+  computeLayoutSize() {
+    return { minHeight: 40, maxHeight: 1e6, minWidth: 100, maxWidth: 1e6 };
+  }
+
+  drawWidget(ctx, { width }) {
+    const { margin } = BaseWidget;
+    const h = Math.max(20, (this.computedHeight ?? 60) - 4);
+    const y = this.y;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(margin, y, width - margin * 2, h);
+    ctx.clip();
+    ctx.fillStyle = this.value ? this.text_color : this.secondary_text_color;
+    ctx.font = "13px sans-serif";
+    ctx.textAlign = "left";
+    const room = Math.max(1, Math.floor((h - 4) / NOTE_LINE_HEIGHT));
+    const raw = this.value ? String(this.value) : "";
+    const text = !raw ? "(click to write a note)"
+      : this.options?.markdown ? markdownText(raw) : raw;
+    wrap(ctx, text, width - margin * 2 - 8, room + 1).slice(0, room)
+      .forEach((line, k) => ctx.fillText(line, margin + 4, y + 14 + k * NOTE_LINE_HEIGHT));
+    ctx.restore();
+  }
+
+  onClick({ e, node, canvas }) {
+    canvas.prompt(node.title ?? "Note", String(this.value ?? ""), (text) => {
+      this.setValue(String(text), { e, node, canvas });
+    }, e, true);
+  }
+}
+
+const NOTE_LINE_HEIGHT = 17;
+
+function wrap(ctx, text, width, most = 6) {
   const lines = [];
   for (const paragraph of text.split("\n")) {
     let line = "";
@@ -139,7 +182,7 @@ function wrap(ctx, text, width) {
       }
     }
     lines.push(line);
-    if (lines.length > 6) break;
+    if (lines.length > most) break;
   }
   return lines;
 }

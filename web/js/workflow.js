@@ -1,12 +1,12 @@
 // Pure helpers for node definitions, widget values and the two workflow formats
 // (ComfyUI's UI format v0.4 and the API prompt). No DOM and no litegraph: unit-tested in node.
+// UI → API is the server's job (POST /api/workflow/convert); API → UI (opening an API-format
+// file or a PNG holding only a prompt) is laid out here.
 
 import { toInt } from "./bigjson.js";
 
 export const CONTROL_MODES = ["fixed", "increment", "decrement", "randomize"];
 export const WIDGET_TYPES = new Set(["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"]);
-const MUTED = 2;
-const BYPASS = 4;
 
 /**
  * @typedef {{name: string, type: string, options: Record<string, any>, values?: any[],
@@ -201,93 +201,6 @@ export function widgetValuesByName(def, saved) {
   return out;
 }
 
-function linkTable(workflow) {
-  const table = new Map();
-  for (const link of workflow.links ?? []) {
-    if (Array.isArray(link)) {
-      const [id, originId, originSlot, targetId, targetSlot, type] = link;
-      table.set(id, { id, originId, originSlot, targetId, targetSlot, type });
-    } else if (link && typeof link === "object") {
-      table.set(link.id, {
-        id: link.id, originId: link.origin_id, originSlot: link.origin_slot,
-        targetId: link.target_id, targetSlot: link.target_slot, type: link.type,
-      });
-    }
-  }
-  return table;
-}
-
-/** Wrap list values the way ComfyUI's frontend does, so they are not taken for links. */
-function wrapValue(v) {
-  return Array.isArray(v) ? { __value__: v } : v;
-}
-
-export class ConversionError extends Error {}
-
-/**
- * A UI workflow (v0.4 or v1 links) to an API prompt. Muted nodes are dropped, bypassed nodes
- * pass their matching input through, legacy Reroute nodes are followed.
- * @param {Record<string, any>} workflow
- * @param {Record<string, any>} defs /object_info
- * @returns {{prompt: Record<string, any>, missing: string[]}}
- */
-export function workflowToPrompt(workflow, defs) {
-  const nodes = new Map((workflow.nodes ?? []).map((n) => [String(n.id), n]));
-  const links = linkTable(workflow);
-  const missing = [];
-  /** Follow a link back through reroutes and bypassed nodes to a real output. */
-  const resolve = (linkId, seen = new Set()) => {
-    const link = links.get(linkId);
-    if (!link || seen.has(linkId)) return null;
-    seen.add(linkId);
-    const origin = nodes.get(String(link.originId));
-    if (!origin) return null;
-    if (origin.type === "Reroute") return resolve(origin.inputs?.[0]?.link, seen);
-    if (origin.mode === MUTED) return null;
-    if (origin.mode === BYPASS) {
-      const type = origin.outputs?.[link.originSlot]?.type ?? link.type;
-      const inputs = origin.inputs ?? [];
-      const same = inputs[link.originSlot];
-      const pick = same && same.type === type && same.link != null ? same
-        : inputs.find((i) => i.type === type && i.link != null);
-      return pick ? resolve(pick.link, seen) : null;
-    }
-    return [String(link.originId), link.originSlot];
-  };
-  const prompt = {};
-  for (const node of workflow.nodes ?? []) {
-    if (node.mode === MUTED || node.mode === BYPASS || node.type === "Reroute") continue;
-    if (node.type === "Note" || node.type === "MarkdownNote") continue;
-    const def = defs[node.type];
-    if (!def) {
-      missing.push(String(node.type));
-      continue;
-    }
-    const inputs = {};
-    const values = widgetValuesByName(def, node.widgets_values);
-    for (const slot of widgetLayout(def)) {
-      if (slot.kind !== "value") continue;
-      inputs[slot.name] = wrapValue(slot.name in values ? values[slot.name]
-        : defaultValue(slot.spec));
-    }
-    for (const input of node.inputs ?? []) {
-      if (input.link === null || input.link === undefined) continue;
-      const source = resolve(input.link);
-      const name = input.widget?.name ?? input.name;
-      if (source) inputs[name] = source;
-      else if (!input.widget) delete inputs[name];
-    }
-    const title = node.title ?? def.display_name ?? node.type;
-    prompt[String(node.id)] = { class_type: node.type, inputs, _meta: { title } };
-  }
-  for (const entry of Object.values(prompt)) {  // links to dropped nodes go
-    for (const [name, v] of Object.entries(entry.inputs)) {
-      if (Array.isArray(v) && !(v[0] in prompt)) delete entry.inputs[name];
-    }
-  }
-  return { prompt, missing: [...new Set(missing)] };
-}
-
 /** Longest distance from a source node, for laying out an API prompt left to right. */
 function depths(prompt) {
   const memo = new Map();
@@ -417,4 +330,21 @@ export function errorsByNode(nodeErrors) {
     }));
   }
   return out;
+}
+
+/**
+ * The problem of a refused conversion (`POST /api/workflow/convert` answered 400 with
+ * `invalid_workflow`): the top-level node at fault (a node inside a subgraph is shown on its
+ * instance) and the message, or null when the reply is about something else.
+ * @param {any} body the reply
+ * @returns {{node: string|null, message: string}|null}
+ */
+export function conversionProblem(body) {
+  const error = body?.error;
+  if (!error || typeof error !== "object" || error.type !== "invalid_workflow") return null;
+  const info = error.extra_info ?? {};
+  const id = info.node_id;
+  const node = id === null || id === undefined || id === "" ? null : String(id).split(":")[0];
+  const message = String(info.reason || error.details || error.message || "cannot be converted");
+  return { node, message };
 }

@@ -2,8 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parse } from "../js/bigjson.js";
 import {
-  clampInt, defaultValue, documentKind, errorsByNode, inputSpecs, nextControlValue,
-  promptToWorkflow, widgetLayout, widgetValuesByName, workflowToPrompt,
+  clampInt, conversionProblem, defaultValue, documentKind, errorsByNode, inputSpecs,
+  nextControlValue, promptToWorkflow, widgetLayout, widgetValuesByName,
 } from "../js/workflow.js";
 
 const MAX = 2n ** 64n - 1n;
@@ -75,49 +75,7 @@ test("saved widget values map by name, old files without a control slot included
   assert.deepEqual(widgetValuesByName(DEFS.KSampler, { seed: 3, steps: 4 }), { seed: 3, steps: 4 });
 });
 
-function sample() {
-  return {
-    nodes: [
-      { id: 1, type: "Loader", mode: 0, inputs: [], outputs: [], widgets_values: ["b.safetensors"] },
-      { id: 2, type: "KSampler", mode: 0, title: "Sampler <b>",
-        inputs: [{ name: "model", type: "MODEL", link: 1 },
-          { name: "positive", type: "CONDITIONING", link: 4 },
-          { name: "latent_image", type: "LATENT", link: 3 },
-          { name: "steps", type: "INT", widget: { name: "steps" }, link: null }],
-        widgets_values: [MAX, "randomize", 30, 7.5, "heun"] },
-      { id: 3, type: "Reroute", mode: 0, inputs: [{ name: "", type: "*", link: 2 }] },
-      { id: 4, type: "Bypassed", mode: 4, inputs: [{ name: "c", type: "CONDITIONING", link: 5 }],
-        outputs: [{ name: "c", type: "CONDITIONING" }] },
-      { id: 5, type: "Muted", mode: 2 },
-    ],
-    links: [[1, 1, 0, 2, 0, "MODEL"], [2, 1, 2, 3, 0, "LATENT"], [3, 3, 0, 2, 2, "LATENT"],
-      [4, 4, 0, 2, 1, "CONDITIONING"], [5, 1, 1, 4, 0, "CONDITIONING"]],
-    version: 0.4,
-  };
-}
-
-test("workflow to API prompt: widgets by name, links through reroutes and bypassed nodes", () => {
-  const { prompt, missing } = workflowToPrompt(sample(), DEFS);
-  assert.deepEqual(missing, []);
-  assert.deepEqual(Object.keys(prompt).sort(), ["1", "2"]);
-  assert.deepEqual(prompt["2"], {
-    class_type: "KSampler", _meta: { title: "Sampler <b>" },
-    inputs: { seed: MAX, steps: 30, cfg: 7.5, sampler_name: "heun", model: ["1", 0],
-      positive: ["1", 1], latent_image: ["1", 2] } });
-  assert.deepEqual(prompt["1"].inputs, { name: "b.safetensors" });
-});
-
-test("a linked widget input takes the link; unknown types are reported", () => {
-  const wf = sample();
-  wf.nodes[1].inputs[3].link = 6;
-  wf.links.push([6, 7, 0, 2, 3, "INT"]);
-  wf.nodes.push({ id: 7, type: "NoSuchNode", mode: 0, outputs: [{ name: "n", type: "INT" }] });
-  const { prompt, missing } = workflowToPrompt(wf, DEFS);
-  assert.deepEqual(missing, ["NoSuchNode"]);
-  assert.equal(prompt["2"].inputs.steps, undefined);  // its source is not in the prompt
-});
-
-test("API prompt to workflow and back gives the same prompt", () => {
+test("API prompt to workflow: nodes laid out left to right, links, widget values", () => {
   const api = {
     "1": { class_type: "Loader", inputs: { name: "a.safetensors" } },
     "2": { class_type: "KSampler", inputs: { seed: MAX, steps: 5, cfg: 1.5,
@@ -129,10 +87,29 @@ test("API prompt to workflow and back gives the same prompt", () => {
   assert.equal(wf.links.length, 3);
   assert.ok(wf.nodes[1].pos[0] > wf.nodes[0].pos[0]);
   assert.deepEqual(wf.nodes[1].widgets_values, [MAX, "fixed", 5, 1.5, "euler"]);
-  const back = workflowToPrompt(wf, DEFS).prompt;
-  assert.deepEqual(back["2"].inputs, api["2"].inputs);
-  assert.equal(back["2"]._meta.title, "My sampler");
-  assert.deepEqual(back["1"].inputs, api["1"].inputs);
+  assert.equal(wf.nodes[1].title, "My sampler");
+  assert.deepEqual(wf.nodes[0].widgets_values, ["a.safetensors"]);
+  const byId = new Map(wf.links.map((l) => [l[0], l]));
+  const sampler = wf.nodes[1];
+  const model = sampler.inputs.find((i) => i.name === "model");
+  assert.deepEqual(byId.get(model.link).slice(1, 5), [1, 0, 2, 0]);
+  const latent = sampler.inputs.find((i) => i.name === "latent_image");
+  assert.deepEqual(byId.get(latent.link).slice(1, 3), [1, 2]);
+  assert.ok(wf.nodes[0].outputs[2].links.includes(latent.link));
+});
+
+test("a refused conversion names the node (a subgraph's inner node: its instance)", () => {
+  const body = { error: { type: "invalid_workflow", message: "The UI workflow cannot be converted",
+    details: "node 30 (X): node type 'X' does not exist",
+    extra_info: { node_id: "30", node_type: "X", reason: "node type 'X' does not exist" } } };
+  assert.deepEqual(conversionProblem(body),
+    { node: "30", message: "node type 'X' does not exist" });
+  body.error.extra_info.node_id = "12:5:3";
+  assert.equal(conversionProblem(body).node, "12");
+  assert.deepEqual(conversionProblem({ error: { type: "invalid_workflow", message: "m",
+    details: "TypeError: bad" } }), { node: null, message: "TypeError: bad" });
+  assert.equal(conversionProblem({ error: { type: "invalid_prompt", message: "x" } }), null);
+  assert.equal(conversionProblem("Bad Request"), null);
 });
 
 test("document kinds and validation errors by node", () => {
