@@ -33,6 +33,30 @@ def appended(prev_hooks: HookGroup | None, source: HookPatchSource, strength_mod
     return new if prev_hooks is None else prev_hooks.plus(new)
 
 
+def lora_hook(node: ModelPickerNode, ctx: RunContext, lora_name: str, strength_model: float,
+              strength_clip: float, prev_hooks: HookGroup | None) -> HookGroup:
+    """``prev_hooks`` plus a hook of the LoRA (``prev_hooks``, or an empty group, unchanged
+    when both strengths are 0, as ComfyUI)."""
+    if strength_model == 0 and strength_clip == 0:
+        return prev_hooks if prev_hooks is not None else HookGroup()
+    path = node.model_path(ctx.model_files, "lora_name", lora_name)
+    source = LoraHookSource(load_lora_file(path), lora_name)
+    return appended(prev_hooks, source, strength_model, strength_clip)
+
+
+def model_as_lora_hook(node: ModelPickerNode, ctx: RunContext, ckpt_name: str,
+                       strength_model: float, strength_clip: float,
+                       prev_hooks: HookGroup | None) -> HookGroup:
+    """``prev_hooks`` plus a hook of the checkpoint's components (handles: nothing is read)."""
+    path = node.model_path(ctx.model_files, "ckpt_name", ckpt_name)
+    components = dict(ctx.models.open(path))
+    if "unet" not in components and strength_model != 0:
+        raise ValueError(f"{node.type_name} input 'ckpt_name': {ckpt_name!r} holds no "
+                         f"diffusion model (components {sorted(components)})")
+    source = ModelAsLoraHookSource(components, ckpt_name)
+    return appended(prev_hooks, source, strength_model, strength_clip)
+
+
 class CreateHookLora(ModelPickerNode):
     """A LoRA as a weight hook: it patches only the conditioning it is attached to, and the
     text encoders of a CLIP it is set on (SetClipHooks)."""
@@ -51,26 +75,27 @@ class CreateHookLora(ModelPickerNode):
 
     def run(self, ctx: RunContext, lora_name: str, strength_model: float,
             strength_clip: float, prev_hooks: HookGroup | None = None) -> tuple[Any, ...]:
-        if strength_model == 0 and strength_clip == 0:
-            return (prev_hooks if prev_hooks is not None else HookGroup(),)
-        path = self.model_path(ctx.model_files, "lora_name", lora_name)
-        source = LoraHookSource(load_lora_file(path), lora_name)
-        return (appended(prev_hooks, source, strength_model, strength_clip),)
+        return (lora_hook(self, ctx, lora_name, strength_model, strength_clip, prev_hooks),)
 
 
-class CreateHookLoraModelOnly(CreateHookLora):
+class CreateHookLoraModelOnly(ModelPickerNode):
     """A LoRA as a weight hook on the diffusion model only."""
 
     display_name = "Create Hook LoRA (MO)"
+    category = CREATE_CATEGORY
+    experimental = True
+    pickers = {"lora_name": "loras"}
     inputs = (
         model_picker("lora_name", "loras", "The LoRA file."),
         _strength("strength_model", "diffusion model"),
         _prev_hooks(),
     )
 
-    def run(self, ctx: RunContext, lora_name: str,  # type: ignore[override]
-            strength_model: float, prev_hooks: HookGroup | None = None) -> tuple[Any, ...]:
-        return super().run(ctx, lora_name, strength_model, 0.0, prev_hooks)
+    outputs = (Output(HOOKS),)
+
+    def run(self, ctx: RunContext, lora_name: str, strength_model: float,
+            prev_hooks: HookGroup | None = None) -> tuple[Any, ...]:
+        return (lora_hook(self, ctx, lora_name, strength_model, 0.0, prev_hooks),)
 
 
 class CreateHookModelAsLora(ModelPickerNode):
@@ -91,28 +116,28 @@ class CreateHookModelAsLora(ModelPickerNode):
 
     def run(self, ctx: RunContext, ckpt_name: str, strength_model: float,
             strength_clip: float, prev_hooks: HookGroup | None = None) -> tuple[Any, ...]:
-        path = self.model_path(ctx.model_files, "ckpt_name", ckpt_name)
-        components = dict(ctx.models.open(path))
-        if "unet" not in components and strength_model != 0:
-            raise ValueError(f"{self.type_name} input 'ckpt_name': {ckpt_name!r} holds no "
-                             f"diffusion model (components {sorted(components)})")
-        source = ModelAsLoraHookSource(components, ckpt_name)
-        return (appended(prev_hooks, source, strength_model, strength_clip),)
+        return (model_as_lora_hook(self, ctx, ckpt_name, strength_model, strength_clip,
+                                   prev_hooks),)
 
 
-class CreateHookModelAsLoraModelOnly(CreateHookModelAsLora):
+class CreateHookModelAsLoraModelOnly(ModelPickerNode):
     """A checkpoint's diffusion-model weights as a weight hook."""
 
     display_name = "Create Hook Model as LoRA (MO)"
+    category = CREATE_CATEGORY
+    experimental = True
+    pickers = {"ckpt_name": "checkpoints"}
     inputs = (
         model_picker("ckpt_name", "checkpoints", "The checkpoint whose weights are the hook."),
         _strength("strength_model", "diffusion model"),
         _prev_hooks(),
     )
 
-    def run(self, ctx: RunContext, ckpt_name: str,  # type: ignore[override]
-            strength_model: float, prev_hooks: HookGroup | None = None) -> tuple[Any, ...]:
-        return super().run(ctx, ckpt_name, strength_model, 0.0, prev_hooks)
+    outputs = (Output(HOOKS),)
+
+    def run(self, ctx: RunContext, ckpt_name: str, strength_model: float,
+            prev_hooks: HookGroup | None = None) -> tuple[Any, ...]:
+        return (model_as_lora_hook(self, ctx, ckpt_name, strength_model, 0.0, prev_hooks),)
 
 
 CREATE_HOOK_NODES = [CreateHookLora, CreateHookLoraModelOnly, CreateHookModelAsLora,
