@@ -193,9 +193,9 @@ class SetHookKeyframes(Node):
     )
     outputs = (Output(HOOKS),)
 
-    def run(self, ctx: RunContext, hooks: HookGroup,
+    def run(self, ctx: RunContext, hooks: HookGroup | None,
             hook_kf: HookKeyframes | None = None) -> tuple[Any, ...]:
-        if hook_kf is None:
+        if hooks is None or hook_kf is None:  # None: an empty CombineHooks upstream
             return (hooks,)
         return (hooks.with_keyframes(hook_kf),)
 

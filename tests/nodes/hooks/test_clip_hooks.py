@@ -66,3 +66,15 @@ def test_scheduled_clip_encodes_once_per_keyframe_range(env: ModelEnv, tiny: Tin
     unscheduled = {**graph, "clip": clip_hooks(["sched", 0], schedule=False)}
     (whole,) = env.probe(unscheduled, "e")
     assert whole.clip_start_percent is None and torch.equal(whole.cross_attn, early.cross_attn)
+
+
+def test_an_empty_combine_flows_through_as_no_hooks(env: ModelEnv, tiny: TinyStore) -> None:
+    base = setup(env, tiny)
+    graph = {**base, "none": node("CombineHooks2"),
+             "kf": keyframe(0.5, 0.0),
+             "sched": node("SetHookKeyframes", hooks=["none", 0], hook_kf=["kf", 0]),
+             "clip": clip_hooks(["sched", 0]), "e": encode("a red fox", ["clip", 0])}
+    assert env.probe(graph, "sched") is None
+    (entry,) = env.probe(graph, "e")
+    assert entry.hooks is None
+    assert torch.equal(entry.cross_attn, env.probe(graph, "pos")[0].cross_attn)

@@ -5,8 +5,9 @@ its keyframe window: hooking both sides equals sampling the window with the Lora
 and the rest with the plain one (KSamplerAdvanced step windows); hooking the positive only
 equals a hand-written guider that evaluates the positive with the LoRA model inside the window
 and the negative always with the plain model. A checkpoint as a LoRA at strength 1 samples like
-that checkpoint; no hooks (or an empty group) changes nothing; patched copies are built once
-per strength and shared with LoraLoader's."""
+that checkpoint; default entries take over where a hooked range ends; no hooks (or an empty
+group) changes nothing; patched copies are built once per strength and shared with
+LoraLoader's."""
 
 from __future__ import annotations
 
@@ -57,6 +58,18 @@ def sampled(env: ModelEnv, graph: dict[str, Any], out: str = "out") -> Tensor:
     return samples
 
 
+def split_run(env: ModelEnv, base: dict[str, Any]) -> Tensor:
+    """The LoraLoader model for the steps before SWITCH, then the plain model."""
+    k = window_steps(env.probe(base, "ckpt"))
+    assert 0 < k < STEPS
+    split = {**base, "lora": lora_model(),
+             "first": ksampler_window(["lora", 0], ["pos", 0], ["neg", 0], ["latent", 0],
+                                      steps=STEPS, cfg=CFG, start=0, end=k, first=True),
+             "out": ksampler_window(["ckpt", 0], ["pos", 0], ["neg", 0], ["first", 0],
+                                    steps=STEPS, cfg=CFG, start=k, end=10000, first=False)}
+    return sampled(env, split)
+
+
 def test_hooking_both_sides_equals_the_lora_model_for_the_window(
         env: ModelEnv, tiny: TinyStore) -> None:
     base = {**setup(env, tiny), **window_hooks(), "latent": latent()}
@@ -66,15 +79,7 @@ def test_hooking_both_sides_equals_the_lora_model_for_the_window(
               "out": ksampler(["ckpt", 0], ["pair", 0], ["pair", 1], steps=STEPS, cfg=CFG)}
     got = sampled(env, hooked)
     copies = env.manager.patched_copies
-    k = window_steps(env.probe(base, "ckpt"))
-    assert 0 < k < STEPS
-    split = {**base, "lora": lora_model(),
-             "first": ksampler_window(["lora", 0], ["pos", 0], ["neg", 0], ["latent", 0],
-                                      steps=STEPS, cfg=CFG, start=0, end=k, first=True),
-             "out": ksampler_window(["ckpt", 0], ["pos", 0], ["neg", 0], ["first", 0],
-                                    steps=STEPS, cfg=CFG, start=k, end=10000, first=False)}
-    expected = sampled(env, split)
-    assert torch.allclose(got, expected, atol=1e-5, rtol=1e-5)
+    assert torch.allclose(got, split_run(env, base), atol=1e-5, rtol=1e-5)
     plain = sampled(env, {**base, "out": ksampler(["ckpt", 0], ["pos", 0], ["neg", 0],
                                                   steps=STEPS, cfg=CFG)})
     assert (got - plain).abs().max() > 1e-2
@@ -165,3 +170,20 @@ def test_checkpoint_as_lora_at_full_strength_samples_like_that_checkpoint(
     got, ref = sampled(env, graph), sampled(env, graph, "ref")
     assert torch.allclose(got, ref, atol=1e-4, rtol=1e-4)
     assert (got - sampled(env, graph, "plain")).abs().max() > 1e-2
+
+
+def test_default_entries_take_over_where_the_hooked_range_ends(
+        env: ModelEnv, tiny: TinyStore) -> None:
+    base = {**setup(env, tiny), "latent": latent()}
+    graph = {**base, "hook": node("CreateHookLoraModelOnly", lora_name=LORA,
+                                  strength_model=STRENGTH),
+             "range": node("ConditioningTimestepsRange", start_percent=0.0,
+                           end_percent=SWITCH),
+             "hooked": node("PairConditioningSetProperties", positive_NEW=["pos", 0],
+                            negative_NEW=["neg", 0], strength=1.0, set_cond_area="default",
+                            hooks=["hook", 0], timesteps=["range", 0]),
+             "both": node("PairConditioningSetDefaultCombine", positive=["hooked", 0],
+                          negative=["hooked", 1], positive_DEFAULT=["pos", 0],
+                          negative_DEFAULT=["neg", 0]),
+             "out": ksampler(["ckpt", 0], ["both", 0], ["both", 1], steps=STEPS, cfg=CFG)}
+    assert torch.allclose(sampled(env, graph), split_run(env, base), atol=1e-5, rtol=1e-5)
