@@ -294,6 +294,8 @@ def calc_cond_batch(
     """
     outs = [torch.zeros_like(x) for _ in sides]
     counts = [torch.ones_like(x) * 1e-37 for _ in sides]
+    if hooked is not None:
+        hooked.clock.observe(float(sigma[0]))
     to_run = _chunks(sides, x, sigma, hooked)
     while to_run:
         batch = [to_run.pop(i) for i in _pick_batch(to_run, max_batch_area)]

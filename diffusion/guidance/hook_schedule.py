@@ -6,7 +6,8 @@ The clock is made for one sampling run (ComfyUI resets keyframes when a run star
 keyframe advances only on a sigma it has not seen, and only when an entry carrying it is
 evaluated at that sigma (as ComfyUI prepares keyframes for active hooked entries only). The
 run's largest sigma, which decides whether a keyframe's guaranteed steps count, is taken as the
-largest sigma evaluated so far: samplers evaluate the schedule's first (largest) sigma first.
+largest sigma the run has evaluated so far (``observe`` is called on every evaluation, hooked
+entries active or not): samplers evaluate the schedule's first (largest) sigma first.
 """
 
 from __future__ import annotations
@@ -45,9 +46,13 @@ class KeyframeClock:
         self._positions: dict[tuple[str, HookKeyframes], _Position] = {}
         self._max_sigma = float("-inf")
 
+    def observe(self, sigma: float) -> None:
+        """The run evaluates ``sigma`` (keeps the run's largest sigma)."""
+        self._max_sigma = max(self._max_sigma, sigma)
+
     def active(self, group: HookGroup, sigma: float) -> ActiveHooks:
         """``group`` at ``sigma``, advancing each hook's keyframe if this sigma is new to it."""
-        self._max_sigma = max(self._max_sigma, sigma)
+        self.observe(sigma)
         return ActiveHooks(tuple((hook, self._strength(hook, sigma)) for hook in group.hooks))
 
     def _strength(self, hook: WeightHook, sigma: float) -> float:

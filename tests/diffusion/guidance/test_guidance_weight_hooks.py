@@ -170,3 +170,12 @@ def test_scheduled_clip_range_narrows_the_entry() -> None:
     used = [sorted({float(v) for v in c.context[:, 0, 0]}) for c in unet.calls]
     expected = [[1.0] * (s >= half) + [2.0] * (end <= s <= half) for s in sigmas.tolist()]
     assert used == [e for e in expected if e]
+
+
+def test_the_run_largest_sigma_counts_even_before_a_hooked_entry_is_active() -> None:
+    group = hook(1.0, HookKeyframe(1.0, 0.0), HookKeyframe(2.0, 0.1, 3), HookKeyframe(3.0, 0.2))
+    clock = KeyframeClock(fake_sigmas)
+    clock.observe(20.0)  # an earlier step, with no hooked entry active
+    got = [clock.active(group, s).hooks[0][1] for s in (4.0, 3.0, 2.0, 1.0)]
+    assert got == [2, 2, 2, 3]  # the 0.1 keyframe started inside the run: it holds 3 steps
+    assert strengths(group, [4.0, 3.0, 2.0, 1.0]) == [3, 3, 3, 3]  # a run starting at 4
