@@ -9,6 +9,7 @@ from diffusion.sampling import SAMPLERS, SCHEDULERS
 from diffusion.sampling.sampler_spec import NOISE_COMPAT
 from nodes.api import Node, Registry
 from nodes.conditioning import CONDITIONING_NODES
+from nodes.hooks import HOOK_NODES, HOOKS_EXTRAS_MODULES
 from nodes.images import IMAGE_NODES
 from nodes.latents import LATENT_NODES
 from nodes.models import MODEL_EXTRAS_MODULES, MODEL_NODES
@@ -18,6 +19,7 @@ from nodes.vae import VAE_NODES
 # Node classes of the built-in pack, in palette order.
 BUILTIN_NODES: list[type[Node]] = [
     *IMAGE_NODES, *MODEL_NODES, *CONDITIONING_NODES, *LATENT_NODES, *VAE_NODES, *SAMPLING_NODES,
+    *HOOK_NODES,
 ]
 
 
@@ -33,6 +35,7 @@ EXTRAS_MODULES = {
         "CropMask", "MaskComposite", "FeatherMask", "GrowMask", "ThresholdMask")},
     **MODEL_EXTRAS_MODULES,
     **SAMPLING_EXTRAS_MODULES,
+    **HOOKS_EXTRAS_MODULES,
 }
 
 

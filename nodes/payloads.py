@@ -21,6 +21,7 @@ from torch import Tensor
 
 from diffusion.guidance import NO_HOOKS, GuidedModel, Guider, ModelHooks
 from diffusion.guidance.adm import AdmKind
+from diffusion.guidance.hooked import HookGroup
 from diffusion.latent_format import LatentFormat
 from diffusion.memory import ModelHandle
 from diffusion.patching import PatchSet
@@ -148,13 +149,22 @@ class TextEncoderRef:
 class Clip:
     """The CLIP payload: text-encoder handles (concatenation order), the tokenizer, the family,
     the "stop at layer" override (None: family defaults) and the embedding folders searched for
-    ``embedding:NAME``."""
+    ``embedding:NAME``.
+
+    Weight hooks (SetClipHooks): ``hooks`` patch the encoders at each hook's ``strength_clip``
+    while encoding (with ``schedule_hooks`` once per keyframe range, each range's entries
+    limited to it; otherwise keyframes are ignored); ``cond_hooks`` are attached to every
+    entry encoded (the sampler then evaluates those entries with the hooked diffusion model).
+    """
 
     encoders: tuple[TextEncoderRef, ...]
     tokenizer: TextTokenizer
     family: Family
     stop_at_layer: int | None = None
     embedding_folders: tuple[Path, ...] = ()
+    hooks: HookGroup | None = None
+    schedule_hooks: bool = False
+    cond_hooks: HookGroup | None = None
 
     nbytes = 0
 
@@ -163,7 +173,8 @@ class Clip:
 
     def summary(self) -> str:
         layer = "" if self.stop_at_layer is None else f", layer {self.stop_at_layer}"
-        return f"Clip({self.family}, {'+'.join(self.names())}{layer})"
+        hooks = "" if not self.hooks else f", {len(self.hooks)} hooks"
+        return f"Clip({self.family}, {'+'.join(self.names())}{layer}{hooks})"
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,5 +1,6 @@
 """Guidance: CONDITIONING entries, classifier-free guidance with area / mask / timestep-range
-composition, SDXL micro-conditioning, inpainting, model hooks, guiders and the ``sample`` run.
+composition, SDXL micro-conditioning, inpainting, model hooks, weight hooks on conditioning
+(``hooked``), guiders and the ``sample`` run.
 
 Pure torch; knows nothing of graphs, nodes, JSON or HTTP.
 """
@@ -17,10 +18,25 @@ from diffusion.guidance.cond import (
     ControlInputs,
     replace_all,
 )
-from diffusion.guidance.denoiser import UNetFn, cfg_function, guided_denoiser, make_apply_model
+from diffusion.guidance.denoiser import (
+    UNetFn,
+    UNetProvider,
+    cfg_function,
+    guided_denoiser,
+    make_apply_model,
+)
 from diffusion.guidance.dual_cfg import DualCFGGuider
 from diffusion.guidance.guided_model import GuidedModel
 from diffusion.guidance.guider import BasicGuider, CFGGuider, Guider, UncondGuider
+from diffusion.guidance.hook_schedule import ActiveHooks
+from diffusion.guidance.hooked import (
+    HookGroup,
+    HookKeyframe,
+    HookKeyframes,
+    TimestepsRange,
+    WeightHook,
+    combine_hook_groups,
+)
 from diffusion.guidance.hooks import (
     NO_HOOKS,
     CondModifier,
@@ -37,6 +53,14 @@ from diffusion.guidance.shapes import reshape_mask
 
 __all__ = [
     "NO_HOOKS",
+    "ActiveHooks",
+    "HookGroup",
+    "HookKeyframe",
+    "HookKeyframes",
+    "TimestepsRange",
+    "UNetProvider",
+    "WeightHook",
+    "combine_hook_groups",
     "AdmKind",
     "BasicGuider",
     "CFGGuider",

@@ -7,10 +7,16 @@ same control hooks, same extra inputs, token lengths within 4x of each other's L
 as many per forward as ``max_batch_area`` allows; cross-attention of different lengths is repeated
 to the LCM length (attention over a repeated key set is unchanged). Each side's result is
 ``sum(denoised * mult) / (1e-37 + sum(mult))`` over its entries.
+
+Weight hooks (``diffusion.guidance.hooked``): an entry with a hook group is evaluated with the
+model patched by that group at the step's keyframe strengths (``HookedApply``); chunks of
+different groups, or of one group at different strengths, never share a forward, and unhooked
+chunks use ``apply`` itself. Default entries fill in the weight the others leave (``defaults``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +25,8 @@ import torch
 from torch import Tensor
 
 from diffusion.guidance.cond import ControlHook, ControlInputs
+from diffusion.guidance.defaults import default_weight, remaining_weights
+from diffusion.guidance.hook_schedule import ActiveHooks, KeyframeClock
 from diffusion.guidance.resolve import AreaTuple, ResolvedCond
 from diffusion.guidance.shapes import repeat_to_batch_size
 from diffusion.unet.hooks import UNetResiduals
@@ -36,6 +44,15 @@ rows; ``cond_or_uncond`` gives each equal chunk's side (0 positive, 1 negative).
 
 
 @dataclass(frozen=True, eq=False)
+class HookedApply:
+    """How hooked entries are evaluated in one run: the run's keyframe clock, and the model
+    application for a hook group at its current strengths."""
+
+    clock: KeyframeClock
+    apply_for: Callable[[ActiveHooks], ApplyModel]
+
+
+@dataclass(frozen=True, eq=False)
 class Chunk:
     side: int  # index into the list of sides (0 = positive, 1 = negative)
     input_x: Tensor  # (B, C, h, w)
@@ -45,6 +62,7 @@ class Chunk:
     concat: Tensor | None  # (B, k, h, w)
     area: AreaTuple | None
     control: tuple[ControlHook, ...]
+    hooks: ActiveHooks | None = None  # the weights it is evaluated with (None: plain model)
 
 
 def _feather(mult: Tensor, area: AreaTuple, full: tuple[int, int]) -> None:
@@ -136,6 +154,8 @@ def can_batch(a: Chunk, b: Chunk) -> bool:
         return False
     if any(p is not q for p, q in zip(a.control, b.control, strict=True)):
         return False
+    if a.hooks != b.hooks:
+        return False
     return (
         _context_compatible(a.context, b.context)
         and _optional_same_shape(a.y, b.y)
@@ -212,6 +232,52 @@ def _run_batch(apply: ApplyModel, batch: list[Chunk], sigma: Tensor) -> list[Ten
     return list(output.chunk(len(batch)))
 
 
+def _entry_chunk(rc: ResolvedCond, side: int, x: Tensor, sigma: Tensor,
+                 hooked: HookedApply | None) -> Chunk | None:
+    """``make_chunk`` plus, for a hooked entry, its hooks at this step's keyframe strengths."""
+    chunk = make_chunk(rc, side, x, sigma)
+    if chunk is None or rc.hooks is None:
+        return chunk
+    if hooked is None:
+        raise ValueError(
+            f"a conditioning entry has weight hooks ({rc.hooks.summary()}) but the model "
+            "has no provider of hooked weights (GuidedModel.unet_for)"
+        )
+    return dataclasses.replace(chunk, hooks=hooked.clock.active(rc.hooks, float(sigma[0])))
+
+
+def _default_chunks(defaults: list[list[ResolvedCond]], used: list[Chunk], x: Tensor,
+                    sigma: Tensor, hooked: HookedApply | None) -> list[Chunk]:
+    """The active default entries of each side, weighted by what ``used`` leaves."""
+    remaining = remaining_weights(x, [bool(d) for d in defaults],
+                                  ((c.side, c.area, c.mult) for c in used))
+    out = []
+    for side, weight in enumerate(remaining):
+        if weight is None:
+            continue
+        for rc in defaults[side]:
+            chunk = _entry_chunk(rc, side, x, sigma, hooked)
+            if chunk is not None:
+                out.append(dataclasses.replace(chunk, mult=default_weight(weight, chunk.area)))
+    return out
+
+
+def _chunks(sides: Sequence[Sequence[ResolvedCond] | None], x: Tensor, sigma: Tensor,
+            hooked: HookedApply | None) -> list[Chunk]:
+    """Every active entry's chunk, in side and entry order, then the default entries'."""
+    to_run: list[Chunk] = []
+    defaults: list[list[ResolvedCond]] = []
+    for side, entries in enumerate(sides):
+        defaults.append([rc for rc in entries or () if rc.default])
+        for rc in entries or ():
+            chunk = None if rc.default else _entry_chunk(rc, side, x, sigma, hooked)
+            if chunk is not None:
+                to_run.append(chunk)
+    if any(defaults):
+        to_run += _default_chunks(defaults, to_run, x, sigma, hooked)
+    return to_run
+
+
 def calc_cond_batch(
     apply: ApplyModel,
     sides: Sequence[Sequence[ResolvedCond] | None],
@@ -219,22 +285,23 @@ def calc_cond_batch(
     sigma: Tensor,
     *,
     max_batch_area: int | None = None,
+    hooked: HookedApply | None = None,
 ) -> list[Tensor]:
     """The weighted denoised prediction of each side (None = skipped side, result 0).
 
-    ``max_batch_area`` bounds rows x h x w per forward (None: no bound).
+    ``max_batch_area`` bounds rows x h x w per forward (None: no bound). ``hooked`` evaluates
+    entries with weight hooks (required when one is active).
     """
     outs = [torch.zeros_like(x) for _ in sides]
     counts = [torch.ones_like(x) * 1e-37 for _ in sides]
-    to_run: list[Chunk] = []
-    for side, entries in enumerate(sides):
-        for rc in entries or ():
-            chunk = make_chunk(rc, side, x, sigma)
-            if chunk is not None:
-                to_run.append(chunk)
+    if hooked is not None:
+        hooked.clock.observe(float(sigma[0]))
+    to_run = _chunks(sides, x, sigma, hooked)
     while to_run:
         batch = [to_run.pop(i) for i in _pick_batch(to_run, max_batch_area)]
-        for chunk, output in zip(batch, _run_batch(apply, batch, sigma), strict=True):
+        active = batch[0].hooks
+        batch_apply = apply if active is None or hooked is None else hooked.apply_for(active)
+        for chunk, output in zip(batch, _run_batch(batch_apply, batch, sigma), strict=True):
             out, count = outs[chunk.side], counts[chunk.side]
             if chunk.area is not None:
                 h, w, y, x0 = chunk.area

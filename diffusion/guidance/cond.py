@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from torch import Tensor
 
+from diffusion.guidance.hooked import HookGroup
 from diffusion.unet.hooks import UNetResiduals
 
 
@@ -95,6 +96,12 @@ class Cond:
     target = width/height; refiner: aesthetic_score defaults to 6 (positive) / 2.5 (negative).
     concat_latent_image / concat_mask: per-entry inpaint-model inputs (InpaintModelConditioning);
     by default the sampled latent and its noise mask are used. control: residual hooks.
+    hooks: weight hooks the entry is evaluated with (``diffusion.guidance.hooked``; None or an
+    empty group: the plain model). default: a default entry (ConditioningSetDefaultCombine),
+    used only where the side's other active entries leave weight below 1 (``defaults``).
+    clip_start_percent / clip_end_percent: the keyframe range a scheduled CLIP encoded this
+    entry for (SetClipHooks with schedule_clip); the entry is active only where both its own
+    range and this one hold.
     """
 
     cross_attn: Tensor
@@ -116,6 +123,10 @@ class Cond:
     concat_latent_image: Tensor | None = None
     concat_mask: Tensor | None = None
     control: tuple[ControlHook, ...] = ()
+    hooks: HookGroup | None = None
+    default: bool = False
+    clip_start_percent: float | None = None
+    clip_end_percent: float | None = None
 
     def __post_init__(self) -> None:
         if self.cross_attn.ndim != 3:
@@ -128,12 +139,25 @@ class Cond:
             )
         if self.mask is not None and self.mask.ndim not in (2, 3):
             raise ValueError(f"mask must be (H, W) or (B, H, W), got {tuple(self.mask.shape)}")
-        for name in ("start_percent", "end_percent"):
+        for name in ("start_percent", "end_percent", "clip_start_percent", "clip_end_percent"):
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
+            if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+        if (self.clip_start_percent is None) != (self.clip_end_percent is None):
+            raise ValueError("clip_start_percent and clip_end_percent are set together, got "
+                             f"{self.clip_start_percent!r} and {self.clip_end_percent!r}")
         if not isinstance(self.control, tuple):
             raise TypeError(f"control must be a tuple of hooks, got {type(self.control).__name__}")
+        if self.hooks is not None and not isinstance(self.hooks, HookGroup):
+            raise TypeError(f"hooks must be a HookGroup or None, got {type(self.hooks).__name__}")
+
+    def active_range(self) -> tuple[float, float]:
+        """(start, end) percents where the entry is active: its own range, narrowed to its
+        scheduled-CLIP range when it has one (ComfyUI's ``calculate_start_end_timesteps``)."""
+        if self.clip_start_percent is None or self.clip_end_percent is None:
+            return self.start_percent, self.end_percent
+        return (max(self.clip_start_percent, self.start_percent),
+                min(self.clip_end_percent, self.end_percent))
 
     @property
     def nbytes(self) -> int:

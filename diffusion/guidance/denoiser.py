@@ -19,6 +19,7 @@ from torch import Tensor
 from diffusion.guidance.adm import AdmKind
 from diffusion.guidance.batching import ApplyModel
 from diffusion.guidance.cond import Cond
+from diffusion.guidance.hook_schedule import ActiveHooks
 from diffusion.guidance.hooks import NO_HOOKS, ModelHooks, PostCFGArgs, PostCFGFunction
 from diffusion.guidance.sides import SideInputs, side_evaluator
 from diffusion.sampling.model_sampling import Denoiser, ModelSampling
@@ -31,7 +32,12 @@ UNetFn = Callable[..., Tensor]
 ``UNetModel.forward``; ``y`` is passed only to ADM models, ``residuals`` only when a control hook
 returned some, ``attention`` only when the model has attention processors."""
 
+UNetProvider = Callable[[ActiveHooks], UNetFn]
+"""The network patched by a hook group at its current strengths (weight hooks on conditioning;
+``diffusion.guidance.hooked``)."""
+
 logger = logging.getLogger(__name__)
+
 
 def make_apply_model(
     unet_fn: UNetFn,
@@ -71,6 +77,23 @@ def make_apply_model(
         return model_sampling.calculate_denoised(sigma, output.float(), x)
 
     return apply
+
+
+def hooked_apply_models(
+    unet_for: UNetProvider | None,
+    model_sampling: ModelSampling,
+    dtype: torch.dtype | None = None,
+    hooks: ModelHooks = NO_HOOKS,
+) -> Callable[[ActiveHooks], ApplyModel] | None:
+    """``make_apply_model`` of the network ``unet_for`` gives for a hook group (None: none)."""
+    if unet_for is None:
+        return None
+    provider = unet_for
+
+    def apply_for(active: ActiveHooks) -> ApplyModel:
+        return make_apply_model(provider(active), model_sampling, dtype, hooks)
+
+    return apply_for
 
 
 def post_cfg(
@@ -124,6 +147,7 @@ def guided_denoiser(
     max_batch_area: int | None = None,
     dtype: torch.dtype | None = None,
     uncond_tap: UncondTap | None = None,
+    unet_for: UNetProvider | None = None,
 ) -> Denoiser:
     """The ``model(x, sigma) -> x0`` the samplers call, guiding ``unet_fn`` with both sides.
 
@@ -136,12 +160,16 @@ def guided_denoiser(
     dtype: the network's compute dtype (its inputs are cast to it; x0 is always float32).
     uncond_tap: records each call's unconditional prediction (CFG++ samplers); with a tap the
     negative side is evaluated even at cfg 1, as ComfyUI's ``disable_cfg1_optimization``.
+    unet_for: the network patched by an entry's weight hooks (None: entries with weight hooks
+    are refused); entries without hooks always use ``unet_fn``.
     """
     inputs = SideInputs(latent_shape, adm, inpaint_concat, latent_image, denoise_mask,
                         process_in, max_batch_area, dtype)
     apply = make_apply_model(unet_fn, model_sampling, dtype, hooks)
+    apply_for = hooked_apply_models(unet_for, model_sampling, dtype, hooks)
     evaluate = side_evaluator(apply, model_sampling,
-                              ((positive, "positive"), (negative, "negative")), inputs, hooks)
+                              ((positive, "positive"), (negative, "negative")), inputs, hooks,
+                              apply_for=apply_for)
     skip = (1,) if math.isclose(cfg, 1.0) and uncond_tap is None else ()
     if skip:
         logger.debug("cfg=%s: the negative side is not evaluated", cfg)

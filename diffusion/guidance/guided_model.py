@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from diffusion.guidance.adm import AdmKind
-from diffusion.guidance.denoiser import UNetFn
+from diffusion.guidance.denoiser import UNetFn, UNetProvider
 from diffusion.guidance.hooks import NO_HOOKS, ModelHooks
 from diffusion.latent_format import LatentFormat
 from diffusion.sampling.model_sampling import ModelSampling
@@ -20,7 +20,11 @@ INPAINT_EXTRA_CHANNELS = 5  # mask + masked-image latent
 @dataclass(frozen=True, eq=False)
 class GuidedModel:
     """The network, its noise schedule and latent scale, its ADM kind, whether it is a 9-channel
-    inpainting model, its compute dtype (None: inputs as they are) and its hooks."""
+    inpainting model, its compute dtype (None: inputs as they are) and its hooks.
+
+    ``unet_for(active)`` gives the network patched by a conditioning entry's weight hooks at
+    their current strengths (``diffusion.guidance.hooked``); None refuses hooked entries (a
+    run that has some must say which weights they mean). ``unet`` serves every other entry."""
 
     unet: UNetFn
     model_sampling: ModelSampling
@@ -29,6 +33,7 @@ class GuidedModel:
     inpaint_concat: bool = False
     dtype: torch.dtype | None = None
     hooks: ModelHooks = NO_HOOKS
+    unet_for: UNetProvider | None = None
 
     @classmethod
     def from_unet(
@@ -38,6 +43,7 @@ class GuidedModel:
         latent_format: LatentFormat,
         adm: AdmKind | None = None,
         hooks: ModelHooks = NO_HOOKS,
+        unet_for: UNetProvider | None = None,
     ) -> GuidedModel:
         """ADM kind, inpaint concat and compute dtype read from the module (full-size ADM
         widths are recognised; pass ``adm`` for other widths)."""
@@ -61,4 +67,4 @@ class GuidedModel:
             )
         dtype = next(unet.parameters()).dtype
         return cls(unet, model_sampling, latent_format, adm, extra == INPAINT_EXTRA_CHANNELS,
-                   dtype, hooks)
+                   dtype, hooks, unet_for)

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from diffusion.guidance.adm import Side
 from diffusion.guidance.cond import Cond
-from diffusion.guidance.denoiser import guided_denoiser, make_apply_model
+from diffusion.guidance.denoiser import guided_denoiser, hooked_apply_models, make_apply_model
 from diffusion.guidance.guided_model import GuidedModel
 from diffusion.guidance.sides import SideEvaluator, SideInputs, side_evaluator
 from diffusion.sampling.model_sampling import Denoiser
@@ -55,7 +55,10 @@ def model_sides(
     inputs = SideInputs(latent.shape, model.adm, model.inpaint_concat, latent, mask,
                         model.latent_format.process_in, max_batch_area, model.dtype)
     apply = make_apply_model(model.unet, model.model_sampling, model.dtype, model.hooks)
-    return side_evaluator(apply, model.model_sampling, sides, inputs, model.hooks, order)
+    apply_for = hooked_apply_models(model.unet_for, model.model_sampling, model.dtype,
+                                    model.hooks)
+    return side_evaluator(apply, model.model_sampling, sides, inputs, model.hooks, order,
+                          apply_for)
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +96,7 @@ class CFGGuider:
             max_batch_area=self.max_batch_area,
             dtype=model.dtype,
             uncond_tap=tap,
+            unet_for=model.unet_for,
         )
 
 

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from diffusion.guidance.adm import AdmKind, Side, encode_adm
 from diffusion.guidance.cond import AreaPercentage, Cond, ControlHook
+from diffusion.guidance.hooked import HookGroup
 from diffusion.guidance.inpaint import inpaint_concat
 from diffusion.sampling.model_sampling import ModelSampling
 
@@ -41,6 +42,8 @@ class ResolvedCond:
     sigma_start: float  # active while sigma <= sigma_start ...
     sigma_end: float  # ... and sigma >= sigma_end
     control: tuple[ControlHook, ...]
+    hooks: HookGroup | None = None  # weight hooks (None: the plain model; never an empty group)
+    default: bool = False  # fills in where the side's other entries leave weight (``defaults``)
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,6 +125,7 @@ def resolve_cond(
     _, _, height, width = inputs.latent_shape
     area, mask = _resolve_placement(cond, height, width)
     y, concat = _model_conds(cond, side, inputs)
+    start, end = cond.active_range()
     return ResolvedCond(
         context=cond.cross_attn,
         y=y,
@@ -130,9 +134,11 @@ def resolve_cond(
         mask=mask,
         strength=cond.strength,
         mask_strength=cond.mask_strength,
-        sigma_start=model_sampling.percent_to_sigma(cond.start_percent),
-        sigma_end=model_sampling.percent_to_sigma(cond.end_percent),
+        sigma_start=model_sampling.percent_to_sigma(start),
+        sigma_end=model_sampling.percent_to_sigma(end),
         control=cond.control,
+        hooks=cond.hooks or None,
+        default=cond.default,
     )
 
 

@@ -1,7 +1,8 @@
 """Per-step evaluation of several conditioning sides at once (the part of ComfyUI's sampling
 function that guiders share): the sides are resolved once per run, then each call lets the
 model's conditioning modifiers change the step's entries and batches every active entry through
-``calc_cond_batch``. CFG uses two sides; dual CFG and Perp-Neg use three."""
+``calc_cond_batch``. CFG uses two sides; dual CFG and Perp-Neg use three. Each evaluator is one
+run's: it holds the run's keyframe clock for entries with weight hooks."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import torch
 from torch import Tensor
 
 from diffusion.guidance.adm import AdmKind, Side
-from diffusion.guidance.batching import ApplyModel, calc_cond_batch
+from diffusion.guidance.batching import ApplyModel, HookedApply, calc_cond_batch
 from diffusion.guidance.cond import Cond
+from diffusion.guidance.hook_schedule import ActiveHooks, KeyframeClock
 from diffusion.guidance.hooks import NO_HOOKS, ModelHooks, StepConds
 from diffusion.guidance.resolve import ModelInputs, ResolvedCond, resolve_sides
 from diffusion.sampling.model_sampling import ModelSampling
@@ -29,6 +31,7 @@ class SideEvaluator:
     spatial: tuple[int, int]  # (H, W) the sides were resolved for
     hooks: ModelHooks = NO_HOOKS
     max_batch_area: int | None = None
+    hooked: HookedApply | None = None  # how entries with weight hooks are evaluated
 
     @property
     def size_free(self) -> bool:
@@ -47,7 +50,8 @@ class SideEvaluator:
         )
         for modify in self.hooks.cond_modifiers:
             sides = modify(StepConds(sides, x, sigma))
-        return calc_cond_batch(self.apply, sides, x, sigma, max_batch_area=self.max_batch_area)
+        return calc_cond_batch(self.apply, sides, x, sigma, max_batch_area=self.max_batch_area,
+                               hooked=self.hooked)
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,9 +75,11 @@ def side_evaluator(
     inputs: SideInputs,
     hooks: ModelHooks = NO_HOOKS,
     order: Sequence[int] | None = None,
+    apply_for: Callable[[ActiveHooks], ApplyModel] | None = None,
 ) -> SideEvaluator:
     """Resolves ``sides`` (in the order ComfyUI mirrors area entries) and returns their
-    evaluator, whose sides are listed in ``order`` (indices into ``sides``; default: as given)."""
+    evaluator, whose sides are listed in ``order`` (indices into ``sides``; default: as given).
+    ``apply_for`` applies the model patched for a hook group (None: hooked entries refused)."""
     shape = tuple(inputs.latent_shape)
     if len(shape) != 4:
         raise ValueError(f"latent_shape must be (B, C, H, W), got {shape!r}")
@@ -84,5 +90,8 @@ def side_evaluator(
                                inputs.latent_image, inputs.denoise_mask, inputs.process_in)
     resolved = resolve_sides(sides, model_sampling, model_inputs)
     picked = range(len(resolved)) if order is None else order
+    hooked = None if apply_for is None else HookedApply(
+        KeyframeClock(model_sampling.percent_to_sigma), apply_for)
     return SideEvaluator(apply, tuple(tuple(resolved[i]) for i in picked),
-                         (latent_shape[2], latent_shape[3]), hooks, inputs.max_batch_area)
+                         (latent_shape[2], latent_shape[3]), hooks, inputs.max_batch_area,
+                         hooked)

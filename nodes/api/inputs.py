@@ -226,6 +226,23 @@ class Float(Input):
 
 
 @dataclass(frozen=True)
+class Floats(Float):
+    """A list of floats (ComfyUI's FLOATS, e.g. a strength per keyframe), normally linked from
+    another node's output; a constant may be one number or a list of numbers. Each value is a
+    finite float; ``min`` / ``max`` are shown to editors but, as in ComfyUI, not enforced."""
+
+    type_name: ClassVar[str] = "FLOATS"
+
+    def coerce(self, value: Any) -> tuple[float, ...]:  # type: ignore[override]
+        if isinstance(value, (list, tuple)):
+            return tuple(float(_parse_number(v, "a number")) for v in value)
+        return (float(_parse_number(value, "a number or a list of numbers")),)
+
+    def check(self, value: Any, schema: SchemaContext = NO_SCHEMA) -> Problem | None:
+        return None
+
+
+@dataclass(frozen=True)
 class String(Input):
     """A text widget. ``max_length`` (characters) defaults to
     :data:`~nodes.api.text.DEFAULT_MAX_LENGTH`; declare more for inputs that carry whole files."""

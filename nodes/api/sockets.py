@@ -122,6 +122,30 @@ class GUIDER(Socket):
     type_name = "GUIDER"
 
 
+class HOOKS(Socket):
+    """A group of weight hooks (LoRAs or models as LoRAs, with keyframes) for conditioning."""
+
+    type_name = "HOOKS"
+
+
+class HOOK_KEYFRAMES(Socket):
+    """Keyframes scheduling the strength of weight hooks over the sampling run."""
+
+    type_name = "HOOK_KEYFRAMES"
+
+
+class TIMESTEPS_RANGE(Socket):
+    """A (start, end) part of the sampling schedule, as fractions."""
+
+    type_name = "TIMESTEPS_RANGE"
+
+
+class FLOATS(Socket):
+    """A list of floating-point values (one per keyframe, frame …)."""
+
+    type_name = "FLOATS"
+
+
 class INT(Socket):
     """An integer value passed along a link (primitive nodes, image sizes)."""
 

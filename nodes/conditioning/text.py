@@ -1,4 +1,9 @@
-"""Text encoding nodes: CLIPTextEncode, CLIPTextEncodeSDXL, CLIPTextEncodeSDXLRefiner."""
+"""Text encoding nodes: CLIPTextEncode, CLIPTextEncodeSDXL, CLIPTextEncodeSDXLRefiner.
+
+As ComfyUI's ``encode_from_tokens_scheduled``, a CLIP with weight hooks (SetClipHooks) encodes
+with them applied, once per keyframe range when it schedules them, and may attach them to the
+entries it makes (``nodes.hooks.patching.encode_with_hooks``); without hooks there is one entry.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any
 from diffusion.guidance.cond import Cond
 from nodes.api import CLIP, CONDITIONING, Float, Int, Link, Node, Output, RunContext, String
 from nodes.conditioning.encode import encode_text, encode_texts
+from nodes.hooks.patching import encode_with_hooks
 from nodes.payloads import Clip
 
 MAX_RESOLUTION = 16384
@@ -34,8 +40,11 @@ class CLIPTextEncode(Node):
                                             "to guide the diffusion model."),)
 
     def run(self, ctx: RunContext, text: str, clip: Clip) -> tuple[Any, ...]:
-        cond, pooled = encode_text(clip, text)
-        return ((Cond(cross_attn=cond, pooled_output=pooled),),)
+        def encode(variant: Clip) -> Cond:
+            cond, pooled = encode_text(variant, text)
+            return Cond(cross_attn=cond, pooled_output=pooled)
+
+        return (encode_with_hooks(clip, encode),)
 
 
 class CLIPTextEncodeSDXL(Node):
@@ -60,12 +69,14 @@ class CLIPTextEncodeSDXL(Node):
     def run(self, ctx: RunContext, clip: Clip, width: int, height: int, crop_w: int,
             crop_h: int, target_width: int, target_height: int, text_g: str,
             text_l: str) -> tuple[Any, ...]:
-        cond, pooled = encode_texts(clip, {"clip_l": text_l, "clip_g": text_g},
-                                    "CLIPTextEncodeSDXL input 'clip'")
-        entry = Cond(cross_attn=cond, pooled_output=pooled, width=width, height=height,
-                     crop_w=crop_w, crop_h=crop_h, target_width=target_width,
-                     target_height=target_height)
-        return ((entry,),)
+        def encode(variant: Clip) -> Cond:
+            cond, pooled = encode_texts(variant, {"clip_l": text_l, "clip_g": text_g},
+                                        "CLIPTextEncodeSDXL input 'clip'")
+            return Cond(cross_attn=cond, pooled_output=pooled, width=width, height=height,
+                        crop_w=crop_w, crop_h=crop_h, target_width=target_width,
+                        target_height=target_height)
+
+        return (encode_with_hooks(clip, encode),)
 
 
 class CLIPTextEncodeSDXLRefiner(Node):
@@ -85,10 +96,12 @@ class CLIPTextEncodeSDXLRefiner(Node):
 
     def run(self, ctx: RunContext, ascore: float, width: int, height: int, text: str,
             clip: Clip) -> tuple[Any, ...]:
-        cond, pooled = encode_text(clip, text)
-        entry = Cond(cross_attn=cond, pooled_output=pooled, aesthetic_score=ascore,
-                     width=width, height=height)
-        return ((entry,),)
+        def encode(variant: Clip) -> Cond:
+            cond, pooled = encode_text(variant, text)
+            return Cond(cross_attn=cond, pooled_output=pooled, aesthetic_score=ascore,
+                        width=width, height=height)
+
+        return (encode_with_hooks(clip, encode),)
 
 
 TEXT_NODES = [CLIPTextEncode, CLIPTextEncodeSDXL, CLIPTextEncodeSDXLRefiner]

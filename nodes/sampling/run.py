@@ -1,7 +1,9 @@
 """The one place the sampling nodes call ``diffusion.guidance.sample``.
 
 The guider's UNet is made resident (with its weight patches) and pinned through ``ctx.models``
-for the duration of the run; every step reports progress (which raises ``NodeInterrupted`` when
+for the duration of the run; entries with weight hooks are evaluated with the UNet patched by
+their hooks (``nodes.hooks.patching.hooked_unets``: built once per hook group and strength, pinned
+around each of their forwards); every step reports progress (which raises ``NodeInterrupted`` when
 the job is cancelled, so a cancel stops sampling within one step) with a latent→RGB preview at
 most every ``PREVIEW_INTERVAL_S``. Inputs are never modified: the result is a new ``Latent``
 that keeps the input's noise mask and batch index, as ComfyUI's ``latent.copy()`` does.
@@ -19,6 +21,7 @@ from diffusion.guidance import GuidedModel, sample
 from diffusion.previews import LATENT_RGB, preview_image
 from diffusion.sampling import Noise, SamplerSpec
 from nodes.api import RunContext
+from nodes.hooks.patching import hooked_unets
 from nodes.payloads import DiffusionModel, GuiderPayload, Latent
 
 PREVIEW_INTERVAL_S = 0.1
@@ -74,7 +77,8 @@ def run_sampling(
     ctx.check_cancelled()
     with ctx.models.use(model.unet, model.patches) as unet:
         guided = GuidedModel.from_unet(unet, model.model_sampling, model.latent_format,
-                                       adm=model.adm, hooks=model.hooks)
+                                       adm=model.adm, hooks=model.hooks,
+                                       unet_for=hooked_unets(ctx.models, model))
         samples = sample(
             guide.bind(guided), sampler, sigmas, noise, latent.samples.to(ctx.models.device),
             mask=latent.noise_mask, batch_index=latent.batch_index, callback=reporter,
