@@ -57,6 +57,7 @@ from nodes.api.sockets import (
     IMAGE,
     INT,
     LATENT,
+    LATENT_OPERATION,
     MASK,
     MODEL,
     NOISE,
@@ -72,8 +73,8 @@ from nodes.api.sockets import (
 
 __all__ = [
     "ANY", "BOOLEAN", "FLOAT", "INT", "STRING", "CLIP", "CLIP_VISION", "CLIP_VISION_OUTPUT",
-    "CONDITIONING", "CONTROL_NET", "GUIDER",
-    "IMAGE", "LATENT", "MASK", "MODEL", "NOISE", "SAMPLER", "SIGMAS", "UPSCALE_MODEL", "VAE",
+    "CONDITIONING", "CONTROL_NET", "GUIDER", "IMAGE", "LATENT", "LATENT_OPERATION",
+    "MASK", "MODEL", "NOISE", "SAMPLER", "SIGMAS", "UPSCALE_MODEL", "VAE",
     "Blocked", "Boolean", "CachePolicy", "CoercionError", "Combo", "DuplicateNodeError",
     "FingerprintContext", "Float", "Folders", "Hidden", "Input", "Int", "Issue", "IssueError",
     "Link", "ModelFiles", "ModelFolderFiles", "ModelStore", "Node", "NodeInterrupted",

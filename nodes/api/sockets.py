@@ -122,6 +122,13 @@ class GUIDER(Socket):
     type_name = "GUIDER"
 
 
+class LATENT_OPERATION(Socket):
+    """A function from latents to latents (sharpen, tonemap …), applied by a latent or a
+    guidance node."""
+
+    type_name = "LATENT_OPERATION"
+
+
 class INT(Socket):
     """An integer value passed along a link (primitive nodes, image sizes)."""
 
