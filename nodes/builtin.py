@@ -10,14 +10,15 @@ from diffusion.sampling.sampler_spec import NOISE_COMPAT
 from nodes.api import Node, Registry
 from nodes.conditioning import CONDITIONING_NODES
 from nodes.images import IMAGE_NODES
-from nodes.latents import LATENT_NODES
+from nodes.latents import LATENT_CATALOGUE, LATENT_EXTRAS_MODULES, LATENT_NODES
 from nodes.models import MODEL_EXTRAS_MODULES, MODEL_NODES
 from nodes.sampling import SAMPLING_EXTRAS_MODULES, SAMPLING_NODES
 from nodes.vae import VAE_NODES
 
 # Node classes of the built-in pack, in palette order.
 BUILTIN_NODES: list[type[Node]] = [
-    *IMAGE_NODES, *MODEL_NODES, *CONDITIONING_NODES, *LATENT_NODES, *VAE_NODES, *SAMPLING_NODES,
+    *IMAGE_NODES, *MODEL_NODES, *CONDITIONING_NODES, *LATENT_NODES, *LATENT_CATALOGUE,
+    *VAE_NODES, *SAMPLING_NODES,
 ]
 
 
@@ -32,6 +33,7 @@ EXTRAS_MODULES = {
         "ImageCompositeMasked", "ImageToMask", "MaskToImage", "SolidMask", "InvertMask",
         "CropMask", "MaskComposite", "FeatherMask", "GrowMask", "ThresholdMask")},
     **MODEL_EXTRAS_MODULES,
+    **LATENT_EXTRAS_MODULES,
     **SAMPLING_EXTRAS_MODULES,
 }
 
