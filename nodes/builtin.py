@@ -9,17 +9,23 @@ from diffusion.sampling import SAMPLERS, SCHEDULERS
 from diffusion.sampling.sampler_spec import NOISE_COMPAT
 from nodes.api import Node, Registry
 from nodes.conditioning import CONDITIONING_NODES
+from nodes.conditioning.area_strength import ConditioningSetAreaStrength
+from nodes.conditioning.inpaint import INPAINT_NODES
 from nodes.hooks import HOOK_NODES, HOOKS_EXTRAS_MODULES
 from nodes.images import IMAGE_NODES
-from nodes.latents import LATENT_NODES
+from nodes.latents import LATENT_CATALOGUE, LATENT_EXTRAS_MODULES, LATENT_NODES
+from nodes.masks import MASK_CATALOGUE, MASK_EXTRAS_MODULES
 from nodes.models import MODEL_EXTRAS_MODULES, MODEL_NODES
+from nodes.models.legacy_loaders import LEGACY_LOADER_NODES
+from nodes.primitives import PRIMITIVE_EXTRAS_MODULES, PRIMITIVE_NODES
 from nodes.sampling import SAMPLING_EXTRAS_MODULES, SAMPLING_NODES
 from nodes.vae import VAE_NODES
 
 # Node classes of the built-in pack, in palette order.
 BUILTIN_NODES: list[type[Node]] = [
-    *IMAGE_NODES, *MODEL_NODES, *CONDITIONING_NODES, *LATENT_NODES, *VAE_NODES, *SAMPLING_NODES,
-    *HOOK_NODES,
+    *IMAGE_NODES, *MASK_CATALOGUE, *MODEL_NODES, *LEGACY_LOADER_NODES, *CONDITIONING_NODES,
+    ConditioningSetAreaStrength, *INPAINT_NODES, *LATENT_NODES, *LATENT_CATALOGUE, *VAE_NODES,
+    *SAMPLING_NODES, *HOOK_NODES, *PRIMITIVE_NODES,
 ]
 
 
@@ -34,6 +40,9 @@ EXTRAS_MODULES = {
         "ImageCompositeMasked", "ImageToMask", "MaskToImage", "SolidMask", "InvertMask",
         "CropMask", "MaskComposite", "FeatherMask", "GrowMask", "ThresholdMask")},
     **MODEL_EXTRAS_MODULES,
+    **LATENT_EXTRAS_MODULES,
+    **MASK_EXTRAS_MODULES,
+    **PRIMITIVE_EXTRAS_MODULES,
     **SAMPLING_EXTRAS_MODULES,
     **HOOKS_EXTRAS_MODULES,
 }

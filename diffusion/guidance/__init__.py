@@ -43,6 +43,8 @@ from diffusion.guidance.hooks import (
     ModelHooks,
     PostCFGArgs,
     PostCFGFunction,
+    PreCFGArgs,
+    PreCFGFunction,
     StepConds,
 )
 from diffusion.guidance.inpaint import inpaint_concat, noise_mask_inpaint
@@ -81,6 +83,8 @@ __all__ = [
     "ModelInputs",
     "PostCFGArgs",
     "PostCFGFunction",
+    "PreCFGArgs",
+    "PreCFGFunction",
     "ProgressCallback",
     "ResolvedCond",
     "Side",

@@ -20,7 +20,13 @@ from diffusion.guidance.adm import AdmKind
 from diffusion.guidance.batching import ApplyModel
 from diffusion.guidance.cond import Cond
 from diffusion.guidance.hook_schedule import ActiveHooks
-from diffusion.guidance.hooks import NO_HOOKS, ModelHooks, PostCFGArgs, PostCFGFunction
+from diffusion.guidance.hooks import (
+    NO_HOOKS,
+    ModelHooks,
+    PostCFGArgs,
+    PostCFGFunction,
+    PreCFGArgs,
+)
 from diffusion.guidance.sides import SideInputs, side_evaluator
 from diffusion.sampling.model_sampling import Denoiser, ModelSampling
 from diffusion.sampling.uncond import UncondTap
@@ -176,6 +182,8 @@ def guided_denoiser(
 
     def denoise(x: Tensor, sigma: Tensor, **_extra: Any) -> Tensor:
         cond_pred, uncond_pred = evaluate(x, sigma, skip)
+        for fn in hooks.pre_cfg:  # ComfyUI's sampler_pre_cfg_function: plain CFG only
+            cond_pred, uncond_pred = fn(PreCFGArgs(cond_pred, uncond_pred, cfg, sigma, x))
         return cfg_function(cond_pred, uncond_pred, cfg, x, sigma, hooks.post_cfg, uncond_tap)
 
     return denoise

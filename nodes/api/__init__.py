@@ -63,6 +63,7 @@ from nodes.api.sockets import (
     IMAGE,
     INT,
     LATENT,
+    LATENT_OPERATION,
     MASK,
     MODEL,
     NOISE,
@@ -80,8 +81,8 @@ from nodes.api.sockets import (
 __all__ = [
     "ANY", "BOOLEAN", "FLOAT", "INT", "STRING", "CLIP", "CLIP_VISION", "CLIP_VISION_OUTPUT",
     "CONDITIONING", "CONTROL_NET", "FLOATS", "GUIDER", "HOOKS", "HOOK_KEYFRAMES",
-    "IMAGE", "LATENT", "MASK", "MODEL", "NOISE", "SAMPLER", "SIGMAS", "TIMESTEPS_RANGE",
-    "UPSCALE_MODEL", "VAE",
+    "IMAGE", "LATENT", "LATENT_OPERATION", "MASK", "MODEL", "NOISE", "SAMPLER", "SIGMAS",
+    "TIMESTEPS_RANGE", "UPSCALE_MODEL", "VAE",
     "Blocked", "Boolean", "CachePolicy", "CoercionError", "Combo", "DuplicateNodeError",
     "FilenamePrefix", "FingerprintContext", "Float", "Floats", "Folders", "Hidden", "Input",
     "Int", "Issue", "IssueError",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from nodes.api.context import Folders, SchemaContext
@@ -20,6 +22,14 @@ _HIDDEN_NAMES = {
 
 
 _PACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+LEGACY_ALIASES: Mapping[str, str] = MappingProxyType({
+    # older ComfyUI releases registered it with a trailing space; shared workflows carry it
+    "ConditioningAverage ": "ConditioningAverage",
+})
+"""Old node type names that prompts still use -> the registered name they stand for. ``get``
+and ``in`` accept them (when the target is registered); ``names`` and ``object_info`` never
+list them."""
 
 
 class UnknownNodeError(KeyError):
@@ -75,9 +85,15 @@ class Registry:
 
     def get(self, type_name: str) -> type[Node]:
         try:
-            return self._nodes[type_name]
+            return self._nodes[self.canonical(type_name)]
         except (KeyError, TypeError):
             raise UnknownNodeError(str(type_name)) from None
+
+    def canonical(self, type_name: str) -> str:
+        """The registered name behind a legacy alias (:data:`LEGACY_ALIASES`); other names
+        unchanged. An alias whose target is not registered stays unknown."""
+        target = LEGACY_ALIASES.get(type_name) if isinstance(type_name, str) else None
+        return target if target is not None and target in self._nodes else type_name
 
     def instance(self, type_name: str) -> Node:
         """The one instance of a node class (nodes keep no per-job state)."""
@@ -86,7 +102,9 @@ class Registry:
         return self._instances[type_name]
 
     def __contains__(self, type_name: object) -> bool:
-        return type_name in self._nodes
+        if not isinstance(type_name, str):
+            return False
+        return self.canonical(type_name) in self._nodes
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -114,6 +132,7 @@ class Registry:
     def node_info(self, type_name: str) -> dict[str, Any]:
         """ComfyUI's V1 definition dict for one node, generated from its declaration."""
         node = self.get(type_name)
+        type_name = node.type_name
         schema = self.schema
         required = {i.name: i.v1(schema) for i in node.inputs if not i.optional}
         optional = {i.name: i.v1(schema) for i in node.inputs if i.optional}

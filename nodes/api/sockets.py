@@ -146,6 +146,13 @@ class FLOATS(Socket):
     type_name = "FLOATS"
 
 
+class LATENT_OPERATION(Socket):
+    """A function from latents to latents (sharpen, tonemap …), applied by a latent or a
+    guidance node."""
+
+    type_name = "LATENT_OPERATION"
+
+
 class INT(Socket):
     """An integer value passed along a link (primitive nodes, image sizes)."""
 

@@ -13,8 +13,9 @@ names (``sd15/model.safetensors``), re-reading the disk on every call (pickers c
 (files or folders of a shared model store elsewhere) are listed and loaded. A name from a
 request is resolved (:meth:`ModelFolders.resolve`) in the first search path holding it, and only
 to an entry below the folder (``nodes.api.paths.entry_inside``: no ``..``, no absolute path;
-model suffixes only). ``checkpoints`` always searches the embedded demo model's folder last
-(``diffusion.embedded``), whatever the base directory.
+model suffixes only; ``configs`` holds ``.yaml`` LDM configs, ``diffusers`` pipeline folders).
+``checkpoints`` always searches the embedded demo model's folder last (``diffusion.embedded``),
+whatever the base directory.
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ DEFAULT_LAYOUT: dict[str, tuple[str, ...]] = {
     "style_models": ("style_models",),
     "gligen": ("gligen",),
     "hypernetworks": ("hypernetworks",),
+    "configs": ("configs",),
+    "diffusers": ("diffusers",),
+}
+# Folders whose entries are not model files: LDM configs (.yaml, as ComfyUI lists them) and
+# diffusers pipeline folders (listed by DiffusersLoader, never as files).
+FOLDER_SUFFIXES: dict[str, frozenset[str]] = {
+    "configs": frozenset({".yaml"}),
+    "diffusers": frozenset(),
 }
 EMBEDDED_FOLDER = "checkpoints"  # the folder that always lists the embedded demo model
 
@@ -57,6 +66,11 @@ class ModelNotFoundError(FileNotFoundError):
 def canonical(folder: str) -> str:
     """The folder name behind a legacy alias (``clip`` → ``text_encoders``)."""
     return ALIASES.get(folder, folder)
+
+
+def suffixes_of(folder: str) -> frozenset[str]:
+    """The file suffixes a folder lists and resolves (model files unless said otherwise)."""
+    return FOLDER_SUFFIXES.get(canonical(folder), MODEL_EXTENSIONS)
 
 
 @dataclass
@@ -99,7 +113,7 @@ class ModelFolders:
         links inside the folder (a shared model store) are followed."""
         names: set[str] = set()
         for root in self.search_paths(folder):
-            names.update(list_entries(root, MODEL_EXTENSIONS))
+            names.update(list_entries(root, suffixes_of(folder)))
         return sorted(names)
 
     def resolve(self, folder: str, name: object, *, what: str = "model name") -> Path:
@@ -111,7 +125,7 @@ class ModelFolders:
         roots = self.search_paths(folder)
         for root in roots:
             path = entry_inside(root, name, what=what)
-            if path.suffix.lower() in MODEL_EXTENSIONS and path.is_file() and \
+            if path.suffix.lower() in suffixes_of(folder) and path.is_file() and \
                     ".git" not in path.relative_to(os.path.abspath(root)).parts:
                 return path
         raise ModelNotFoundError(

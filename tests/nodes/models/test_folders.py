@@ -143,7 +143,8 @@ def test_comfyui_section_with_base_path_defaults_and_aliases(tmp_path: Path) -> 
     # is_default puts each entry first, so the later line of a block comes first
     assert folders.search_paths("diffusion_models")[:2] == [
         other / "models" / "diffusion_models", other / "models" / "unet"]
-    assert folders.search_paths("configs") == [other / "models" / "configs"]
+    assert folders.search_paths("configs") == [other / "models" / "configs",
+                                               tmp_path / "models" / "configs"]
     touch(other / "models" / "checkpoints" / "sub" / "reused.safetensors")
     touch(tmp_path / "models" / "checkpoints" / "local.safetensors")
     assert folders.files("checkpoints") == [DEMO, "local.safetensors",
