@@ -9,7 +9,7 @@ from diffusion.sampling import SAMPLERS, SCHEDULERS
 from diffusion.sampling.sampler_spec import NOISE_COMPAT
 from nodes.api import Node, Registry
 from nodes.conditioning import CONDITIONING_NODES
-from nodes.images import IMAGE_NODES
+from nodes.images import IMAGE_EXTRAS_MODULES, IMAGE_NODES
 from nodes.latents import LATENT_NODES
 from nodes.models import MODEL_EXTRAS_MODULES, MODEL_NODES
 from nodes.sampling import SAMPLING_EXTRAS_MODULES, SAMPLING_NODES
@@ -31,6 +31,7 @@ EXTRAS_MODULES = {
     **{name: "comfy_extras.nodes_mask" for name in (
         "ImageCompositeMasked", "ImageToMask", "MaskToImage", "SolidMask", "InvertMask",
         "CropMask", "MaskComposite", "FeatherMask", "GrowMask", "ThresholdMask")},
+    **IMAGE_EXTRAS_MODULES,
     **MODEL_EXTRAS_MODULES,
     **SAMPLING_EXTRAS_MODULES,
 }
