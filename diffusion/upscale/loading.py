@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from diffusion.upscale.model import UpscaleModel
@@ -51,7 +52,11 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of an upscale model file, unwrapped and with ComfyUI's prefix rule."""
     suffix = path.suffix.lower()
     if suffix in SAFETENSORS_SUFFIXES:
-        raw: Any = load_file(str(path), device="cpu")
+        try:
+            raw: Any = load_file(str(path), device="cpu")
+        except (SafetensorError, OSError) as exc:
+            raise UpscaleModelError(f"upscale model {path.name!r} is not a readable safetensors "
+                                    f"file: {exc}") from exc
     elif suffix in PICKLE_SUFFIXES:
         raw = _read_pickle(path)
     else:

@@ -1,9 +1,10 @@
 """ImageQuantize (ComfyUI's ``comfy_extras/nodes_post_processing.py``): Pillow's palette
 quantization, with no dithering, Floyd–Steinberg, or ordered (Bayer) dithering.
 
-As ComfyUI does: pixels are truncated to 8 bits (``(x · 255)`` cast to uint8, not rounded), a
-palette of ``colors`` colours is chosen by ``Image.quantize`` (median cut), then the image is
-mapped onto it. Bayer dithering adds a threshold matrix scaled by ``2 · 256 / palette size``
+As ComfyUI does: pixels are truncated to 8 bits (``(x · 255)`` cast to uint8, not rounded;
+values outside [0, 1] are clamped first, where ComfyUI's cast would wrap), a palette of
+``colors`` colours is chosen by ``Image.quantize`` (median cut), then the image is mapped onto
+it. Bayer dithering adds a threshold matrix scaled by ``2 · 256 / palette size``
 before an undithered mapping. An alpha channel, which ComfyUI's node cannot take, is kept
 unchanged here.
 """
@@ -46,7 +47,7 @@ def _bayer(image: Image.Image, palette: Image.Image, order: int) -> Image.Image:
 
 def quantize_rgb(rgb: torch.Tensor, colors: int, dither: str) -> torch.Tensor:
     """One (H, W, 3) image in [0, 1] → its quantized (H, W, 3) float32."""
-    pixels = (rgb * 255).to(torch.uint8).cpu().numpy()  # truncated, as ComfyUI
+    pixels = (rgb.clamp(0, 1) * 255).to(torch.uint8).cpu().numpy()  # truncated, as ComfyUI
     image = Image.fromarray(pixels)  # RGB
     palette = image.quantize(colors=colors)
     if dither == "none":

@@ -74,3 +74,7 @@ def test_unknown_weights_and_extensions_are_refused(tmp_path: Path) -> None:
     truncated.write_bytes(b"PK\x03\x04")
     with pytest.raises(UpscaleModelError, match="'cut.pth' is not a readable torch file"):
         load_upscale_model(truncated)
+    garbled = tmp_path / "garbled.safetensors"
+    garbled.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage")
+    with pytest.raises(UpscaleModelError, match="'garbled.safetensors' is not a readable"):
+        load_upscale_model(garbled)
