@@ -12,7 +12,7 @@ from nodes.conditioning import CONDITIONING_NODES
 from nodes.conditioning.area_strength import ConditioningSetAreaStrength
 from nodes.conditioning.inpaint import INPAINT_NODES
 from nodes.hooks import HOOK_NODES, HOOKS_EXTRAS_MODULES
-from nodes.images import IMAGE_NODES
+from nodes.images import IMAGE_EXTRAS_MODULES, IMAGE_NODES
 from nodes.latents import LATENT_CATALOGUE, LATENT_EXTRAS_MODULES, LATENT_NODES
 from nodes.masks import MASK_CATALOGUE, MASK_EXTRAS_MODULES
 from nodes.models import MODEL_EXTRAS_MODULES, MODEL_NODES
@@ -39,6 +39,7 @@ EXTRAS_MODULES = {
     **{name: "comfy_extras.nodes_mask" for name in (
         "ImageCompositeMasked", "ImageToMask", "MaskToImage", "SolidMask", "InvertMask",
         "CropMask", "MaskComposite", "FeatherMask", "GrowMask", "ThresholdMask")},
+    **IMAGE_EXTRAS_MODULES,
     **MODEL_EXTRAS_MODULES,
     **LATENT_EXTRAS_MODULES,
     **MASK_EXTRAS_MODULES,

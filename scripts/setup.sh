@@ -40,6 +40,17 @@ else
   "$PY" -m pip install -q -e ".${extra}"
   echo "$wanted" > "$stamp"
 fi
+# spandrel (MIT; loads upscale models) comes without its declared dependencies: its wheel
+# requires torchvision, and pip would fetch a PyPI torchvision built for another torch (a
+# multi-GB CUDA build), replacing or breaking the torch in use. spandrel imports torchvision
+# only for two architectures we refuse (LaMa, RestoreFormer), and
+# diffusion/upscale/torchvision_compat.py stands in where torchvision is unusable. So it is not
+# in pyproject.toml's dependencies; its light dependencies are installed explicitly.
+if ! "$PY" -c "import importlib.metadata as m; assert m.version('spandrel') == '0.4.2'; m.version('einops')" 2>/dev/null; then
+  echo "setup: installing spandrel==0.4.2 (--no-deps) and its light dependencies"
+  "$PY" -m pip install -q --no-deps spandrel==0.4.2
+  "$PY" -m pip install -q einops==0.8.2 typing_extensions safetensors numpy
+fi
 # The editor's pinned third-party files (litegraph), integrity-checked; no Node needed.
 "$PY" scripts/fetch_web_deps.py
 "$PY" -c "import torch; print('setup: torch', torch.__version__)"

@@ -1,5 +1,5 @@
-"""Model nodes: loaders, model folders and pickers, CLIP nodes, ModelSamplingDiscrete, merging
-and saving.
+"""Model nodes: loaders, model folders and pickers, CLIP nodes, ModelSamplingDiscrete, merging,
+saving and upscale models.
 
 ``MODEL_NODES`` lists them in palette order; ``MODEL_EXTRAS_MODULES`` gives ComfyUI's
 python_module of those it keeps in comfy_extras. Pickers list the model folders of the schema
@@ -32,6 +32,7 @@ from nodes.models.merging_blocks import (
     ModelMergeSDXL,
 )
 from nodes.models.saving import SAVE_NODES
+from nodes.models.upscale import UPSCALE_MODULE, UPSCALE_NODES
 
 MERGE_NODES: list[type[Node]] = [
     ModelMergeSimple, ModelMergeBlocks, ModelMergeSubtract, ModelMergeAdd, *SAVE_NODES,
@@ -43,7 +44,7 @@ MODEL_SPECIFIC_MERGE_NODES: list[type[Node]] = [ModelMergeSD1, ModelMergeSD2, Mo
 MERGING_NODES: list[type[Node]] = [*MERGE_NODES, *MODEL_SPECIFIC_MERGE_NODES, LoraSave]
 
 MODEL_NODES: list[type[Node]] = [*LOADER_NODES, *LORA_NODES, *CLIP_NODES, *MODEL_PATCH_NODES,
-                                 *HYPERNETWORK_NODES, *MERGING_NODES]
+                                 *HYPERNETWORK_NODES, *MERGING_NODES, *UPSCALE_NODES]
 
 MODEL_EXTRAS_MODULES: dict[str, str] = {
     **{node.type_name: "comfy_extras.nodes_model_merging" for node in MERGE_NODES},
@@ -51,6 +52,7 @@ MODEL_EXTRAS_MODULES: dict[str, str] = {
        for node in MODEL_SPECIFIC_MERGE_NODES},
     LoraSave.type_name: "comfy_extras.nodes_lora_extract",
     "HypernetworkLoader": "comfy_extras.nodes_hypernetwork",
+    **{node.type_name: UPSCALE_MODULE for node in UPSCALE_NODES},
 }
 
 __all__ = ["MERGING_NODES", "MODEL_EXTRAS_MODULES", "MODEL_NODES", "ModelFolders", "SharedText",
