@@ -16,6 +16,8 @@ from diffusion.guidance.cond import (
     Conditioning,
     ControlHook,
     ControlInputs,
+    ControlRun,
+    RunControl,
     replace_all,
 )
 from diffusion.guidance.denoiser import (
@@ -79,6 +81,8 @@ __all__ = [
     "Conditioning",
     "ControlHook",
     "ControlInputs",
+    "ControlRun",
+    "RunControl",
     "GuidedModel",
     "ModelInputs",
     "PostCFGArgs",

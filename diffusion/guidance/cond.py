@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
 from diffusion.guidance.hooked import HookGroup
+from diffusion.sampling.model_sampling import ModelSampling
 from diffusion.unet.hooks import UNetResiduals
 
 
@@ -84,6 +86,27 @@ class ControlHook(Protocol):
 
 
 @dataclass(frozen=True, eq=False)
+class ControlRun:
+    """The sampling run a control source joins: the model's noise schedule (timestep windows,
+    input scaling), the UNet's compute dtype and the UNet itself (a Control-LoRA rebuilds its
+    ControlNet from the UNet's weights; None when the run has no module to offer)."""
+
+    model_sampling: ModelSampling
+    dtype: torch.dtype | None = None
+    unet: nn.Module | None = None
+
+
+@runtime_checkable
+class RunControl(Protocol):
+    """A control source that prepares itself once per sampling run (ComfyUI's ``pre_run``):
+    ``bind`` returns the hook the run calls. The same source object on several entries is bound
+    once per run, so those entries still batch together; per-run caches (resized hints, adapter
+    features, a rebuilt ControlNet) live in the bound hook and end with the run."""
+
+    def bind(self, run: ControlRun) -> ControlHook: ...
+
+
+@dataclass(frozen=True, eq=False)
 class Cond:
     """One conditioning entry.
 
@@ -95,7 +118,8 @@ class Cond:
     SDXL: width/height default to the latent size x 8 (None = that default), crop 0,
     target = width/height; refiner: aesthetic_score defaults to 6 (positive) / 2.5 (negative).
     concat_latent_image / concat_mask: per-entry inpaint-model inputs (InpaintModelConditioning);
-    by default the sampled latent and its noise mask are used. control: residual hooks.
+    by default the sampled latent and its noise mask are used. control: residual hooks
+    (ControlNets, T2I-Adapters; ``RunControl`` sources are bound once per sampling run).
     hooks: weight hooks the entry is evaluated with (``diffusion.guidance.hooked``; None or an
     empty group: the plain model). default: a default entry (ConditioningSetDefaultCombine),
     used only where the side's other active entries leave weight below 1 (``defaults``).
@@ -122,7 +146,7 @@ class Cond:
     aesthetic_score: float | None = None
     concat_latent_image: Tensor | None = None
     concat_mask: Tensor | None = None
-    control: tuple[ControlHook, ...] = ()
+    control: tuple[ControlHook | RunControl, ...] = ()
     hooks: HookGroup | None = None
     default: bool = False
     clip_start_percent: float | None = None
@@ -164,7 +188,8 @@ class Cond:
         """Bytes of the tensors this entry holds (for the output cache's byte budget)."""
         tensors = (self.cross_attn, self.pooled_output, self.mask, self.concat_latent_image,
                    self.concat_mask)
-        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+        own = sum(t.numel() * t.element_size() for t in tensors if t is not None)
+        return own + sum(int(getattr(c, "nbytes", 0)) for c in self.control)
 
 
 Conditioning = tuple[Cond, ...]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from diffusion.guidance.adm import AdmKind
 from diffusion.guidance.batching import ApplyModel
@@ -43,6 +43,11 @@ UNetProvider = Callable[[ActiveHooks], UNetFn]
 ``diffusion.guidance.hooked``)."""
 
 logger = logging.getLogger(__name__)
+
+
+def network_module(unet_fn: UNetFn) -> nn.Module | None:
+    """The network behind ``unet_fn`` when it is a module (Control-LoRAs read its weights)."""
+    return unet_fn if isinstance(unet_fn, nn.Module) else None
 
 
 def make_apply_model(
@@ -170,7 +175,7 @@ def guided_denoiser(
     are refused); entries without hooks always use ``unet_fn``.
     """
     inputs = SideInputs(latent_shape, adm, inpaint_concat, latent_image, denoise_mask,
-                        process_in, max_batch_area, dtype)
+                        process_in, max_batch_area, dtype, network_module(unet_fn))
     apply = make_apply_model(unet_fn, model_sampling, dtype, hooks)
     apply_for = hooked_apply_models(unet_for, model_sampling, dtype, hooks)
     evaluate = side_evaluator(apply, model_sampling,

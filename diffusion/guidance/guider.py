@@ -16,7 +16,12 @@ from torch import Tensor
 
 from diffusion.guidance.adm import Side
 from diffusion.guidance.cond import Cond
-from diffusion.guidance.denoiser import guided_denoiser, hooked_apply_models, make_apply_model
+from diffusion.guidance.denoiser import (
+    guided_denoiser,
+    hooked_apply_models,
+    make_apply_model,
+    network_module,
+)
 from diffusion.guidance.guided_model import GuidedModel
 from diffusion.guidance.sides import SideEvaluator, SideInputs, side_evaluator
 from diffusion.sampling.model_sampling import Denoiser
@@ -53,7 +58,8 @@ def model_sides(
 ) -> SideEvaluator:
     """The evaluator of ``sides`` of ``model`` for a run over ``latent`` (``side_evaluator``)."""
     inputs = SideInputs(latent.shape, model.adm, model.inpaint_concat, latent, mask,
-                        model.latent_format.process_in, max_batch_area, model.dtype)
+                        model.latent_format.process_in, max_batch_area, model.dtype,
+                        network_module(model.unet))
     apply = make_apply_model(model.unet, model.model_sampling, model.dtype, model.hooks)
     apply_for = hooked_apply_models(model.unet_for, model.model_sampling, model.dtype,
                                     model.hooks)

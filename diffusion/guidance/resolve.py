@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from diffusion.guidance.adm import AdmKind, Side, encode_adm
-from diffusion.guidance.cond import AreaPercentage, Cond, ControlHook
+from diffusion.guidance.cond import AreaPercentage, Cond, ControlHook, ControlRun, RunControl
 from diffusion.guidance.hooked import HookGroup
 from diffusion.guidance.inpaint import inpaint_concat
 from diffusion.sampling.model_sampling import ModelSampling
@@ -56,6 +56,29 @@ class ModelInputs:
     latent_image: Tensor | None = None  # model space (B, C, H, W), for the inpaint concat
     denoise_mask: Tensor | None = None  # prepared noise mask (B, C, H, W)
     process_in: Callable[[Tensor], Tensor] | None = None  # for per-entry concat latents
+    control_run: ControlRun | None = None  # what run-bound control sources (ControlNets) need
+
+
+BoundControls = dict[int, tuple[RunControl, ControlHook]]
+"""One run's bound control sources by ``id`` (the source is kept so its id stays its own)."""
+
+
+def bind_controls(control: Sequence[ControlHook | RunControl], run: ControlRun | None,
+                  bound: BoundControls) -> tuple[ControlHook, ...]:
+    """The entry's hooks for this run: ``RunControl`` sources bound (each once per run, so
+    entries sharing one still share its hook), plain hooks as they are."""
+    out: list[ControlHook] = []
+    for source in control:
+        if not isinstance(source, RunControl):
+            out.append(source)
+            continue
+        if run is None:
+            raise ValueError(f"conditioning carries {source!r}, which needs the sampling run "
+                             "(ModelInputs.control_run) to bind it")
+        if id(source) not in bound:
+            bound[id(source)] = (source, source.bind(run))
+        out.append(bound[id(source)][1])
+    return tuple(out)
 
 
 def mask_bounds(mask: Tensor) -> AreaTuple:
@@ -119,9 +142,11 @@ def _model_conds(
 
 
 def resolve_cond(
-    cond: Cond, side: Side, model_sampling: ModelSampling, inputs: ModelInputs
+    cond: Cond, side: Side, model_sampling: ModelSampling, inputs: ModelInputs,
+    bound: BoundControls | None = None,
 ) -> ResolvedCond:
-    """One entry resolved for a run on a latent of ``inputs.latent_shape``."""
+    """One entry resolved for a run on a latent of ``inputs.latent_shape``; ``bound`` shares
+    the run's bound control sources between entries (None: this entry's own)."""
     _, _, height, width = inputs.latent_shape
     area, mask = _resolve_placement(cond, height, width)
     y, concat = _model_conds(cond, side, inputs)
@@ -136,7 +161,7 @@ def resolve_cond(
         mask_strength=cond.mask_strength,
         sigma_start=model_sampling.percent_to_sigma(start),
         sigma_end=model_sampling.percent_to_sigma(end),
-        control=cond.control,
+        control=bind_controls(cond.control, inputs.control_run, {} if bound is None else bound),
         hooks=cond.hooks or None,
         default=cond.default,
     )
@@ -184,7 +209,8 @@ def resolve_sides(
 ) -> list[list[ResolvedCond]]:
     """Each side's entries resolved, then every area entry mirrored onto every other side, in
     ComfyUI's order (side by side, entry by entry, mirrors added earlier included)."""
-    resolved = [[resolve_cond(c, side, model_sampling, inputs) for c in conds]
+    bound: BoundControls = {}
+    resolved = [[resolve_cond(c, side, model_sampling, inputs, bound) for c in conds]
                 for conds, side in sides]
     for k, entries in enumerate(resolved):
         for rc in list(entries):

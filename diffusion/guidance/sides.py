@@ -10,11 +10,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from diffusion.guidance.adm import AdmKind, Side
 from diffusion.guidance.batching import ApplyModel, HookedApply, calc_cond_batch
-from diffusion.guidance.cond import Cond
+from diffusion.guidance.cond import Cond, ControlRun
 from diffusion.guidance.hook_schedule import ActiveHooks, KeyframeClock
 from diffusion.guidance.hooks import NO_HOOKS, ModelHooks, StepConds
 from diffusion.guidance.resolve import ModelInputs, ResolvedCond, resolve_sides
@@ -66,6 +66,7 @@ class SideInputs:
     process_in: Callable[[Tensor], Tensor] | None = None
     max_batch_area: int | None = None
     dtype: torch.dtype | None = None
+    unet: nn.Module | None = None  # the network sampled (Control-LoRAs rebuild from it)
 
 
 def side_evaluator(
@@ -86,8 +87,10 @@ def side_evaluator(
     if inputs.max_batch_area is not None and inputs.max_batch_area < 1:
         raise ValueError(f"max_batch_area must be >= 1 or None, got {inputs.max_batch_area!r}")
     latent_shape = (shape[0], shape[1], shape[2], shape[3])
+    control_run = ControlRun(model_sampling, inputs.dtype, inputs.unet)
     model_inputs = ModelInputs(latent_shape, inputs.adm, inputs.inpaint_concat,
-                               inputs.latent_image, inputs.denoise_mask, inputs.process_in)
+                               inputs.latent_image, inputs.denoise_mask, inputs.process_in,
+                               control_run)
     resolved = resolve_sides(sides, model_sampling, model_inputs)
     picked = range(len(resolved)) if order is None else order
     hooked = None if apply_for is None else HookedApply(

@@ -1,9 +1,12 @@
 """The ModelManager's opener: a full checkpoint, or a file holding one component.
 
 ``open_model_file(path)`` reads only headers (safetensors) and checks the layout; weights are
-read by ``load`` when a consumer uses a handle. A full single-file checkpoint (or diffusers
-folder) opens as ``diffusion.loading.OpenedCheckpoint`` with components ``unet``, ``vae``,
-``clip_l`` / ``clip_h`` / ``clip_g``. Otherwise the file must hold one component:
+read by ``load`` when a consumer uses a handle. A ControlNet or T2I-Adapter file opens as a
+``diffusion.control.ControlFile`` (component ``controlnet`` / ``t2i_adapter``), checked first:
+lllyasviel's 1.0 ControlNets also carry a whole SD1.5 checkpoint. A full single-file
+checkpoint (or diffusers folder) opens as ``diffusion.loading.OpenedCheckpoint`` with
+components ``unet``, ``vae``, ``clip_l`` / ``clip_h`` / ``clip_g``. Otherwise the file must hold
+one component:
 
 * ``vae``: a VAE (``first_stage_model.`` keys, bare LDM keys or diffusers ``AutoencoderKL``);
 * ``unet``: a UNet (bare LDM keys or diffusers ``UNet2DConditionModel``); its family comes from
@@ -28,6 +31,7 @@ import torch
 from torch import nn
 
 from diffusion import latent_format
+from diffusion.control.files import open_control_file
 from diffusion.latent_format import LatentFormat
 from diffusion.loading import OpenedCheckpoint, UnknownModelError, open_checkpoint
 from diffusion.loading.checkpoint import (
@@ -206,8 +210,13 @@ def _text_file(file: TensorFile) -> ComponentFile | None:
 
 
 def open_model_file(path: Path) -> ComponentSource:
-    """A full checkpoint, or a VAE / UNet / text-encoder file (see the module docstring)."""
+    """A control model, a full checkpoint, or a VAE / UNet / text-encoder file (see the module
+    docstring)."""
     path = Path(path)
+    if path.is_file():
+        control = open_control_file(read_tensor_file(path))
+        if control is not None:
+            return control
     try:
         return open_checkpoint(path)
     except UnknownModelError as exc:
