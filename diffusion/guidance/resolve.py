@@ -21,7 +21,7 @@ from torch import Tensor
 from diffusion.guidance.adm import AdmKind, Side, encode_adm
 from diffusion.guidance.cond import AreaPercentage, Cond, ControlHook
 from diffusion.guidance.hooked import HookGroup
-from diffusion.guidance.inpaint import inpaint_concat
+from diffusion.guidance.inpaint import inpaint_concat, ip2p_concat
 from diffusion.sampling.model_sampling import ModelSampling
 
 AreaTuple = tuple[int, int, int, int]
@@ -56,6 +56,7 @@ class ModelInputs:
     latent_image: Tensor | None = None  # model space (B, C, H, W), for the inpaint concat
     denoise_mask: Tensor | None = None  # prepared noise mask (B, C, H, W)
     process_in: Callable[[Tensor], Tensor] | None = None  # for per-entry concat latents
+    ip2p_concat: bool = False  # an InstructPix2Pix UNet (its concat: the entry's image latent)
 
 
 def mask_bounds(mask: Tensor) -> AreaTuple:
@@ -104,7 +105,9 @@ def _model_conds(
     _, _, height, width = inputs.latent_shape
     y = encode_adm(cond, inputs.adm, side, height, width)
     concat = None
-    if inputs.inpaint_concat:
+    if inputs.ip2p_concat:
+        concat = ip2p_concat(inputs.latent_shape, cond.concat_latent_image)
+    elif inputs.inpaint_concat:
         if inputs.latent_image is None:
             raise ValueError("inpaint_concat=True needs latent_image (the model-space latent)")
         concat = inpaint_concat(
