@@ -26,10 +26,12 @@ from diffusion.vae.model import VAEConfig
 
 logger = logging.getLogger(__name__)
 
-Arch = Literal["sd15", "sd15-inpaint", "sd21", "sd21-v", "sd2-inpaint", "sdxl", "sdxl-refiner"]
+Arch = Literal["sd15", "sd15-inpaint", "sd15-ip2p", "sd21", "sd21-v", "sd2-inpaint", "sdxl",
+               "sdxl-refiner"]
 ARCHS: tuple[Arch, ...] = (
     "sd15",
     "sd15-inpaint",
+    "sd15-ip2p",
     "sd21",
     "sd21-v",
     "sd2-inpaint",
@@ -41,6 +43,7 @@ _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 _FAMILY: dict[Arch, tuple[Family, int]] = {
     "sd15": ("sd1", 4),
     "sd15-inpaint": ("sd1", 9),
+    "sd15-ip2p": ("sd1", 8),  # InstructPix2Pix: latent + the source image's latent
     "sd21": ("sd2", 4),
     "sd21-v": ("sd2", 4),
     "sd2-inpaint": ("sd2", 9),

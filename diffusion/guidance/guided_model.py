@@ -15,12 +15,14 @@ from diffusion.unet.config import SDXL_ADM_CHANNELS, SDXL_REFINER_ADM_CHANNELS
 from diffusion.unet.model import UNetModel
 
 INPAINT_EXTRA_CHANNELS = 5  # mask + masked-image latent
+IP2P_EXTRA_CHANNELS = 4  # InstructPix2Pix: the source image's latent
 
 
 @dataclass(frozen=True, eq=False)
 class GuidedModel:
     """The network, its noise schedule and latent scale, its ADM kind, whether it is a 9-channel
-    inpainting model, its compute dtype (None: inputs as they are) and its hooks.
+    inpainting model, its compute dtype (None: inputs as they are), its hooks, and whether it is
+    an 8-channel InstructPix2Pix model.
 
     ``unet_for(active)`` gives the network patched by a conditioning entry's weight hooks at
     their current strengths (``diffusion.guidance.hooked``); None refuses hooked entries (a
@@ -34,6 +36,7 @@ class GuidedModel:
     dtype: torch.dtype | None = None
     hooks: ModelHooks = NO_HOOKS
     unet_for: UNetProvider | None = None
+    ip2p_concat: bool = False
 
     @classmethod
     def from_unet(
@@ -45,8 +48,9 @@ class GuidedModel:
         hooks: ModelHooks = NO_HOOKS,
         unet_for: UNetProvider | None = None,
     ) -> GuidedModel:
-        """ADM kind, inpaint concat and compute dtype read from the module (full-size ADM
-        widths are recognised; pass ``adm`` for other widths)."""
+        """ADM kind, concat input (5 extra channels: inpainting, 4: InstructPix2Pix) and compute
+        dtype read from the module (full-size ADM widths are recognised; pass ``adm`` for other
+        widths)."""
         cfg = unet.config
         if adm is None:
             known: dict[int | None, AdmKind] = {
@@ -60,11 +64,12 @@ class GuidedModel:
                 )
             adm = known[cfg.adm_in_channels]
         extra = cfg.in_channels - cfg.out_channels
-        if extra not in (0, INPAINT_EXTRA_CHANNELS):
+        if extra not in (0, INPAINT_EXTRA_CHANNELS, IP2P_EXTRA_CHANNELS):
             raise ValueError(
                 f"in_channels={cfg.in_channels} with out_channels={cfg.out_channels}: "
-                f"expected equal or {INPAINT_EXTRA_CHANNELS} more (inpainting)"
+                f"expected equal, {INPAINT_EXTRA_CHANNELS} more (inpainting) or "
+                f"{IP2P_EXTRA_CHANNELS} more (InstructPix2Pix)"
             )
         dtype = next(unet.parameters()).dtype
         return cls(unet, model_sampling, latent_format, adm, extra == INPAINT_EXTRA_CHANNELS,
-                   dtype, hooks, unet_for)
+                   dtype, hooks, unet_for, extra == IP2P_EXTRA_CHANNELS)

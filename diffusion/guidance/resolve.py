@@ -21,7 +21,7 @@ from torch import Tensor
 from diffusion.guidance.adm import AdmKind, Side, encode_adm
 from diffusion.guidance.cond import AreaPercentage, Cond, ControlHook, ControlRun, RunControl
 from diffusion.guidance.hooked import HookGroup
-from diffusion.guidance.inpaint import inpaint_concat
+from diffusion.guidance.inpaint import inpaint_concat, ip2p_concat
 from diffusion.sampling.model_sampling import ModelSampling
 
 AreaTuple = tuple[int, int, int, int]
@@ -56,6 +56,7 @@ class ModelInputs:
     latent_image: Tensor | None = None  # model space (B, C, H, W), for the inpaint concat
     denoise_mask: Tensor | None = None  # prepared noise mask (B, C, H, W)
     process_in: Callable[[Tensor], Tensor] | None = None  # for per-entry concat latents
+    ip2p_concat: bool = False  # an InstructPix2Pix UNet (its concat: the entry's image latent)
     control_run: ControlRun | None = None  # what run-bound control sources (ControlNets) need
 
 
@@ -127,7 +128,9 @@ def _model_conds(
     _, _, height, width = inputs.latent_shape
     y = encode_adm(cond, inputs.adm, side, height, width)
     concat = None
-    if inputs.inpaint_concat:
+    if inputs.ip2p_concat:
+        concat = ip2p_concat(inputs.latent_shape, cond.concat_latent_image)
+    elif inputs.inpaint_concat:
         if inputs.latent_image is None:
             raise ValueError("inpaint_concat=True needs latent_image (the model-space latent)")
         concat = inpaint_concat(
@@ -206,10 +209,12 @@ def resolve_sides(
     sides: Sequence[tuple[Sequence[Cond], Side]],
     model_sampling: ModelSampling,
     inputs: ModelInputs,
+    bound: BoundControls | None = None,
 ) -> list[list[ResolvedCond]]:
     """Each side's entries resolved, then every area entry mirrored onto every other side, in
-    ComfyUI's order (side by side, entry by entry, mirrors added earlier included)."""
-    bound: BoundControls = {}
+    ComfyUI's order (side by side, entry by entry, mirrors added earlier included); ``bound``:
+    the run's bound control sources (None: fresh)."""
+    bound = {} if bound is None else bound
     resolved = [[resolve_cond(c, side, model_sampling, inputs, bound) for c in conds]
                 for conds, side in sides]
     for k, entries in enumerate(resolved):

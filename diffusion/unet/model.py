@@ -6,12 +6,15 @@ so loading is a direct ``load_state_dict``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from diffusion.unet.attention import AttentionHooks, BlockId
+from diffusion.unet.block_patches import BlockInfo, BlockPatches
 from diffusion.unet.blocks import (
     Downsample,
     ResBlock,
@@ -170,45 +173,95 @@ class UNetModel(nn.Module):
         *,
         residuals: UNetResiduals | None = None,
         attention: AttentionHooks | None = None,
+        blocks: BlockPatches | None = None,
     ) -> Tensor:
         """x: (B, in, H, W); timesteps: (B,); context: (B, T, context_dim); y: (B, adm) for SDXL.
 
         ``residuals`` is the ControlNet extension point: tensors added to the skip connections
         and to the middle block output (see ``UNetResiduals``). ``attention`` runs processors
         around every attention call (IP-Adapter, PAG ...; see ``diffusion.unet.attention``);
-        ``None`` or no processors compute plain attention.
+        ``blocks`` patches between blocks (FreeU, Deep Shrink; ``diffusion.unet.block_patches``).
+        ``None`` or empty hooks compute the plain network.
         """
         if (y is None) != (self.config.adm_in_channels is None):
             raise ValueError(
                 f"y={'None' if y is None else tuple(y.shape)} but "
                 f"adm_in_channels={self.config.adm_in_channels}"
             )
-        if attention is not None and not attention:
-            attention = None
-        if attention is not None:
-            attention.check_batch(x.shape[0])
-        t_emb = timestep_embedding(timesteps, self.config.model_channels).to(x.dtype)  # (B, mc)
-        emb = self.time_embed(t_emb)  # (B, 4*mc)
-        if y is not None:
-            emb = emb + self.label_emb(y.to(x.dtype))
-        hs: list[Tensor] = []
-        h = x
-        for index, block in enumerate(self.input_blocks):
-            h = block(h, emb, context, attention=attention, timesteps=timesteps)
-            if residuals is not None:
-                h = residuals.add_to_input(index, h)
-            hs.append(h)
+        attention = self._attention_for(attention, x)
+        walk = _Walk(self, x, self._embed(timesteps, y, x.dtype), context, timesteps,
+                     attention, blocks or None)
+        hs, h = walk.encode(residuals)
         if residuals is not None:
             hs = residuals.add_to_skips(hs)
         if self.middle_block is not None:
-            h = self.middle_block(h, emb, context, attention=attention, timesteps=timesteps)
+            h = walk.run(self.middle_block, h)
         if residuals is not None:
             h = residuals.add_to_middle(h)
-        for block in self.output_blocks:
-            h = torch.cat([h, hs.pop()], dim=1)  # (B, C + C_skip, H, W)
+        return self.out(walk.decode(h, hs))
+
+    def _attention_for(self, attention: AttentionHooks | None, x: Tensor
+                       ) -> AttentionHooks | None:
+        if attention is None or not attention:
+            return None
+        attention.check_batch(x.shape[0])
+        return dataclasses.replace(attention, original_shape=tuple(x.shape))
+
+    def _embed(self, timesteps: Tensor, y: Tensor | None, dtype: torch.dtype) -> Tensor:
+        t_emb = timestep_embedding(timesteps, self.config.model_channels).to(dtype)  # (B, mc)
+        emb: Tensor = self.time_embed(t_emb)  # (B, 4*mc)
+        if y is not None:
+            emb = emb + self.label_emb(y.to(dtype))
+        return emb
+
+
+@dataclass(frozen=True, eq=False)
+class _Walk:
+    """One forward through the blocks: what every block gets, and the block patches."""
+
+    net: UNetModel
+    x: Tensor
+    emb: Tensor
+    context: Tensor
+    timesteps: Tensor
+    attention: AttentionHooks | None
+    blocks: BlockPatches | None
+
+    def run(self, block: nn.Module, h: Tensor, output_size: tuple[int, int] | None = None
+            ) -> Tensor:
+        out: Tensor = block(h, self.emb, self.context, output_size, attention=self.attention,
+                            timesteps=self.timesteps)
+        return out
+
+    def _info(self, block: BlockId) -> BlockInfo:
+        assert self.blocks is not None
+        return self.blocks.info(block, tuple(self.x.shape), self.net.config.model_channels)
+
+    def encode(self, residuals: UNetResiduals | None) -> tuple[list[Tensor], Tensor]:
+        """The skip of every input block and what leaves the last one (encoder-side control
+        residuals added after their block, before the block patches)."""
+        hs: list[Tensor] = []
+        h = self.x
+        for index, block in enumerate(self.net.input_blocks):
+            h = self.run(block, h)
+            if residuals is not None:
+                h = residuals.add_to_input(index, h)
+            if self.blocks is not None:
+                h = self.blocks.after_input(h, self._info(("input", index)))
+            hs.append(h)
+            if self.blocks is not None:
+                h = self.blocks.after_skip(h, self._info(("input", index)))
+        return hs, h
+
+    def decode(self, h: Tensor, hs: list[Tensor]) -> Tensor:
+        for index, block in enumerate(self.net.output_blocks):
+            skip = hs.pop()
+            if self.blocks is not None:
+                h, skip = self.blocks.before_output(h, skip, self._info(("output", index)))
+            h = torch.cat([h, skip], dim=1)  # (B, C + C_skip, H, W)
             output_size = (hs[-1].shape[-2], hs[-1].shape[-1]) if hs else None
-            h = block(h, emb, context, output_size, attention=attention, timesteps=timesteps)
-        return self.out(h)
+            h = self.run(block, h, output_size)
+        return h
 
 
 def sdxl_adm(pooled: Tensor, micro_conditions: Sequence[Tensor]) -> Tensor:
