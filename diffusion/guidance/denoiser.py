@@ -28,6 +28,7 @@ from diffusion.guidance.hooks import (
     PreCFGArgs,
 )
 from diffusion.guidance.sides import SideInputs, side_evaluator
+from diffusion.guidance.unclip import AdmNoise
 from diffusion.sampling.model_sampling import Denoiser, ModelSampling
 from diffusion.sampling.uncond import UncondTap
 from diffusion.unet.attention import AttentionHooks
@@ -78,7 +79,7 @@ def make_apply_model(
         if residuals is not None:
             kwargs["residuals"] = residuals
         if attention or inputs:
-            kwargs["attention"] = AttentionHooks(attention, cond_or_uncond, inputs)
+            kwargs["attention"] = AttentionHooks(attention, cond_or_uncond, inputs, sigma)
         output = unet_fn(x_in, timesteps, context.to(x_in), **kwargs)
         return model_sampling.calculate_denoised(sigma, output.float(), x)
 
@@ -154,6 +155,7 @@ def guided_denoiser(
     dtype: torch.dtype | None = None,
     uncond_tap: UncondTap | None = None,
     unet_for: UNetProvider | None = None,
+    adm_noise: AdmNoise | None = None,
 ) -> Denoiser:
     """The ``model(x, sigma) -> x0`` the samplers call, guiding ``unet_fn`` with both sides.
 
@@ -168,9 +170,10 @@ def guided_denoiser(
     negative side is evaluated even at cfg 1, as ComfyUI's ``disable_cfg1_optimization``.
     unet_for: the network patched by an entry's weight hooks (None: entries with weight hooks
     are refused); entries without hooks always use ``unet_fn``.
+    adm_noise: unCLIP noise augmentation and the run's seed (entries with unCLIP conditioning).
     """
     inputs = SideInputs(latent_shape, adm, inpaint_concat, latent_image, denoise_mask,
-                        process_in, max_batch_area, dtype)
+                        process_in, max_batch_area, dtype, adm_noise)
     apply = make_apply_model(unet_fn, model_sampling, dtype, hooks)
     apply_for = hooked_apply_models(unet_for, model_sampling, dtype, hooks)
     evaluate = side_evaluator(apply, model_sampling,

@@ -9,6 +9,7 @@ import torch
 from diffusion.guidance.adm import AdmKind
 from diffusion.guidance.denoiser import UNetFn, UNetProvider
 from diffusion.guidance.hooks import NO_HOOKS, ModelHooks
+from diffusion.guidance.unclip import AdmNoise
 from diffusion.latent_format import LatentFormat
 from diffusion.sampling.model_sampling import ModelSampling
 from diffusion.unet.config import SDXL_ADM_CHANNELS, SDXL_REFINER_ADM_CHANNELS
@@ -24,7 +25,9 @@ class GuidedModel:
 
     ``unet_for(active)`` gives the network patched by a conditioning entry's weight hooks at
     their current strengths (``diffusion.guidance.hooked``); None refuses hooked entries (a
-    run that has some must say which weights they mean). ``unet`` serves every other entry."""
+    run that has some must say which weights they mean). ``unet`` serves every other entry.
+    ``adm_noise``: the unCLIP noise augmentation and the run's seed, for entries with unCLIP
+    conditioning (SD2.1 unCLIP always needs it; None refuses such entries)."""
 
     unet: UNetFn
     model_sampling: ModelSampling
@@ -34,6 +37,7 @@ class GuidedModel:
     dtype: torch.dtype | None = None
     hooks: ModelHooks = NO_HOOKS
     unet_for: UNetProvider | None = None
+    adm_noise: AdmNoise | None = None
 
     @classmethod
     def from_unet(
@@ -44,6 +48,7 @@ class GuidedModel:
         adm: AdmKind | None = None,
         hooks: ModelHooks = NO_HOOKS,
         unet_for: UNetProvider | None = None,
+        adm_noise: AdmNoise | None = None,
     ) -> GuidedModel:
         """ADM kind, inpaint concat and compute dtype read from the module (full-size ADM
         widths are recognised; pass ``adm`` for other widths)."""
@@ -67,4 +72,4 @@ class GuidedModel:
             )
         dtype = next(unet.parameters()).dtype
         return cls(unet, model_sampling, latent_format, adm, extra == INPAINT_EXTRA_CHANNELS,
-                   dtype, hooks, unet_for)
+                   dtype, hooks, unet_for, adm_noise)

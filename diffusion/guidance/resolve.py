@@ -22,6 +22,7 @@ from diffusion.guidance.adm import AdmKind, Side, encode_adm
 from diffusion.guidance.cond import AreaPercentage, Cond, ControlHook
 from diffusion.guidance.hooked import HookGroup
 from diffusion.guidance.inpaint import inpaint_concat
+from diffusion.guidance.unclip import AdmNoise
 from diffusion.sampling.model_sampling import ModelSampling
 
 AreaTuple = tuple[int, int, int, int]
@@ -56,6 +57,7 @@ class ModelInputs:
     latent_image: Tensor | None = None  # model space (B, C, H, W), for the inpaint concat
     denoise_mask: Tensor | None = None  # prepared noise mask (B, C, H, W)
     process_in: Callable[[Tensor], Tensor] | None = None  # for per-entry concat latents
+    adm_noise: AdmNoise | None = None  # unCLIP noise augmentation and the run's seed
 
 
 def mask_bounds(mask: Tensor) -> AreaTuple:
@@ -102,7 +104,7 @@ def _model_conds(
     cond: Cond, side: Side, inputs: ModelInputs
 ) -> tuple[Tensor | None, Tensor | None]:
     _, _, height, width = inputs.latent_shape
-    y = encode_adm(cond, inputs.adm, side, height, width)
+    y = encode_adm(cond, inputs.adm, side, height, width, inputs.adm_noise)
     concat = None
     if inputs.inpaint_concat:
         if inputs.latent_image is None:

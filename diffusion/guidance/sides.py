@@ -18,6 +18,7 @@ from diffusion.guidance.cond import Cond
 from diffusion.guidance.hook_schedule import ActiveHooks, KeyframeClock
 from diffusion.guidance.hooks import NO_HOOKS, ModelHooks, StepConds
 from diffusion.guidance.resolve import ModelInputs, ResolvedCond, resolve_sides
+from diffusion.guidance.unclip import AdmNoise
 from diffusion.sampling.model_sampling import ModelSampling
 
 
@@ -66,6 +67,7 @@ class SideInputs:
     process_in: Callable[[Tensor], Tensor] | None = None
     max_batch_area: int | None = None
     dtype: torch.dtype | None = None
+    adm_noise: AdmNoise | None = None  # unCLIP conditioning: the model's augmentation, seed
 
 
 def side_evaluator(
@@ -87,7 +89,8 @@ def side_evaluator(
         raise ValueError(f"max_batch_area must be >= 1 or None, got {inputs.max_batch_area!r}")
     latent_shape = (shape[0], shape[1], shape[2], shape[3])
     model_inputs = ModelInputs(latent_shape, inputs.adm, inputs.inpaint_concat,
-                               inputs.latent_image, inputs.denoise_mask, inputs.process_in)
+                               inputs.latent_image, inputs.denoise_mask, inputs.process_in,
+                               inputs.adm_noise)
     resolved = resolve_sides(sides, model_sampling, model_inputs)
     picked = range(len(resolved)) if order is None else order
     hooked = None if apply_for is None else HookedApply(

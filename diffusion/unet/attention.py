@@ -46,7 +46,9 @@ class AttentionInfo:
     ``transformer_index`` is the ``BasicTransformerBlock``'s index inside its
     ``SpatialTransformer``; ``hw`` the spatial (h, w) of the N query tokens; ``timesteps`` the
     UNet's (B,) timestep input; ``cond_or_uncond`` which equal batch chunks are cond (0) or
-    uncond (1), in batch order, empty when the caller did not say.
+    uncond (1), in batch order, empty when the caller did not say; ``sigmas`` the (B,) noise
+    levels of the rows (ComfyUI's ``extra_options["sigmas"]``), None when the caller did not
+    say.
     """
 
     kind: AttentionKind
@@ -56,6 +58,7 @@ class AttentionInfo:
     hw: tuple[int, int]
     timesteps: Tensor
     cond_or_uncond: tuple[int, ...] = ()
+    sigmas: Tensor | None = None
 
 
 class AttentionInputPatch(Protocol):
@@ -81,12 +84,14 @@ class AttentionProcessor(Protocol):
 @dataclass(frozen=True)
 class AttentionHooks:
     """The processors for one UNet forward (first outermost), the input patches (applied in
-    order before the projections) and the batch's cond/uncond layout
-    (``AttentionInfo.cond_or_uncond``). ``None`` or neither: plain attention."""
+    order before the projections), the batch's cond/uncond layout
+    (``AttentionInfo.cond_or_uncond``) and noise levels (``AttentionInfo.sigmas``). ``None`` or
+    neither processors nor patches: plain attention."""
 
     processors: tuple[AttentionProcessor, ...] = ()
     cond_or_uncond: tuple[int, ...] = ()
     input_patches: tuple[AttentionInputPatch, ...] = ()
+    sigmas: Tensor | None = None
 
     def __post_init__(self) -> None:
         for i, processor in enumerate(self.processors):

@@ -271,4 +271,5 @@ class SpatialTransformer(nn.Module):
             hw=hw,
             timesteps=timesteps,
             cond_or_uncond=attention.cond_or_uncond,
+            sigmas=attention.sigmas,
         )

@@ -80,6 +80,7 @@ class ComponentFile:
     prediction: Prediction = "eps"
     zsnr: bool = False
     in_channels: int = 4
+    adm_in_channels: int | None = None
     text_kind: TextKind | None = None
     text_config: TextEncoderConfig | None = None
 
@@ -164,8 +165,10 @@ def _unet_file(file: TensorFile) -> ComponentFile | None:
                          prediction=prediction_type(
                              file.shapes, file.metadata, family=family,
                              in_channels=config.in_channels,
+                             adm_in_channels=config.adm_in_channels,
                              read=lambda key: read_one(source, key)),
-                         zsnr=ZSNR_KEY in file.shapes, in_channels=config.in_channels)
+                         zsnr=ZSNR_KEY in file.shapes, in_channels=config.in_channels,
+                         adm_in_channels=config.adm_in_channels)
 
 
 def _text_source(file: TensorFile) -> tuple[TensorSource, TextKind] | None:
@@ -236,6 +239,7 @@ class UNetInfo:
     zsnr: bool
     latent_format: LatentFormat
     in_channels: int
+    adm_in_channels: int | None = None
 
 
 def unet_info(opened: ComponentSource) -> UNetInfo:
@@ -243,9 +247,10 @@ def unet_info(opened: ComponentSource) -> UNetInfo:
     if isinstance(opened, OpenedCheckpoint):
         shapes = opened.source.shapes
         return UNetInfo(opened.layout.family, opened.prediction, ZSNR_KEY in shapes,
-                        opened.latent_format, opened.layout.unet.in_channels)
+                        opened.latent_format, opened.layout.unet.in_channels,
+                        opened.layout.unet.adm_in_channels)
     if isinstance(opened, ComponentFile) and opened.component == "unet":
         assert opened.family is not None  # set by _unet_file
         return UNetInfo(opened.family, opened.prediction, opened.zsnr, opened.latent_format,
-                        opened.in_channels)
+                        opened.in_channels, opened.adm_in_channels)
     raise TypeError(f"{type(opened).__name__} holds no UNet")
