@@ -11,7 +11,10 @@ folder) opens as ``diffusion.loading.OpenedCheckpoint`` with components ``unet``
   metadata, zero-terminal-SNR from the ``ztsnr`` marker, as ComfyUI reads them;
 * ``text``: a CLIP text encoder, bare transformers keys (``text_model.…``; width 768 is CLIP-L,
   1024 / 1280 or a ``text_projection`` make it OpenCLIP ViT-H / bigG) or bare OpenCLIP keys
-  (``transformer.resblocks.…``). Which slot it fills is the loader's choice.
+  (``transformer.resblocks.…``). Which slot it fills is the loader's choice;
+* ``clip_vision``: a CLIP image tower (``diffusion.vision``), also inside SD2.1 unCLIP
+  checkpoints; ``ipadapter``: an IP-Adapter (``diffusion.ipadapter``); ``style_model``: a
+  T2I-Adapter style model (``diffusion.style``).
 
 This belongs in ``diffusion.loading`` (it only composes its public pieces); it lives here until
 that package offers a component opener.
@@ -28,6 +31,7 @@ import torch
 from torch import nn
 
 from diffusion import latent_format
+from diffusion.ipadapter import open_ipadapter_file
 from diffusion.latent_format import LatentFormat
 from diffusion.loading import OpenedCheckpoint, UnknownModelError, open_checkpoint
 from diffusion.loading.checkpoint import (
@@ -51,10 +55,12 @@ from diffusion.loading.detect import (
 from diffusion.loading.diffusers_folder import MappedSource, add_open_clip, add_unet, add_vae
 from diffusion.loading.files import TensorFile, TensorSource, read_tensor_file
 from diffusion.memory import ComponentSource
+from diffusion.style import open_style_file
 from diffusion.text.clip import CLIPTextModel, OpenCLIPTextModel, TextEncoderConfig
 from diffusion.unet.config import Family
 from diffusion.unet.model import UNetModel
 from diffusion.vae.model import AutoencoderKL
+from diffusion.vision import open_vision_file, with_embedded_vision
 
 logger = logging.getLogger(__name__)
 
@@ -208,11 +214,16 @@ def _text_file(file: TensorFile) -> ComponentFile | None:
     return ComponentFile("text", TEXT_PREFIX, source, build, text_kind=kind, text_config=config)
 
 
+_PROBES: tuple[Callable[[TensorFile], ComponentSource | None], ...] = (
+    _vae_file, _unet_file, _text_file, open_vision_file, open_ipadapter_file, open_style_file)
+
+
 def open_model_file(path: Path) -> ComponentSource:
-    """A full checkpoint, or a VAE / UNet / text-encoder file (see the module docstring)."""
+    """A full checkpoint (with the CLIP vision tower of an SD2.1 unCLIP one), or a VAE / UNet
+    / text-encoder / CLIP vision / IP-Adapter / style model file (see the module docstring)."""
     path = Path(path)
     try:
-        return open_checkpoint(path)
+        return with_embedded_vision(open_checkpoint(path))
     except UnknownModelError as exc:
         checkpoint_error = exc
     if path.is_dir():
@@ -220,13 +231,15 @@ def open_model_file(path: Path) -> ComponentSource:
     file = read_tensor_file(path)
     if any(k.startswith(UNET_PREFIX) for k in file.shapes):
         raise checkpoint_error  # a checkpoint whose layout is wrong: say why
-    for probe in (_vae_file, _unet_file, _text_file):
+    for probe in _PROBES:
         opened = probe(file)
         if opened is not None:
-            logger.info("%s: opened as a standalone %s file", path, opened.component)
+            component = next(iter(opened.prefixes()))
+            logger.info("%s: opened as a standalone %s file", path, component)
             return opened
     raise UnknownModelError(
-        f"{path}: not a checkpoint ({checkpoint_error}), nor a VAE, UNet or CLIP text-encoder file"
+        f"{path}: not a checkpoint ({checkpoint_error}), nor a VAE, UNet, CLIP text-encoder, "
+        "CLIP vision, IP-Adapter or style model file"
     )
 
 
