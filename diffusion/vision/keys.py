@@ -68,3 +68,32 @@ def open_clip_visual(path: Path, shapes: Shapes, read: Callable[[str], Tensor], 
                    f"{dst}vision_model.encoder.layers.{n}.")
     return out
 
+
+
+def open_clip_visual_shapes(width: int, layers: int, mlp_width: int, projection_dim: int,
+                            patch_size: int, positions: int) -> dict[str, tuple[int, ...]]:
+    """``{key: shape}`` of a tower in the OpenAI / OpenCLIP ``visual`` layout (no prefix), for
+    writing random-weight checkpoints in that layout."""
+    shapes: dict[str, tuple[int, ...]] = {
+        "class_embedding": (width,),
+        "positional_embedding": (positions, width),
+        "proj": (width, projection_dim),
+        "conv1.weight": (width, 3, patch_size, patch_size),
+    }
+    for norm in ("ln_pre", "ln_post"):
+        shapes |= {f"{norm}.weight": (width,), f"{norm}.bias": (width,)}
+    for n in range(layers):
+        block = f"transformer.resblocks.{n}."
+        shapes |= {
+            block + "attn.in_proj_weight": (3 * width, width),
+            block + "attn.in_proj_bias": (3 * width,),
+            block + "attn.out_proj.weight": (width, width),
+            block + "attn.out_proj.bias": (width,),
+            block + "mlp.c_fc.weight": (mlp_width, width),
+            block + "mlp.c_fc.bias": (mlp_width,),
+            block + "mlp.c_proj.weight": (width, mlp_width),
+            block + "mlp.c_proj.bias": (width,),
+        }
+        for norm in ("ln_1", "ln_2"):
+            shapes |= {f"{block}{norm}.weight": (width,), f"{block}{norm}.bias": (width,)}
+    return shapes
