@@ -60,8 +60,9 @@ class AdapterImages:
 
 
 def project_images(model: IPAdapterModel, images: AdapterImages,
-                   slots: Sequence[CrossAttentionSlot]) -> dict[int, LayerImage]:
-    """Keys and values of the image tokens at every slot's layer (float32, on the CPU)."""
+                   slots: Sequence[CrossAttentionSlot],
+                   device: torch.device | str = "cpu") -> dict[int, LayerImage]:
+    """Keys and values of the image tokens at every slot's layer (float32, on ``device``)."""
     with torch.no_grad():
         cond = model.project(images.cond)  # (n, T, C)
         uncond = model.project(images.uncond)
@@ -70,7 +71,7 @@ def project_images(model: IPAdapterModel, images: AdapterImages,
         for slot in slots:
             k_c, v_c = model.key_value(slot.key, cond)
             k_u, v_u = model.key_value(slot.key, uncond)
-            out[slot.key] = LayerImage(*(t.float().cpu() for t in (k_c, v_c, k_u, v_u)))
+            out[slot.key] = LayerImage(*(t.float().to(device) for t in (k_c, v_c, k_u, v_u)))
     return out
 
 
@@ -89,12 +90,13 @@ class Application:
 
 
 def attention_processor(model: IPAdapterModel, images: AdapterImages,
-                        slots: Sequence[CrossAttentionSlot], how: Application
-                        ) -> IPAdapterAttention:
-    """The processor applying ``model`` with ``images`` at ``slots`` (all checked to fit)."""
+                        slots: Sequence[CrossAttentionSlot], how: Application,
+                        device: torch.device | str = "cpu") -> IPAdapterAttention:
+    """The processor applying ``model`` with ``images`` at ``slots`` (all checked to fit); its
+    keys, values and mask live on ``device`` (where the UNet will run)."""
     used = [s for s in slots if how.patch_middle or s.block[0] != "middle"]
-    layers = project_images(model, images, used)
-    mask = None if how.mask is None else how.mask.float().cpu()
+    layers = project_images(model, images, used, device)
+    mask = None if how.mask is None else how.mask.float().to(device)
     return IPAdapterAttention({(s.block, s.transformer_index): s for s in used}, layers,
                               how.schedule, how.sigma_start, how.sigma_end, how.embeds_scaling,
                               mask)

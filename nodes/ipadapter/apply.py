@@ -12,15 +12,10 @@ from torch import Tensor
 from diffusion.ipadapter import COMBINE_METHODS, EMBEDS_SCALING, WEIGHT_TYPES, AdapterImages
 from nodes.api import CLIP_VISION as CLIP_VISION_SOCKET
 from nodes.api import IMAGE, MASK, MODEL, Combo, Float, Link, Node, Output, RunContext
-from nodes.ipadapter.execute import (
-    Request,
-    apply_ipadapter,
-    encode_image,
-    image_inputs,
-    zero_image,
-)
+from nodes.ipadapter.execute import Request, apply_ipadapter, image_inputs, zero_image
 from nodes.ipadapter.sockets import EMBEDS, IPADAPTER
 from nodes.payloads import DiffusionModel
+from nodes.vision.encode import encode_image
 from nodes.vision_payloads import ClipVision, IPAdapter
 
 CATEGORY = "ipadapter"

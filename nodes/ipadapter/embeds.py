@@ -11,8 +11,9 @@ from torch import Tensor
 from diffusion.ipadapter import COMBINE_METHODS, combine_embeds
 from nodes.api import CLIP_VISION as CLIP_VISION_SOCKET
 from nodes.api import IMAGE, MASK, Combo, Float, Link, Node, Output, RunContext
-from nodes.ipadapter.execute import encode_image, zero_image
+from nodes.ipadapter.execute import zero_image
 from nodes.ipadapter.sockets import EMBEDS, IPADAPTER
+from nodes.vision.encode import encode_image
 from nodes.vision_payloads import ClipVision, IPAdapter
 
 CATEGORY = "ipadapter/embeds"

@@ -98,5 +98,6 @@ def apply_ipadapter(ctx: RunContext, model: DiffusionModel, ipadapter: IPAdapter
                       sampling.percent_to_sigma(request.end_at), request.embeds_scaling,
                       request.attn_mask)
     with ctx.models.use(ipadapter.handle) as adapter:
-        processor = attention_processor(adapter, AdapterImages(cond, uncond), slots, how)
+        processor = attention_processor(adapter, AdapterImages(cond, uncond), slots, how,
+                                        ctx.models.device)
     return dataclasses.replace(model, hooks=model.hooks.plus(attention=(processor,)))

@@ -16,8 +16,12 @@ from torch import nn
 
 from diffusion.checkpoint_maker import layout_shapes
 from diffusion.loading import UnknownModelError
-from diffusion.loading.checkpoint import OpenedCheckpoint, check_layout, expected_shapes
-from diffusion.loading.checkpoint import build_modules
+from diffusion.loading.checkpoint import (
+    OpenedCheckpoint,
+    build_modules,
+    check_layout,
+    expected_shapes,
+)
 from diffusion.loading.detect import detect_layout
 from diffusion.loading.files import TensorFile
 from diffusion.vision import (

@@ -21,6 +21,7 @@ from tests.nodes.vision.tiny_files import (
     write_style,
 )
 
+
 def _fails(env: ModelEnv, prompt: dict[str, Any], source: str, slot: int = 0) -> str:
     """The failure message of a job probing ``source``'s output ``slot``."""
     result = env.engine.execute(JobRequest(f"fail-{source}", {
