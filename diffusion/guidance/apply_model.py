@@ -48,7 +48,7 @@ def _patch_kwargs(hooks: ModelHooks, sigma: Tensor, cond_or_uncond: tuple[int, .
     kwargs: dict[str, Any] = {}
     if hooks.attention or hooks.attention_inputs:
         kwargs["attention"] = AttentionHooks(hooks.attention, cond_or_uncond,
-                                             hooks.attention_inputs)
+                                             hooks.attention_inputs, sigmas=sigma)
     if hooks.block_inputs or hooks.block_inputs_after_skip or hooks.block_outputs:
         kwargs["blocks"] = BlockPatches(hooks.block_inputs, hooks.block_inputs_after_skip,
                                         hooks.block_outputs, sigma, cond_or_uncond)

@@ -107,6 +107,23 @@ class RunControl(Protocol):
 
 
 @dataclass(frozen=True, eq=False)
+class UnclipEntry:
+    """One unCLIPConditioning: CLIP vision image embeddings (n, D), how strongly they
+    condition and how much noise augmentation they get (0..1)."""
+
+    image_embeds: Tensor
+    strength: float
+    noise_augmentation: float
+
+    def __post_init__(self) -> None:
+        if self.image_embeds.ndim != 2:
+            raise ValueError(f"image_embeds must be (n, D), got {tuple(self.image_embeds.shape)}")
+        if not 0.0 <= self.noise_augmentation <= 1.0:
+            raise ValueError(f"noise_augmentation must be in [0, 1], got "
+                             f"{self.noise_augmentation!r}")
+
+
+@dataclass(frozen=True, eq=False)
 class Cond:
     """One conditioning entry.
 
@@ -126,6 +143,8 @@ class Cond:
     clip_start_percent / clip_end_percent: the keyframe range a scheduled CLIP encoded this
     entry for (SetClipHooks with schedule_clip); the entry is active only where both its own
     range and this one hold.
+    unclip: unCLIP image conditioning (unCLIPConditioning), in the order applied: SD2.1
+    unCLIP's ADM input, SDXL's pooled input (Revision); other models ignore it, as ComfyUI.
     """
 
     cross_attn: Tensor
@@ -151,6 +170,7 @@ class Cond:
     default: bool = False
     clip_start_percent: float | None = None
     clip_end_percent: float | None = None
+    unclip: tuple[UnclipEntry, ...] = ()
 
     def __post_init__(self) -> None:
         if self.cross_attn.ndim != 3:
@@ -172,6 +192,9 @@ class Cond:
                              f"{self.clip_start_percent!r} and {self.clip_end_percent!r}")
         if not isinstance(self.control, tuple):
             raise TypeError(f"control must be a tuple of hooks, got {type(self.control).__name__}")
+        if not isinstance(self.unclip, tuple):
+            raise TypeError(f"unclip must be a tuple of UnclipEntry, got "
+                            f"{type(self.unclip).__name__}")
         if self.hooks is not None and not isinstance(self.hooks, HookGroup):
             raise TypeError(f"hooks must be a HookGroup or None, got {type(self.hooks).__name__}")
 
@@ -187,7 +210,7 @@ class Cond:
     def nbytes(self) -> int:
         """Bytes of the tensors this entry holds (for the output cache's byte budget)."""
         tensors = (self.cross_attn, self.pooled_output, self.mask, self.concat_latent_image,
-                   self.concat_mask)
+                   self.concat_mask, *(u.image_embeds for u in self.unclip))
         own = sum(t.numel() * t.element_size() for t in tensors if t is not None)
         return own + sum(int(getattr(c, "nbytes", 0)) for c in self.control)
 

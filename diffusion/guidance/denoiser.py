@@ -38,6 +38,7 @@ from diffusion.guidance.hooks import (
 )
 from diffusion.guidance.model_calls import ModelCalls
 from diffusion.guidance.sides import SideInputs, side_evaluator
+from diffusion.guidance.unclip import AdmNoise
 from diffusion.sampling.model_sampling import Denoiser, ModelSampling
 from diffusion.sampling.uncond import UncondTap
 
@@ -109,6 +110,7 @@ def guided_denoiser(
     uncond_tap: UncondTap | None = None,
     unet_for: UNetProvider | None = None,
     ip2p_concat: bool = False,
+    adm_noise: AdmNoise | None = None,
 ) -> Denoiser:
     """The ``model(x, sigma) -> x0`` the samplers call, guiding ``unet_fn`` with both sides.
 
@@ -125,10 +127,11 @@ def guided_denoiser(
     ``disable_cfg1_optimization``.
     unet_for: the network patched by an entry's weight hooks (None: entries with weight hooks
     are refused); entries without hooks always use ``unet_fn``.
+    adm_noise: unCLIP noise augmentation and the run's seed (entries with unCLIP conditioning).
     """
     hooks = hooks.for_run()
     inputs = SideInputs(latent_shape, adm, inpaint_concat, latent_image, denoise_mask,
-                        process_in, max_batch_area, dtype, ip2p_concat)
+                        process_in, max_batch_area, dtype, ip2p_concat, adm_noise)
     applier = ModelApplier(unet_fn, model_sampling, dtype, unet_for)
     evaluate = side_evaluator(applier, ((positive, "positive"), (negative, "negative")), inputs,
                               hooks)

@@ -9,6 +9,7 @@ import torch
 from diffusion.guidance.adm import AdmKind
 from diffusion.guidance.denoiser import UNetFn, UNetProvider
 from diffusion.guidance.hooks import NO_HOOKS, ModelHooks
+from diffusion.guidance.unclip import AdmNoise
 from diffusion.latent_format import LatentFormat
 from diffusion.sampling.model_sampling import ModelSampling
 from diffusion.unet.config import SDXL_ADM_CHANNELS, SDXL_REFINER_ADM_CHANNELS
@@ -26,7 +27,9 @@ class GuidedModel:
 
     ``unet_for(active)`` gives the network patched by a conditioning entry's weight hooks at
     their current strengths (``diffusion.guidance.hooked``); None refuses hooked entries (a
-    run that has some must say which weights they mean). ``unet`` serves every other entry."""
+    run that has some must say which weights they mean). ``unet`` serves every other entry.
+    ``adm_noise``: the unCLIP noise augmentation and the run's seed, for entries with unCLIP
+    conditioning (SD2.1 unCLIP always needs it; None refuses such entries)."""
 
     unet: UNetFn
     model_sampling: ModelSampling
@@ -37,6 +40,7 @@ class GuidedModel:
     hooks: ModelHooks = NO_HOOKS
     unet_for: UNetProvider | None = None
     ip2p_concat: bool = False
+    adm_noise: AdmNoise | None = None
 
     @classmethod
     def from_unet(
@@ -47,6 +51,7 @@ class GuidedModel:
         adm: AdmKind | None = None,
         hooks: ModelHooks = NO_HOOKS,
         unet_for: UNetProvider | None = None,
+        adm_noise: AdmNoise | None = None,
     ) -> GuidedModel:
         """ADM kind, concat input (5 extra channels: inpainting, 4: InstructPix2Pix) and compute
         dtype read from the module (full-size ADM widths are recognised; pass ``adm`` for other
@@ -72,4 +77,4 @@ class GuidedModel:
             )
         dtype = next(unet.parameters()).dtype
         return cls(unet, model_sampling, latent_format, adm, extra == INPAINT_EXTRA_CHANNELS,
-                   dtype, hooks, unet_for, extra == IP2P_EXTRA_CHANNELS)
+                   dtype, hooks, unet_for, extra == IP2P_EXTRA_CHANNELS, adm_noise)

@@ -57,7 +57,7 @@ def model_sides(
     model's, for the rest of the run)."""
     inputs = SideInputs(latent.shape, model.adm, model.inpaint_concat, latent, mask,
                         model.latent_format.process_in, max_batch_area, model.dtype,
-                        model.ip2p_concat)
+                        model.ip2p_concat, model.adm_noise)
     applier = ModelApplier(model.unet, model.model_sampling, model.dtype, model.unet_for)
     return side_evaluator(applier, sides, inputs, model.hooks.for_run(), order)
 
@@ -99,6 +99,7 @@ class CFGGuider:
             uncond_tap=tap,
             unet_for=model.unet_for,
             ip2p_concat=model.ip2p_concat,
+            adm_noise=model.adm_noise,
         )
 
 

@@ -22,6 +22,7 @@ from diffusion.guidance.adm import AdmKind, Side, encode_adm
 from diffusion.guidance.cond import AreaPercentage, Cond, ControlHook, ControlRun, RunControl
 from diffusion.guidance.hooked import HookGroup
 from diffusion.guidance.inpaint import inpaint_concat, ip2p_concat
+from diffusion.guidance.unclip import AdmNoise
 from diffusion.sampling.model_sampling import ModelSampling
 
 AreaTuple = tuple[int, int, int, int]
@@ -58,6 +59,7 @@ class ModelInputs:
     process_in: Callable[[Tensor], Tensor] | None = None  # for per-entry concat latents
     ip2p_concat: bool = False  # an InstructPix2Pix UNet (its concat: the entry's image latent)
     control_run: ControlRun | None = None  # what run-bound control sources (ControlNets) need
+    adm_noise: AdmNoise | None = None  # unCLIP noise augmentation and the run's seed
 
 
 BoundControls = dict[int, tuple[RunControl, ControlHook]]
@@ -126,7 +128,7 @@ def _model_conds(
     cond: Cond, side: Side, inputs: ModelInputs
 ) -> tuple[Tensor | None, Tensor | None]:
     _, _, height, width = inputs.latent_shape
-    y = encode_adm(cond, inputs.adm, side, height, width)
+    y = encode_adm(cond, inputs.adm, side, height, width, inputs.adm_noise)
     concat = None
     if inputs.ip2p_concat:
         concat = ip2p_concat(inputs.latent_shape, cond.concat_latent_image)

@@ -28,6 +28,7 @@ from diffusion.guidance.resolve import (
     resolve_cond,
     resolve_sides,
 )
+from diffusion.guidance.unclip import AdmNoise
 from diffusion.sampling.model_sampling import ModelSampling
 from diffusion.unet.attention import AttentionProcessor
 
@@ -113,6 +114,7 @@ class SideInputs:
     max_batch_area: int | None = None
     dtype: torch.dtype | None = None
     ip2p_concat: bool = False  # an InstructPix2Pix UNet: the entries' image latent as concat
+    adm_noise: AdmNoise | None = None  # unCLIP conditioning: the model's augmentation, seed
 
 
 def _resolver(model_sampling: ModelSampling, inputs: ModelInputs,
@@ -148,7 +150,8 @@ def side_evaluator(
     ms = applier.model_sampling
     model_inputs = ModelInputs(latent_shape, inputs.adm, inputs.inpaint_concat,
                                inputs.latent_image, inputs.denoise_mask, inputs.process_in,
-                               inputs.ip2p_concat, ControlRun(ms, inputs.dtype, _network(applier)))
+                               inputs.ip2p_concat, ControlRun(ms, inputs.dtype, _network(applier)),
+                               inputs.adm_noise)
     bound: BoundControls = {}
     resolved = resolve_sides(sides, ms, model_inputs, bound)
     picked = range(len(resolved)) if order is None else order

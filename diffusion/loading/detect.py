@@ -24,6 +24,7 @@ Shapes = Mapping[str, tuple[int, ...]]
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
 TEXT_HEAD_WIDTH = 64  # every CLIP / OpenCLIP text tower in these families uses 64-wide heads
+UNCLIP_ADM_CHANNELS = (2 * 768, 2 * 1024)  # SD2.1 unCLIP L and H: embedding + noise level
 
 
 TEXT_SLOTS: dict[Family, tuple[TextSlot, ...]] = {
@@ -76,8 +77,8 @@ def family_from_unet(context: int, adm: int | None) -> Family:
     """The published family with this cross-attention width and label-embedding input."""
     if adm is None and context == 768:
         return "sd1"
-    if adm is None and context == 1024:
-        return "sd2"
+    if context == 1024 and adm in (None, *UNCLIP_ADM_CHANNELS):
+        return "sd2"  # with ADM: SD2.1 unCLIP (image embedding + noise level embedding)
     if adm is not None and context == 2048:
         return "sdxl"
     if adm is not None and context == 1280:

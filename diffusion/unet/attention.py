@@ -51,7 +51,9 @@ class AttentionInfo:
     ``SpatialTransformer``; ``hw`` the spatial (h, w) of the N query tokens; ``timesteps`` the
     UNet's (B,) timestep input; ``cond_or_uncond`` which equal batch chunks are cond (0) or
     uncond (1), in batch order, empty when the caller did not say; ``original_shape`` the UNet
-    input's (B, C, H, W) (ComfyUI's ``original_shape``; empty when not known).
+    input's (B, C, H, W) (ComfyUI's ``original_shape``; empty when not known); ``sigmas`` the
+    (B,) noise levels of the rows (ComfyUI's ``extra_options["sigmas"]``), None when the caller
+    did not say.
     """
 
     kind: AttentionKind
@@ -62,6 +64,7 @@ class AttentionInfo:
     timesteps: Tensor
     cond_or_uncond: tuple[int, ...] = ()
     original_shape: tuple[int, ...] = ()
+    sigmas: Tensor | None = None
 
 
 class AttentionInputPatch(Protocol):
@@ -110,12 +113,14 @@ class AttentionProcessor(Protocol):
 class AttentionHooks:
     """The processors for one UNet forward (first outermost), the input patches (applied in
     order before the projections) and the batch's cond/uncond layout
-    (``AttentionInfo.cond_or_uncond``). ``None`` or neither: plain attention."""
+    (``AttentionInfo.cond_or_uncond``) and noise levels (``AttentionInfo.sigmas``). ``None`` or
+    neither processors nor patches: plain attention."""
 
     processors: tuple[AttentionProcessor, ...] = ()
     cond_or_uncond: tuple[int, ...] = ()
     input_patches: tuple[InputPatch, ...] = ()
     original_shape: tuple[int, ...] = ()  # the UNet input's (B, C, H, W); the UNet sets it
+    sigmas: Tensor | None = None  # (B,) noise levels of the rows; None: not known
 
     def __post_init__(self) -> None:
         for i, processor in enumerate(self.processors):

@@ -275,4 +275,5 @@ class SpatialTransformer(nn.Module):
             timesteps=timesteps,
             cond_or_uncond=attention.cond_or_uncond,
             original_shape=attention.original_shape,
+            sigmas=attention.sigmas,
         )

@@ -18,6 +18,7 @@ from typing import Any
 from torch import Tensor
 
 from diffusion.guidance import GuidedModel, sample
+from diffusion.guidance.unclip import model_adm_noise
 from diffusion.previews import LATENT_RGB, preview_image
 from diffusion.sampling import Noise, SamplerSpec
 from nodes.api import RunContext
@@ -76,9 +77,12 @@ def run_sampling(
     reporter = StepReporter(ctx, model.family)
     ctx.check_cancelled()
     with ctx.models.use(model.unet, model.patches) as unet:
+        adm_noise = model_adm_noise(model.adm, unet.config.adm_in_channels,
+                                    model.noise_augmentor, noise.seed)
         guided = GuidedModel.from_unet(unet, model.model_sampling, model.latent_format,
                                        adm=model.adm, hooks=model.hooks,
-                                       unet_for=hooked_unets(ctx.models, model))
+                                       unet_for=hooked_unets(ctx.models, model),
+                                       adm_noise=adm_noise)
         samples = sample(
             guide.bind(guided), sampler, sigmas, noise, latent.samples.to(ctx.models.device),
             mask=latent.noise_mask, batch_index=latent.batch_index, callback=reporter,
