@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import signal
 import threading
 import time
 from typing import Any
@@ -38,6 +39,7 @@ from executor.worker_wire import (
 logger = logging.getLogger(__name__)
 POLL_S = 0.05  # how often a waiting job looks at its cancel event
 CRASH_TYPE = "WorkerCrashed"
+OOM_KILLER_HINT = " (as the kernel's out-of-memory killer does when memory runs out)"
 
 
 class WorkerJobError(RuntimeError):
@@ -120,7 +122,9 @@ class JobWatch:
         return f" while node {self.node[0]} ({self.node[1]}) was running" if self.node else ""
 
     def _crashed(self) -> JobOutcome:
-        message = (f"the worker process {self.handle.exit_description()}{self._where()}; "
+        exit_code = self.handle.process.exitcode
+        hint = OOM_KILLER_HINT if exit_code == -signal.SIGKILL else ""
+        message = (f"the worker process {self.handle.exit_description()}{hint}{self._where()}; "
                    "it was restarted")
         logger.error("job %s: %s", self.job_id, message)
         node_id, node_type = self.node or (None, None)

@@ -59,8 +59,8 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                        help="accept state-changing requests from this origin")
     serve.add_argument("--requeue-interrupted", action="store_true",
-                       help="after a crash, run the job that was running again "
-                            "(default: mark it lost)")
+                       help="after a crash of the server or its worker, run the job that "
+                            "was running again, once (default: fail it / mark it lost)")
     serve.add_argument("--history-limit", type=int, default=10_000,
                        help="finished jobs kept (oldest dropped first)")
     serve.add_argument("--max-upload-mb", type=int, default=100,
