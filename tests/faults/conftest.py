@@ -14,6 +14,7 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient
 
 from executor.process_backend import ProcessBackend
+from executor.worker_child import WorkerSetup
 from executor.worker_supervisor import WorkerSupervisor
 from latentgraph.app import build_process_backend, stop_with_app
 from nodes.api import Folders
@@ -72,18 +73,20 @@ async def poll(read: Callable[[], Any], done: Callable[[Any], bool],
         await asyncio.sleep(0.02)
 
 
-def fault_backend(settings: ServerSettings, grace: float = GRACE_S) -> ProcessBackend:
+def fault_backend(settings: ServerSettings, grace: float = GRACE_S,
+                  build: Callable[[str], WorkerSetup] = build_worker) -> ProcessBackend:
     """A started worker running the fault pack, and the backend over it."""
-    supervisor = WorkerSupervisor(functools.partial(build_worker, str(settings.base_dir)))
+    supervisor = WorkerSupervisor(functools.partial(build, str(settings.base_dir)))
     supervisor.start()
     folders = Folders(settings.input_dir, settings.output_dir, settings.temp_dir)
     return build_process_backend(supervisor, fault_registry(), folders, UnwiredModelFiles(),
                                  cancel_grace_s=grace)
 
 
-async def serve(aiohttp_client: ClientFactory, base: Path, **options: Any) -> Served:
+async def serve(aiohttp_client: ClientFactory, base: Path,
+                build: Callable[[str], WorkerSetup] = build_worker, **options: Any) -> Served:
     settings = make_settings(base, **options)
-    backend = fault_backend(settings)
+    backend = fault_backend(settings, build=build)
     app = create_app(backend, fault_registry(), settings)
     stop_with_app(app, backend)
     return Served(await aiohttp_client(app), backend, settings)

@@ -149,3 +149,8 @@ def build_worker(base: str) -> WorkerSetup:
     ports = Ports(models=MarkedModelStore(root / "temp" / "unloaded"), devices=worker_devices)
     return WorkerSetup(Engine(fault_registry(), make_cache("lru", max_entries=1000),
                               folders=folders, ports=ports))
+
+
+def broken_worker(base: str) -> WorkerSetup:
+    """A worker whose node pack does not import."""
+    raise ImportError("no module named 'broken_pack'")

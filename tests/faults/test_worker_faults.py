@@ -9,14 +9,15 @@ import asyncio
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
 from server.job_store import JobStore
-from tests.faults.conftest import GRACE_S, Served, poll
-from tests.faults.fault_pack import fault, runs
+from tests.faults.conftest import GRACE_S, Served, poll, serve
+from tests.faults.fault_pack import broken_worker, fault, runs
 from tests.faults.real_server import gone
-from tests.server.conftest import connect, is_end_of, messages_until
+from tests.server.conftest import ClientFactory, connect, is_end_of, messages_until
 from tests.server.slow_pack import sleep_prompt
 from tests.server.stub_pack import show_prompt
 
@@ -82,7 +83,7 @@ async def test_cancel_of_a_hanging_node_frees_the_queue_within_the_grace(served:
     interrupted = next(m for m in seen if m["type"] == "execution_interrupted")["data"]
     assert interrupted["node_id"] == "1" and interrupted["node_type"] == "Hang"
     job = await served.finished("hang")
-    assert job["status"] == "cancelled"
+    assert job["status"] == "cancelled" and "worker_killed" in job["notes"]["1"]
     assert (await served.finished("next"))["status"] == "completed"
     assert time.monotonic() - started < GRACE_S + 5
     assert await served.new_worker(first) != first
@@ -142,3 +143,15 @@ async def test_a_job_queued_as_the_idle_worker_dies_runs_on_the_next(served: Ser
     assert await asyncio.to_thread(gone, first)  # dead, perhaps not yet noticed
     await assert_next_job_completes(served)  # not counted as a crash: it never reached it
     assert await served.new_worker(first) != first
+
+
+async def test_a_worker_that_cannot_start_fails_jobs_at_once(
+    aiohttp_client: ClientFactory, tmp_path: Path,
+) -> None:
+    served = await serve(aiohttp_client, tmp_path, build=broken_worker)
+    await served.queue(show_prompt(), "first")
+    job = await served.finished("first", timeout=10)
+    assert job["status"] == "failed"
+    error = job["execution_error"]
+    assert error["exception_type"] == "WorkerUnavailableError"
+    assert "ImportError: no module named 'broken_pack'" in error["exception_message"]
