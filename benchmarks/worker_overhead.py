@@ -96,7 +96,9 @@ def warm(jobs: int, base: Path) -> dict[str, list[float]]:
 
 
 def restart(supervisor: Any) -> float:
-    pid = supervisor.ready_worker().pid
+    handle = supervisor.ready_worker()
+    assert handle is not None
+    pid = handle.pid
     start = time.perf_counter()
     os.kill(pid, signal.SIGKILL)
     while supervisor.worker_pid == pid:

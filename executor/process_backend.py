@@ -25,9 +25,9 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any
 
-from executor.events import Event, EventSink
+from executor.events import Event, EventSink, JobInterrupted
 from executor.job_watch import JobWatch
-from executor.jobs import JobOutcome, JobRequest
+from executor.jobs import JobOutcome, JobRequest, JobStatus
 from executor.prompt_validator import PromptValidator
 from executor.validate import ValidatedPrompt
 from executor.worker_handle import REAP_TIMEOUT_S, WorkerGoneError
@@ -52,6 +52,9 @@ class ProcessBackend:
         self._job_lock = threading.Lock()
         self._running: tuple[str, threading.Event] | None = None
 
+    def stop_restarting(self) -> None:
+        self.supervisor.stop_restarting()
+
     def close(self) -> None:
         self.supervisor.close()
 
@@ -72,13 +75,17 @@ class ProcessBackend:
 
     def _watch(self, request: JobRequest, sink: EventSink, cancel: threading.Event
                ) -> JobOutcome:
-        handle = self.supervisor.ready_worker()
-        try:
-            return JobWatch(handle, request, sink, cancel, self.cancel_grace_s).run()
-        except WorkerGoneError:  # it died between jobs: the job never reached it
-            logger.warning("job %s goes to the next worker process", request.job_id)
-            handle.exited.wait(REAP_TIMEOUT_S)
-        handle = self.supervisor.ready_worker()
+        handle = self.supervisor.ready_worker(cancel=cancel)
+        if handle is not None:
+            try:
+                return JobWatch(handle, request, sink, cancel, self.cancel_grace_s).run()
+            except WorkerGoneError:  # it died between jobs: the job never reached it
+                logger.warning("job %s goes to the next worker process", request.job_id)
+                handle.exited.wait(REAP_TIMEOUT_S)
+            handle = self.supervisor.ready_worker(cancel=cancel)
+        if handle is None:  # cancelled while waiting for a worker: nothing ran
+            sink(JobInterrupted(request.job_id, None, None, ()))
+            return JobOutcome(request.job_id, JobStatus.INTERRUPTED)
         return JobWatch(handle, request, sink, cancel, self.cancel_grace_s).run()
 
     async def execute_async(self, request: JobRequest, sink: EventSink | None = None,

@@ -45,6 +45,7 @@ class WorkerSupervisor:
         self._timer: threading.Timer | None = None
         self._failed_starts = 0
         self._closing = False
+        self._retiring = False
         self._last_devices: list[dict[str, Any]] = []
 
     def start(self) -> None:
@@ -61,14 +62,14 @@ class WorkerSupervisor:
 
     def _respawn(self) -> None:
         with self._lock:
-            if not self._closing:
+            if not (self._closing or self._retiring):
                 self.restarts += 1
                 self._spawn()
 
     def _exited(self, handle: WorkerHandle) -> None:
         """Called by the handle's reader thread when its process has ended."""
         with self._lock:
-            if handle is not self._handle or self._closing:
+            if handle is not self._handle or self._closing or self._retiring:
                 return
             if handle.ready.is_set():
                 self._failed_starts, delay = 0, 0.0
@@ -86,6 +87,15 @@ class WorkerSupervisor:
             else:
                 self.restarts += 1
                 self._spawn()
+
+    def stop_restarting(self) -> None:
+        """The server is stopping: a worker that ends from now on is not replaced (the
+        running job may still end, or be killed, on the current one)."""
+        with self._lock:
+            self._retiring = True
+            timer = self._timer
+        if timer is not None:
+            timer.cancel()
 
     def close(self) -> None:
         """Stop the worker (killed if it has not exited within ``stop_timeout_s``)."""
@@ -110,17 +120,19 @@ class WorkerSupervisor:
         handle = self._handle
         return handle.pid if handle is not None else None
 
-    def ready_worker(self, timeout: float | None = None) -> WorkerHandle:
+    def ready_worker(self, timeout: float | None = None,
+                     cancel: threading.Event | None = None) -> WorkerHandle | None:
         """The running worker, waiting up to ``timeout`` (default ``start_timeout_s``) for it
-        to be ready; :class:`WorkerUnavailableError` if it cannot be."""
+        to be ready; ``None`` once ``cancel`` is set; :class:`WorkerUnavailableError` if it
+        cannot be."""
         deadline = time.monotonic() + (self.start_timeout_s if timeout is None else timeout)
-        while True:
+        while cancel is None or not cancel.is_set():
             with self._lock:
-                handle, closing = self._handle, self._closing
-            if closing:
-                raise WorkerUnavailableError("the server is stopping")
+                handle, closing, retiring = self._handle, self._closing, self._retiring
             if handle is not None and handle.usable:
                 return handle
+            if closing or retiring:
+                raise WorkerUnavailableError("the server is stopping")
             failure = self._start_failure(handle)
             if failure is not None:
                 raise WorkerUnavailableError(f"the worker process cannot start: {failure}")
@@ -131,6 +143,7 @@ class WorkerSupervisor:
                 handle.ready.wait(0.05)
             else:
                 time.sleep(0.05)
+        return None
 
     def _start_failure(self, handle: WorkerHandle | None) -> str | None:
         """Why the worker cannot start, once that is clear: it said why (an import error of

@@ -118,10 +118,15 @@ def build_process_backend(supervisor: WorkerSupervisor, registry: Registry, fold
 
 def stop_with_app(app: web.Application, backend: ProcessBackend) -> None:
     """Stop the worker process when the app stops, after its job worker (whose running job
-    is interrupted first, within the backend's cancel grace)."""
+    is interrupted first, within the backend's cancel grace); from the start of the shutdown
+    on, a worker that ends is not replaced."""
     import asyncio
+
+    async def retire(_: web.Application) -> None:
+        backend.stop_restarting()
 
     async def close(_: web.Application) -> None:
         await asyncio.to_thread(backend.close)
 
+    app.on_shutdown.append(retire)
     app.on_cleanup.append(close)

@@ -56,7 +56,7 @@ class Served:
         """The pid of the worker that replaced ``old_pid``, once it is ready."""
         def ready() -> int:
             handle = self.backend.supervisor.ready_worker(WAIT_S)
-            assert handle.pid is not None
+            assert handle is not None and handle.pid is not None
             return handle.pid
         return await poll(lambda: asyncio.to_thread(ready), lambda pid: pid != old_pid)
 

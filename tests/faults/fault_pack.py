@@ -154,3 +154,9 @@ def build_worker(base: str) -> WorkerSetup:
 def broken_worker(base: str) -> WorkerSetup:
     """A worker whose node pack does not import."""
     raise ImportError("no module named 'broken_pack'")
+
+
+def slow_worker(base: str) -> WorkerSetup:
+    """A worker that takes a minute to start (a cold model cache, a slow disk)."""
+    time.sleep(60)
+    return build_worker(base)

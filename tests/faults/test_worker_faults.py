@@ -15,7 +15,7 @@ import pytest
 
 from server.job_store import JobStore
 from tests.faults.conftest import GRACE_S, Served, poll, serve
-from tests.faults.fault_pack import broken_worker, fault, runs
+from tests.faults.fault_pack import broken_worker, fault, runs, slow_worker
 from tests.faults.real_server import gone
 from tests.server.conftest import ClientFactory, connect, is_end_of, messages_until
 from tests.server.slow_pack import sleep_prompt
@@ -155,3 +155,14 @@ async def test_a_worker_that_cannot_start_fails_jobs_at_once(
     error = job["execution_error"]
     assert error["exception_type"] == "WorkerUnavailableError"
     assert "ImportError: no module named 'broken_pack'" in error["exception_message"]
+
+
+async def test_a_job_waiting_for_a_starting_worker_can_be_cancelled(
+    aiohttp_client: ClientFactory, tmp_path: Path,
+) -> None:
+    served = await serve(aiohttp_client, tmp_path, build=slow_worker)
+    await served.queue(show_prompt(), "waiting")
+    await poll(lambda: served.job("waiting"), lambda job: job["status"] == "in_progress")
+    response = await served.client.post("/interrupt", json={"prompt_id": "waiting"})
+    assert response.status == 200
+    assert (await served.finished("waiting", timeout=5))["status"] == "cancelled"
