@@ -4,6 +4,10 @@ The base folder holds ``input/``, ``output/``, ``temp/``, ``user/``, ``models/``
 ``--models-dir``) and the job database ``jobs.db``. The URL is printed once the socket listens.
 SIGINT and SIGTERM stop the server gracefully: the running job is interrupted and put back in
 the queue, pending jobs stay queued.
+
+Nodes run in a supervised worker process (``executor.process_backend``), started with the
+server; ``--in-process`` runs them in the server's process instead (debugging: one process to
+attach to, but a crashing or hanging node then takes the server with it).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from nodes.api import Folders, Registry
 if TYPE_CHECKING:  # the server is imported only when serving: `latentgraph run` stays light
     from aiohttp import web
 
+    from executor.worker_supervisor import WorkerSupervisor
+    from nodes.models import ModelFolders
     from server.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
@@ -53,8 +59,8 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                        help="accept state-changing requests from this origin")
     serve.add_argument("--requeue-interrupted", action="store_true",
-                       help="after a crash, run the job that was running again "
-                            "(default: mark it lost)")
+                       help="after a crash of the server or its worker, run the job that "
+                            "was running again, once (default: fail it / mark it lost)")
     serve.add_argument("--history-limit", type=int, default=10_000,
                        help="finished jobs kept (oldest dropped first)")
     serve.add_argument("--max-upload-mb", type=int, default=100,
@@ -71,6 +77,12 @@ def add_serve_parser(commands: Any) -> None:
                             "empty one (queue and history are lost) instead of refusing")
     serve.add_argument("--node-pack", action="append", default=[], metavar="MODULE:FUNCTION",
                        help=f"also register nodes with FUNCTION(registry) (or {NODE_PACKS_ENV})")
+    serve.add_argument("--in-process", action="store_true",
+                       help="run nodes in the server's process, not in a supervised worker "
+                            "process (debugging; a crashing node takes the server down)")
+    serve.add_argument("--cancel-grace", type=float, default=10.0, metavar="SECONDS",
+                       help="after a cancel, how long a node may run on before its worker "
+                            "process is killed and restarted")
 
 
 def parse_size(text: str) -> int:
@@ -154,22 +166,67 @@ def _checked_settings(args: argparse.Namespace) -> ServerSettings:
 
 def _build_app(args: argparse.Namespace, settings: ServerSettings, registry: Registry | None
                ) -> tuple[web.Application, ServerSettings]:
-    from executor.cache import make_cache
-    from latentgraph.app import build_engine, build_registry, default_model_folders, model_roots
-    from server.app import create_app
+    from latentgraph.app import build_registry, default_model_folders, model_roots
     from server.settings import MODEL_FOLDERS
 
-    folders = Folders(settings.input_dir, settings.output_dir, settings.temp_dir)
-    model_folders = default_model_folders(folders, settings.models_dir)
-    settings = dataclasses.replace(
-        settings, model_roots=model_roots(model_folders, MODEL_FOLDERS))
-    registry = registry if registry is not None else build_registry(
-        folders, model_folders, noise_compat=args.comfy_noise)
-    packs = [p for p in os.environ.get(NODE_PACKS_ENV, "").split(",") if p]
-    load_node_packs(registry, [*packs, *args.node_pack])
+    packs = (*[p for p in os.environ.get(NODE_PACKS_ENV, "").split(",") if p], *args.node_pack)
+    in_process = args.in_process or registry is not None  # a given registry runs here
+    # the worker starts first: it imports and registers its nodes while this process does
+    supervisor = None if in_process else _start_worker(args, settings, packs)
+    try:
+        folders = Folders(settings.input_dir, settings.output_dir, settings.temp_dir)
+        model_folders = default_model_folders(folders, settings.models_dir)
+        settings = dataclasses.replace(
+            settings, model_roots=model_roots(model_folders, MODEL_FOLDERS))
+        registry = registry if registry is not None else build_registry(
+            folders, model_folders, noise_compat=args.comfy_noise)
+        load_node_packs(registry, list(packs))
+        if supervisor is None:
+            return _in_process_app(args, settings, registry, folders, model_folders), settings
+        return _supervised_app(args, settings, registry, folders, model_folders,
+                               supervisor), settings
+    except BaseException:
+        if supervisor is not None:
+            supervisor.close()
+        raise
+
+
+def _start_worker(args: argparse.Namespace, settings: ServerSettings, packs: tuple[str, ...]
+                  ) -> WorkerSupervisor:
+    from latentgraph.app import start_worker
+    from latentgraph.worker_main import WorkerSpec
+
+    return start_worker(WorkerSpec(
+        settings.input_dir, settings.output_dir, settings.temp_dir, settings.models_dir,
+        args.comfy_noise, packs, args.cache, args.cache_bytes,
+        logging.getLogger().getEffectiveLevel()))
+
+
+def _in_process_app(args: argparse.Namespace, settings: ServerSettings, registry: Registry,
+                    folders: Folders, model_folders: ModelFolders) -> web.Application:
+    from executor.cache import make_cache
+    from latentgraph.app import build_engine
+    from server.app import create_app
+
     cache = make_cache(args.cache, max_bytes=args.cache_bytes)
     engine = build_engine(registry, folders, cache, model_folders=model_folders)
-    return create_app(engine, registry, settings), settings
+    return create_app(engine, registry, settings)
+
+
+def _supervised_app(args: argparse.Namespace, settings: ServerSettings, registry: Registry,
+                    folders: Folders, model_folders: ModelFolders, supervisor: WorkerSupervisor
+                    ) -> web.Application:
+    """The app over the worker process; it stops the worker when it stops."""
+    from latentgraph.app import build_process_backend, stop_with_app
+    from server.app import create_app
+
+    backend = build_process_backend(supervisor, registry, folders, model_folders,
+                                    cancel_grace_s=args.cancel_grace)
+    # the job a shutdown interrupts ends within the cancel grace (its worker killed at worst)
+    grace = max(settings.shutdown_grace_s, args.cancel_grace + 5)
+    app = create_app(backend, registry, dataclasses.replace(settings, shutdown_grace_s=grace))
+    stop_with_app(app, backend)
+    return app
 
 
 def serve_command(args: argparse.Namespace, registry: Registry | None) -> int:

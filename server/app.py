@@ -80,7 +80,8 @@ def create_app(backend: ExecutionBackend, registry: Registry, settings: ServerSe
     app[QUEUE] = queue
     redactor = PathRedactor.for_settings(settings)
     app[REDACTOR] = redactor
-    app[WORKER] = Worker(queue, backend, settings.preview_interval_s, redactor)
+    app[WORKER] = Worker(queue, backend, settings.preview_interval_s, redactor,
+                         requeue_crashed=settings.on_crash == "requeue")
     app[INSTANCE] = Instance()
     add_routes(app)
     add_web_routes(app)
