@@ -20,7 +20,7 @@ from aiohttp import web
 
 from executor.backend import ExecutionBackend
 from nodes.api import Registry
-from server.comfy_site import add_comfy_site
+from server.comfy_site import add_comfy_site, seed_user_folder
 from server.job_queue import JobQueue
 from server.middleware import error_middleware
 from server.previews import PreviewSettings
@@ -93,6 +93,7 @@ def create_app(backend: ExecutionBackend, registry: Registry, settings: ServerSe
     add_template_routes(app)
     if settings.frontend_root is not None:  # the official ComfyUI frontend: last, a catch-all
         add_comfy_site(app, settings.frontend_root)
+        seed_user_folder(settings.user_dir / "default")
     else:
         add_web_routes(app)
     app.cleanup_ctx.append(_lifecycle)

@@ -11,6 +11,13 @@ Our own front-end extension (``comfy_extensions/about.js``, listed by ``/extensi
 "latentgraph <version>" badge to the About panel, whose core badge always reads "ComfyUI" and
 ``/system_stats``' ``comfyui_version``; the frontend's own ``extensions/core`` modules are
 served at ``/extensions/core/…`` as ComfyUI serves them.
+
+First-run defaults, so that a fresh base folder answers every request the frontend makes at
+start with a 200 (a stock ComfyUI answers several of them 404, which the frontend tolerates but
+logs as console errors): the default user's ``workflows/`` and ``subgraphs/`` folders, an empty
+node-template list ``comfy.templates.json`` and an empty ``user.css`` are created when missing
+(never overwritten), ``/user.css``, which index.html links, is an empty stylesheet and
+``/favicon.ico`` is the frontend's own icon.
 """
 
 from __future__ import annotations
@@ -90,14 +97,37 @@ def extension_folders(root: Path | None) -> dict[str, Path]:
     return folders
 
 
+FIRST_RUN_FILES = {"comfy.templates.json": "[]\n", "user.css": ""}
+FIRST_RUN_FOLDERS = ("workflows", "subgraphs")
+
+
+def seed_user_folder(user_root: Path) -> None:
+    """The first-run defaults of the module docstring, in the default user's folder."""
+    for name in FIRST_RUN_FOLDERS:
+        (user_root / name).mkdir(parents=True, exist_ok=True)
+    for name, text in FIRST_RUN_FILES.items():
+        path = user_root / name
+        if not path.exists():
+            path.write_text(text, encoding="utf-8")
+
+
 def add_comfy_site(app: web.Application, root: Path) -> None:
     """Serve the frontend at ``/`` and its files by path (add after every API route)."""
 
     async def index(request: web.Request) -> web.StreamResponse:
         return _file_response(root / "index.html", "text/html")
 
+    async def favicon(request: web.Request) -> web.StreamResponse:  # browsers ask for it
+        return _file_response(*site_file(root, "assets/favicon.ico"))
+
+    async def user_css(request: web.Request) -> web.StreamResponse:
+        return web.Response(text="", content_type="text/css",
+                            headers={"Cache-Control": "no-cache"})
+
     async def static(request: web.Request) -> web.StreamResponse:
         return _file_response(*site_file(root, request.match_info["tail"]))
 
     app.router.add_get("/", index)
+    app.router.add_get("/user.css", user_css)
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/{tail:.+}", static)

@@ -14,9 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
+from nodes.api import Registry
 from nodes.api.paths import PathRefusedError, entry_inside, list_entries, resolve_inside
 from server.comfy_site import extension_folders
 from server.errors import BadRequestError, NotFoundError
+from server.frontend_loaders import missing_loaders
 from server.routes.common import reply
 from server.settings import COMFYUI_VERSION, MODEL_FOLDERS
 from server.state import BACKEND, INSTANCE, REGISTRY, SETTINGS
@@ -33,17 +35,28 @@ def server_features(settings: Any) -> dict[str, Any]:
     return {"supports_preview_metadata": True, "max_upload_size": settings.max_upload_bytes}
 
 
+def _placeholders(request: web.Request) -> dict[str, dict[str, Any]]:
+    """With the official frontend, the loaders it assumes exist (``server.frontend_loaders``)."""
+    if request.app[SETTINGS].frontend_root is None:
+        return {}
+    registry: Registry = request.app[REGISTRY]
+    return missing_loaders(registry)
+
+
 @routes.get("/object_info")
 async def object_info(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
     info = await asyncio.get_running_loop().run_in_executor(None, registry.object_info)
-    return reply(info)
+    return reply({**info, **_placeholders(request)})
 
 
 @routes.get("/object_info/{node_class}")
 async def object_info_one(request: web.Request) -> web.Response:
     registry, name = request.app[REGISTRY], request.match_info["node_class"]
-    return reply({name: registry.node_info(name)} if name in registry else {})
+    if name in registry:
+        return reply({name: registry.node_info(name)})
+    placeholder = _placeholders(request).get(name)
+    return reply({name: placeholder} if placeholder is not None else {})
 
 
 def _memory() -> tuple[int, int]:

@@ -27,6 +27,7 @@ def _site(root: Path) -> Path:
     (root / "extensions" / "core").mkdir(parents=True)
     (root / "index.html").write_text("<!doctype html><title>ComfyUI</title>")
     (root / "assets" / "index-1.js").write_text("export const x = 1;")
+    (root / "assets" / "favicon.ico").write_bytes(b"\0\0\1\0")
     (root / "extensions" / "core" / "clipspace.js").write_text("export const c = 1;")
     (root / "secret.py").write_text("x = 1")
     return root
@@ -61,6 +62,36 @@ async def test_the_site_is_served_and_the_api_still_answers(site_client: TestCli
         assert (await site_client.get(refused)).status == 404, refused
     assert (await _json(site_client, "/api/prompt"))["exec_info"]["queue_remaining"] == 0
     assert (await site_client.get("/static/js/main.js")).status == 404  # not our editor
+    assert (await site_client.get("/favicon.ico")).status == 200
+    css = await site_client.get("/user.css")
+    assert css.status == 200 and css.headers["Content-Type"].startswith("text/css")
+
+
+@pytest.mark.asyncio
+async def test_first_run_defaults_answer_the_frontends_start_up_requests(
+        site_client: TestClient) -> None:
+    for folder in ("workflows", "subgraphs"):
+        listing = await site_client.get(f"/api/userdata?dir={folder}&recurse=true&full_info=true")
+        assert listing.status == 200 and await listing.json() == []
+    assert await _json(site_client, "/api/userdata/comfy.templates.json") == []
+    assert (await site_client.get("/api/userdata/user.css")).status == 200
+    saved = await site_client.post("/api/userdata/user.css?overwrite=true", data=b"body{}")
+    assert saved.status == 200
+
+
+@pytest.mark.asyncio
+async def test_loaders_the_frontend_assumes_are_listed_hidden_and_refused(
+        site_client: TestClient) -> None:
+    info = await _json(site_client, "/api/object_info")
+    for name in ("ControlNetLoader", "GLIGENLoader", "StyleModelLoader",
+                 "ImageOnlyCheckpointLoader"):
+        assert info[name]["deprecated"] is True and "Not available" in info[name]["description"]
+    assert "deprecated" not in info["Constant"]  # our own nodes are as they were
+    one = await _json(site_client, "/api/object_info/ControlNetLoader")
+    assert one["ControlNetLoader"]["output"] == ["CONTROL_NET"]
+    prompt = {"1": {"class_type": "ControlNetLoader", "inputs": {"control_net_name": "x"}}}
+    refused = await site_client.post("/api/prompt", json={"prompt": prompt})
+    assert refused.status == 400
 
 
 @pytest.mark.asyncio
