@@ -6,6 +6,10 @@ Folders are shown as the rest of the API shows server paths (``server.redact``):
 the base folder (``models/checkpoints``), a folder elsewhere by its label, never the server's
 absolute paths, which ComfyUI would show. ``pathIndex`` still counts a folder's search paths in
 order, so a preview request names the same root the listing did.
+
+A listed model without a preview image answers a transparent 1×1 WEBP, not ComfyUI's 404: the
+Model Library asks for the preview of every model in a folder it opens, so each model without
+one would log a console error. An unknown folder, root index or model name is still a 404.
 """
 
 from __future__ import annotations
@@ -76,17 +80,26 @@ async def model_files(request: web.Request) -> web.Response:
     return reply(infos)
 
 
+def _webp(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="WEBP")
+    return buffer.getvalue()
+
+
+NO_PREVIEW = _webp(Image.new("RGBA", (1, 1), (0, 0, 0, 0)))
+
+
 def preview_webp(model: Path) -> bytes | None:
-    """The image beside a model file (``x.webp``, ``x.preview.png`` …) as WEBP, or ``None``."""
+    """The image beside a model file (``x.webp``, ``x.preview.png`` …) as WEBP, ``NO_PREVIEW``
+    for a model without one, ``None`` when there is no such model."""
     stem = model.with_suffix("")
     for suffix in PREVIEW_SUFFIXES:
         candidate = stem.with_name(stem.name + suffix)
         if candidate.is_file():
             with Image.open(candidate) as image:
-                buffer = io.BytesIO()
-                image.save(buffer, format="WEBP")
-                return buffer.getvalue()
-    return None
+                return _webp(image)
+    models = [stem.with_name(stem.name + suffix) for suffix in (*MODEL_SUFFIXES, *CONFIG_SUFFIXES)]
+    return NO_PREVIEW if any(path.is_file() for path in models) else None
 
 
 @routes.get("/experiment/models/preview/{folder}/{path_index}/{filename:.+}")
@@ -105,7 +118,7 @@ async def model_preview(request: web.Request) -> web.Response:
     except (OSError, ValueError) as exc:
         raise NotFoundError("not_found", "The preview image cannot be read", str(exc)) from None
     if data is None:
-        raise NotFoundError("not_found", "No preview for this model", filename)
+        raise NotFoundError("not_found", "No such model", filename)
     return web.Response(body=data, content_type="image/webp")
 
 

@@ -4,6 +4,7 @@ the About panel's version, all answered as ComfyUI answers them (in-process, a f
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from latentgraph.cli import _parser, main
 from nodes.api import Registry
 from server import comfy_site, templates
 from server.settings import COMFYUI_VERSION, MODEL_FOLDERS
+from server.state import SETTINGS
 from tests.server.conftest import ClientFactory, make_app, make_settings
 from tests.server.stub_pack import server_registry
 
@@ -143,6 +145,10 @@ async def test_model_previews(site_client: TestClient) -> None:
     preview = await site_client.get(f"{base}/0/sd15/tiny.webp")
     assert preview.status == 200 and preview.headers["Content-Type"] == "image/webp"
     assert (await preview.read())[8:12] == b"WEBP"
+    checkpoint = site_client.app[SETTINGS].models_dir / "checkpoints" / "sd15" / "tiny.png"
+    checkpoint.unlink()  # a model without a preview: a transparent 1×1 image, not an error
+    blank = await site_client.get(f"{base}/0/sd15/tiny.webp")
+    assert blank.status == 200 and Image.open(io.BytesIO(await blank.read())).size == (1, 1)
     for missing in ("0/sd15/other.webp", "1/sd15/tiny.webp", "x/tiny.webp",
                     "0/../../../etc/passwd"):
         assert (await site_client.get(f"{base}/{missing}")).status == 404, missing
