@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the server is imported only when serving: `latentgraph run`
 
 logger = logging.getLogger(__name__)
 NODE_PACKS_ENV = "LATENTGRAPH_NODE_PACKS"
+PREVIEW_METHODS = ("none", "auto", "latent2rgb", "taesd")  # server.previews.PREVIEW_METHODS
 TOKEN_ENV = "LATENTGRAPH_TOKEN"  # read by server.security.load_token
 
 
@@ -75,6 +76,14 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument("--start-empty-if-damaged", action="store_true",
                        help="if the job database is damaged, keep a copy and start with an "
                             "empty one (queue and history are lost) instead of refusing")
+    serve.add_argument("--preview-method", choices=PREVIEW_METHODS, default="none",
+                       help="live sampler previews for every prompt, as ComfyUI: none (a client "
+                            "may still ask per prompt with extra_data.preview_method), auto or "
+                            "latent2rgb (latent→RGB projection); taesd falls back to latent2rgb "
+                            "(no TAESD decoder here)")
+    serve.add_argument("--frontend", choices=("latentgraph", "comfyui"), default="latentgraph",
+                       help="the UI at /: our editor, or the official ComfyUI frontend (install "
+                            "it yourself: pip install comfyui-frontend-package)")
     serve.add_argument("--node-pack", action="append", default=[], metavar="MODULE:FUNCTION",
                        help=f"also register nodes with FUNCTION(registry) (or {NODE_PACKS_ENV})")
     serve.add_argument("--in-process", action="store_true",
@@ -114,10 +123,26 @@ def load_node_packs(registry: Registry, specs: list[str]) -> None:
         logger.info("node pack %s loaded", spec)
 
 
+def _frontend(args: argparse.Namespace) -> dict[str, Any]:
+    """The official frontend's folder and the workflow templates, for ``--frontend comfyui``
+    (refused, saying how to install it, when the package is missing)."""
+    if args.frontend != "comfyui":
+        return {}
+    from server.comfy_site import find_comfyui_frontend
+    from server.templates import find_template_folders
+
+    return {"frontend_root": find_comfyui_frontend(),
+            "template_folders": find_template_folders()}
+
+
 def _settings(args: argparse.Namespace) -> ServerSettings:
+    from latentgraph.cli import version
     from server.security import load_token
     from server.settings import ServerSettings
 
+    if args.preview_method == "taesd":
+        logger.warning("--preview-method taesd: latentgraph has no TAESD decoder; previews use "
+                       "the latent→RGB projection (latent2rgb) instead")
     return ServerSettings.under(
         args.base_dir, args.models_dir, host=args.host, port=args.port,
         token=load_token(args.token_file), insecure_no_auth=args.insecure_no_auth,
@@ -126,6 +151,7 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         history_limit=args.history_limit, max_upload_bytes=args.max_upload_mb * 2**20,
         max_body_bytes=args.max_body_mb * 2**20,
         start_empty_if_damaged=args.start_empty_if_damaged,
+        preview_method=args.preview_method, version=version(), **_frontend(args),
     )
 
 

@@ -23,7 +23,7 @@ from executor.events import Event, JobFailed, NodeProgress
 from executor.jobs import JobOutcome, JobRequest, JobStatus
 from server.finished_job import FinishedJob
 from server.job_queue import JobQueue, RunningJob
-from server.previews import PreviewLimiter
+from server.previews import PreviewSettings
 from server.redact import NO_REDACTION, PathRedactor
 
 logger = logging.getLogger(__name__)
@@ -34,11 +34,11 @@ class Worker:
     """Pulls jobs from the queue and runs them on the execution backend."""
 
     def __init__(self, queue: JobQueue, backend: ExecutionBackend,
-                 preview_interval: float, redactor: PathRedactor = NO_REDACTION, *,
+                 previews: PreviewSettings, redactor: PathRedactor = NO_REDACTION, *,
                  requeue_crashed: bool = False) -> None:
         self.queue = queue
         self.backend = backend
-        self.preview_interval = preview_interval
+        self.previews = previews
         self.redactor = redactor
         self.requeue_crashed = requeue_crashed  # once; a second crash fails the job
         self.free_flags: dict[str, bool] = {}
@@ -61,7 +61,7 @@ class Worker:
             self.apply_free()
 
     def _sink(self, running: RunningJob, loop: asyncio.AbstractEventLoop) -> Any:
-        previews = PreviewLimiter(self.preview_interval)
+        previews = self.previews.limiter(running.record.extra_data)
 
         def sink(event: Event) -> None:  # called on the job's worker thread
             if isinstance(event, NodeProgress):

@@ -5,8 +5,10 @@ for the duration of the run; entries with weight hooks are evaluated with the UN
 their hooks (``nodes.hooks.patching.hooked_unets``: built once per hook group and strength, pinned
 around each of their forwards); every step reports progress (which raises ``NodeInterrupted`` when
 the job is cancelled, so a cancel stops sampling within one step) with a latent→RGB preview at
-most every ``PREVIEW_INTERVAL_S``. Inputs are never modified: the result is a new ``Latent``
-that keeps the input's noise mask and batch index, as ComfyUI's ``latent.copy()`` does.
+most every ``PREVIEW_INTERVAL_S``, as ComfyUI's ``("JPEG", image, 512)``: the server decides
+whether the job gets it and fits it into 512 px. Inputs are never modified: the result is a new
+``Latent`` that keeps the input's noise mask and batch index, as ComfyUI's ``latent.copy()``
+does.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from torch import Tensor
 
 from diffusion.guidance import GuidedModel, sample
 from diffusion.guidance.unclip import model_adm_noise
-from diffusion.previews import LATENT_RGB, preview_image
+from diffusion.previews import LATENT_RGB, preview_frame
 from diffusion.sampling import Noise, SamplerSpec
 from nodes.api import RunContext
 from nodes.hooks.patching import hooked_unets
@@ -48,7 +50,7 @@ class StepReporter:
         if self.family is None or (now - self.last_preview < self.interval and not last):
             return None
         self.last_preview = now
-        return preview_image(x0, self.family)
+        return preview_frame(x0, self.family)
 
 
 def check_latent(node: str, model: DiffusionModel, latent: Latent) -> None:

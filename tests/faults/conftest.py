@@ -39,9 +39,11 @@ class Served:
         assert response.status == 200, await response.text()
         return dict(await response.json())
 
-    async def queue(self, prompt: dict[str, Any], prompt_id: str, client_id: str | None = None
-                    ) -> None:
+    async def queue(self, prompt: dict[str, Any], prompt_id: str, client_id: str | None = None,
+                    extra_data: dict[str, Any] | None = None) -> None:
         body: dict[str, Any] = {"prompt": prompt, "prompt_id": prompt_id}
+        if extra_data is not None:
+            body["extra_data"] = extra_data
         if client_id:
             body["client_id"] = client_id
         response = await self.client.post("/prompt", json=body)

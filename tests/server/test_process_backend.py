@@ -45,7 +45,7 @@ async def test_previews_cross_the_pipe_as_bytes(served: Served) -> None:
     prompt = {"1": {"class_type": "Constant", "inputs": {"value": 1}},
               "2": {"class_type": "Previewer", "inputs": {"a": ["1", 0], "steps": 3}},
               "3": {"class_type": "Show", "inputs": {"value": ["2", 0]}}}
-    await served.queue(prompt, "previews", sid)
+    await served.queue(prompt, "previews", sid, {"preview_method": "auto"})  # none by default
     frames: list[bytes] = []
     seen = await messages_until(ws, is_end_of("previews"), frames)
     assert [m["data"]["value"] for m in seen if m["type"] == "progress"] == [1, 2, 3]
