@@ -44,11 +44,13 @@ from executor.events import (
     NodeStarted,
 )
 from executor.jobs import JobRequest
+from nodes.api import ClientImage
 
 Message = dict[str, Any]
-EncodedPreview = tuple[str, bytes]
+EncodedPreview = tuple[str, bytes] | ClientImage
 PreviewEncoder = Callable[[Any], EncodedPreview | None]
-"""Turns what a node passed to ``ctx.progress`` as a preview into ``(format, bytes)``."""
+"""Turns what a node passed to ``ctx.progress`` as a preview into ``(format, bytes)`` (a
+``ClientImage`` into one holding its PNG bytes)."""
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.__name__: cls for cls in (
     JobStarted, NodesCached, NodeStarted, NodeProgress, NodeOutput, NodeFinished, JobSucceeded,
@@ -61,7 +63,10 @@ class WireError(ValueError):
 
 def encoded_bytes_only(preview: Any) -> EncodedPreview | None:
     """The preview encoder of a worker without an image library: already-encoded previews
-    (``("JPEG"|"PNG", bytes, …)``) pass, anything else is dropped."""
+    (``("JPEG"|"PNG", bytes, …)``, ``ClientImage`` of PNG bytes) pass, anything else is
+    dropped."""
+    if isinstance(preview, ClientImage):
+        return preview if preview.encoded is not None else None
     if isinstance(preview, tuple) and len(preview) >= 2 and isinstance(preview[1], bytes):
         return str(preview[0]).upper(), preview[1]
     return None

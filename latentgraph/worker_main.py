@@ -17,7 +17,7 @@ from typing import Any
 
 from executor.worker_child import WorkerSetup
 from executor.worker_wire import EncodedPreview
-from nodes.api import Folders
+from nodes.api import ClientImage, Folders
 
 FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
 
@@ -40,8 +40,11 @@ class WorkerSpec:
 def encode_preview(preview: Any) -> EncodedPreview | None:
     """A node's preview (a PIL image, ComfyUI's ``(format, image, max_size)`` or already
     encoded bytes) as ``(format, bytes)``: encoded here, so only bytes cross the pipe."""
+    from server.previews import encode_client_image
     from server.previews import encode_preview as encode
 
+    if isinstance(preview, ClientImage):
+        return ClientImage(encode_client_image(preview))
     encoded = encode("", preview)
     return None if encoded is None else (FORMATS[encoded.image_type], encoded.data)
 

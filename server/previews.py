@@ -6,7 +6,8 @@ or the prompt's ``extra_data.preview_method`` asks for one (``"none"`` turns the
 prompt; ``"default"``, absent or unknown values leave the server's method). We have no TAESD
 decoder: ``taesd`` and ``auto`` both mean latent→RGB (ComfyUI's ``auto`` is latent2rgb too).
 Unlike ComfyUI, which only gates its sampler previewer, the method gates every preview a node
-reports, so a client that did not ask never gets binary frames.
+reports, so a client that did not ask never gets binary frames — except a node's
+``ClientImage`` (SaveImageWebsocket's output), sent full size and unlimited whatever the method.
 
 Model code makes the preview (a cheap latent→RGB projection); the server sizes, encodes and
 frames it. Accepted forms: ``("JPEG"|"PNG", bytes)`` already encoded, ComfyUI's
@@ -29,6 +30,7 @@ from typing import Any
 from PIL import Image, ImageOps
 
 from executor.events import NodeProgress
+from nodes.api import ClientImage
 from server.messages import Preview
 
 logger = logging.getLogger(__name__)
@@ -102,6 +104,24 @@ def encode_preview(node_id: str, preview: Any, max_size: int = MAX_PREVIEW_SIZE
     return None
 
 
+def encode_client_image(image: ClientImage) -> bytes:
+    """The PNG bytes of a ``ClientImage`` (full size, no metadata)."""
+    if image.encoded is not None:
+        return image.encoded
+    buffer = io.BytesIO()
+    image.image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _client_frame(event: NodeProgress) -> NodeProgress:
+    try:
+        data = encode_client_image(event.preview)
+    except Exception:  # a broken image must not fail the job
+        logger.exception("encoding the client image of node %s failed", event.node_id)
+        return replace(event, preview=None)
+    return replace(event, preview=Preview(event.node_id, _TYPES["PNG"], data))
+
+
 class PreviewLimiter:
     """Keeps at most one preview per ``interval`` seconds per job (none when not ``enabled``);
     encodes the ones kept."""
@@ -115,6 +135,8 @@ class PreviewLimiter:
     def __call__(self, event: NodeProgress) -> NodeProgress:
         if event.preview is None:
             return event
+        if isinstance(event.preview, ClientImage):  # SaveImageWebsocket: always, full size
+            return _client_frame(event)
         if not self.enabled:
             return replace(event, preview=None)
         now = time.monotonic()

@@ -6,6 +6,7 @@ The executor imports only this package; it stays free of torch.
 from __future__ import annotations
 
 from nodes.api.choices import ModelFolderFiles, SamplerNames, SchedulerNames
+from nodes.api.client_image import ClientImage
 from nodes.api.context import (
     FingerprintContext,
     Folders,
@@ -84,7 +85,8 @@ __all__ = [
     "CONDITIONING", "CONTROL_NET", "FLOATS", "GUIDER", "HOOKS", "HOOK_KEYFRAMES",
     "IMAGE", "LATENT", "LATENT_OPERATION", "MASK", "MODEL", "NOISE", "SAMPLER", "SIGMAS",
     "STYLE_MODEL", "TIMESTEPS_RANGE", "UPSCALE_MODEL", "VAE",
-    "Blocked", "Boolean", "CachePolicy", "CoercionError", "Combo", "DuplicateNodeError",
+    "Blocked", "Boolean", "CachePolicy", "ClientImage", "CoercionError", "Combo",
+    "DuplicateNodeError",
     "FilenamePrefix", "FingerprintContext", "Float", "Floats", "Folders", "Hidden", "Input",
     "Int", "Issue", "IssueError",
     "Link", "MemoryBudget", "MemoryEstimate", "ModelFiles", "ModelFolderFiles", "ModelStore",

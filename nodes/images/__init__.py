@@ -19,11 +19,12 @@ from nodes.images.morphology import MORPHOLOGY_NODES
 from nodes.images.ops import IMAGE_OPS
 from nodes.images.quantize import ImageQuantize
 from nodes.images.transform import TRANSFORM_NODES
+from nodes.images.websocket import SaveImageWebsocket
 
 IMAGE_NODES: list[type[Node]] = [
     SaveImage, PreviewImage, LoadImage, LoadImageOutput, WebcamCapture, LoadImageMask,
     *IMAGE_OPS, *BATCH_NODES, *TRANSFORM_NODES, *FILTER_NODES, ImageQuantize,
-    *MORPHOLOGY_NODES, *ALPHA_NODES, *MASK_NODES,
+    *MORPHOLOGY_NODES, *ALPHA_NODES, *MASK_NODES, SaveImageWebsocket,
 ]
 
 _NODES_IMAGES = (ImageAddNoise, *BATCH_NODES, *TRANSFORM_NODES)
@@ -35,6 +36,7 @@ IMAGE_EXTRAS_MODULES: dict[str, str] = {
     **{node.type_name: "comfy_extras.nodes_compositing" for node in ALPHA_NODES},
     RebatchImages.type_name: "comfy_extras.nodes_rebatch",
     WebcamCapture.type_name: "comfy_extras.nodes_webcam",
+    SaveImageWebsocket.type_name: "custom_nodes.websocket_image_save",
 }
 
 __all__ = ["IMAGE_EXTRAS_MODULES", "IMAGE_NODES"]

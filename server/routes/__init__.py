@@ -8,6 +8,7 @@ from server.routes import (
     files,
     frontend_data,
     info,
+    internal_files,
     jobs,
     model_library,
     prompt,
@@ -17,7 +18,8 @@ from server.routes import (
 )
 
 ROUTE_TABLES = (prompt.routes, queue.routes, jobs.routes, info.routes, files.routes,
-                userdata.routes, ws.routes, model_library.routes, frontend_data.routes)
+                userdata.routes, ws.routes, model_library.routes, frontend_data.routes,
+                internal_files.routes)
 
 
 def add_routes(app: web.Application) -> None:

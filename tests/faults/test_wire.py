@@ -3,6 +3,7 @@ pickle, as the pipe does it); previews cross as ``(format, bytes)``, never as ob
 
 from __future__ import annotations
 
+import io
 import pickle
 from typing import Any
 
@@ -89,3 +90,22 @@ def test_exits_are_described() -> None:
     assert describe_exit(3) == "exited with status 3"
     assert describe_exit(-9) == "was killed by SIGKILL"
     assert describe_exit(None) == "stopped answering"
+
+
+def test_client_images_cross_as_png_bytes() -> None:
+    """SaveImageWebsocket's images: the worker encodes them full size, the marker survives the
+    pipe so the server sends them whatever the preview method."""
+    from PIL import Image
+
+    from latentgraph.worker_main import encode_preview
+    from nodes.api import ClientImage
+
+    image = ClientImage(Image.new("RGB", (700, 90), (1, 2, 3)))
+    assert encoded_bytes_only(image) is None  # no image library: nothing to send
+    event = NodeProgress("j", "5", 0, 1, image)
+    back = event_from_wire(pickle.loads(pickle.dumps(event_to_wire(event, encode_preview))))
+    assert isinstance(back, NodeProgress) and isinstance(back.preview, ClientImage)
+    data = back.preview.encoded
+    assert data is not None and data.startswith(b"\x89PNG")
+    assert Image.open(io.BytesIO(data)).size == (700, 90)
+    assert encoded_bytes_only(back.preview) == back.preview

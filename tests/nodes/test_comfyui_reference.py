@@ -28,11 +28,14 @@ KNOWN: dict[tuple[str, str], str] = {
                                "pixel-space models, which the SD families do not need)",
 }
 # Built-in nodes ComfyUI needs a plugin for; their declarations are checked against the
-# plugin's in tests/nodes/ipadapter/test_declarations.py.
+# plugin's in tests/nodes/ipadapter/test_declarations.py. SaveImageWebsocket ships in ComfyUI's
+# own custom_nodes/ folder (websocket_image_save.py), outside the reference's nodes; checked in
+# tests/nodes/images/test_websocket.py.
 PLUGIN_NODES = {
-    name: "ComfyUI_IPAdapter_plus" for name in (
+    **{name: "ComfyUI_IPAdapter_plus" for name in (
         "IPAdapter", "IPAdapterAdvanced", "IPAdapterCombineEmbeds", "IPAdapterEmbeds",
-        "IPAdapterEncoder", "IPAdapterModelLoader", "IPAdapterUnifiedLoader")
+        "IPAdapterEncoder", "IPAdapterModelLoader", "IPAdapterUnifiedLoader")},
+    "SaveImageWebsocket": "ComfyUI custom_nodes/websocket_image_save.py",
 }
 
 

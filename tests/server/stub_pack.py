@@ -8,7 +8,18 @@ from typing import Any, ClassVar
 
 from PIL import Image
 
-from nodes.api import FilenamePrefix, Int, Link, Node, NodeResult, Output, Registry, RunContext
+from nodes.api import (
+    CachePolicy,
+    ClientImage,
+    FilenamePrefix,
+    Int,
+    Link,
+    Node,
+    NodeResult,
+    Output,
+    Registry,
+    RunContext,
+)
 from tests.executor.stub_nodes import NUMBER, Runs, make_registry
 
 
@@ -43,6 +54,19 @@ class Previewer(Node):
         return (a,)
 
 
+class SendImages(Node):
+    """Sends ``count`` 600x300 images to the client at once (as SaveImageWebsocket does)."""
+
+    output_node = True
+    cache = CachePolicy.NEVER
+    inputs = (Link("a", NUMBER), Int("count", default=2, min=1, max=100))
+
+    def run(self, ctx: RunContext, a: float, count: int) -> NodeResult:
+        for i in range(count):
+            ctx.progress(i, count, ClientImage(Image.new("RGB", (600, 300), (i * 40, 0, 0))))
+        return NodeResult()
+
+
 class Hold(Node):
     """Waits until the test opens ``gate`` (checking for cancellation while it waits)."""
 
@@ -75,7 +99,7 @@ def server_registry(runs: Runs | None = None) -> Registry:
     registry = make_registry(runs or Runs())
     Hold.gate = threading.Event()
     Hold.entered = threading.Semaphore(0)
-    registry.register_all([SaveNumber, Previewer, Hold, ReadMissing],
+    registry.register_all([SaveNumber, Previewer, SendImages, Hold, ReadMissing],
                           module="tests.server.stub_pack")
     return registry
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -266,3 +268,22 @@ async def test_model_folders_list_every_search_path(aiohttp_client: Any, registr
     meta = await get_json(client, "/view_metadata/checkpoints?filename=demo.safetensors")
     assert meta == {"latentgraph.model": "shapes-v1"}
     assert await get_json(client, "/models/loras") == []  # not named: models_dir/loras
+
+
+@pytest.mark.asyncio
+async def test_internal_files_lists_newest_first(client: TestClient, settings: ServerSettings
+                                                 ) -> None:
+    """The frontend's ``/internal/files/{type}``: top-level files only, newest first."""
+    out = settings.folder("output")
+    (out / "sub").mkdir(parents=True, exist_ok=True)
+    (out / "sub" / "deep.png").write_bytes(b"x")
+    for age, name in ((30, "old.png"), (10, "new.png"), (20, "mid.txt")):
+        (out / name).write_bytes(b"x")
+        os.utime(out / name, (time.time() - age, time.time() - age))
+    response = await client.get("/internal/files/output")
+    assert response.status == 200
+    assert await response.json() == ["new.png", "mid.txt", "old.png"]
+    assert await (await client.get("/api/internal/files/temp")).json() == []  # not created yet
+    bad = await client.get("/internal/files/models")
+    assert bad.status == 400
+    assert "models" in (await bad.json())["error"]["details"]

@@ -99,3 +99,37 @@ def test_a_disabled_limiter_drops_previews_before_encoding() -> None:
     assert PreviewSettings("none", 0.0).limiter({})(event).preview is None
     kept = PreviewSettings("none", 0.0).limiter({"preview_method": "auto"})(event).preview
     assert kept is not None and kept.image_type == "image/jpeg"
+
+
+def _images_prompt(count: int) -> dict[str, Any]:
+    return {"1": {"class_type": "Constant", "inputs": {"value": next(RUNS)}},
+            "2": {"class_type": "SendImages", "inputs": {"a": ["1", 0], "count": count}}}
+
+
+@pytest.mark.asyncio
+async def test_client_images_go_out_whatever_the_preview_method(client: TestClient) -> None:
+    """SaveImageWebsocket's frames: sent without any preview method, every one of a burst (no
+    rate limit), PNG at full size (not fitted into 512 px), in batch order."""
+    ws, sid = await connect(client)
+    pid = (await queue_prompt(client, _images_prompt(3), sid))["prompt_id"]
+    frames: list[bytes] = []
+    seen = await messages_until(ws, is_end_of(pid), frames)
+    await ws.close()
+    assert [m["data"]["value"] for m in seen if m["type"] == "progress"] == [0, 1, 2]
+    assert [struct.unpack(">II", f[:8]) for f in frames] == [(1, 2)] * 3  # PREVIEW_IMAGE, PNG
+    images = [Image.open(io.BytesIO(f[8:])) for f in frames]
+    assert [im.size for im in images] == [(600, 300)] * 3
+    assert [im.convert("RGB").getpixel((0, 0)) for im in images] == [(0, 0, 0), (40, 0, 0),
+                                                                       (80, 0, 0)]
+
+
+@pytest.mark.asyncio
+async def test_client_images_are_sent_again_on_a_rerun(client: TestClient) -> None:
+    prompt = _images_prompt(1)
+    for _ in range(2):
+        ws, sid = await connect(client)
+        pid = (await queue_prompt(client, prompt, sid))["prompt_id"]
+        frames: list[bytes] = []
+        await messages_until(ws, is_end_of(pid), frames)
+        await ws.close()
+        assert len(frames) == 1  # the node is never cached
