@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from torch import Tensor
 
 from diffusion.guidance.hooked import HookGroup
+from diffusion.unet.attention import MiddlePatch
 from diffusion.unet.hooks import UNetResiduals
 
 
@@ -83,6 +84,15 @@ class ControlHook(Protocol):
     def __call__(self, inputs: ControlInputs) -> UNetResiduals | None: ...
 
 
+class Grounding(Protocol):
+    """An entry's grounding tokens (GLIGEN's text boxes; ComfyUI's ``gligen`` key): the
+    transformer-block middle patch (``diffusion.unet.attention.MiddlePatch``) of one forward
+    over the entry's latent rows, (B, C, h, w) after its area crop. A chunk carrying one is
+    evaluated in a forward of its own, as ComfyUI never batches entries with patches."""
+
+    def patch(self, latent_shape: tuple[int, int, int, int]) -> MiddlePatch: ...
+
+
 @dataclass(frozen=True, eq=False)
 class Cond:
     """One conditioning entry.
@@ -102,6 +112,10 @@ class Cond:
     clip_start_percent / clip_end_percent: the keyframe range a scheduled CLIP encoded this
     entry for (SetClipHooks with schedule_clip); the entry is active only where both its own
     range and this one hold.
+    gligen: grounding boxes (GLIGENTextBoxApply), applied inside the UNet's transformer blocks.
+    concat_image / noise_augmentation: the SD x4 upscaler's low-res image, (b, 3, h, w) pixels in
+    [-1, 1], and how much it is noised, in [0, 1] (SD_4XUpscale_Conditioning;
+    ``diffusion.guidance.x4_upscale``).
     """
 
     cross_attn: Tensor
@@ -127,6 +141,9 @@ class Cond:
     default: bool = False
     clip_start_percent: float | None = None
     clip_end_percent: float | None = None
+    gligen: Grounding | None = None
+    concat_image: Tensor | None = None
+    noise_augmentation: float = 0.0
 
     def __post_init__(self) -> None:
         if self.cross_attn.ndim != 3:
@@ -148,6 +165,14 @@ class Cond:
                              f"{self.clip_start_percent!r} and {self.clip_end_percent!r}")
         if not isinstance(self.control, tuple):
             raise TypeError(f"control must be a tuple of hooks, got {type(self.control).__name__}")
+        if not 0.0 <= self.noise_augmentation <= 1.0:
+            raise ValueError(
+                f"noise_augmentation must be in [0, 1], got {self.noise_augmentation!r}"
+            )
+        if self.concat_image is not None and self.concat_image.ndim != 4:
+            raise ValueError(
+                f"concat_image must be (b, 3, h, w), got shape {tuple(self.concat_image.shape)}"
+            )
         if self.hooks is not None and not isinstance(self.hooks, HookGroup):
             raise TypeError(f"hooks must be a HookGroup or None, got {type(self.hooks).__name__}")
 
@@ -163,7 +188,7 @@ class Cond:
     def nbytes(self) -> int:
         """Bytes of the tensors this entry holds (for the output cache's byte budget)."""
         tensors = (self.cross_attn, self.pooled_output, self.mask, self.concat_latent_image,
-                   self.concat_mask)
+                   self.concat_mask, self.concat_image)
         return sum(t.numel() * t.element_size() for t in tensors if t is not None)
 
 

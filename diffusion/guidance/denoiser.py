@@ -30,7 +30,7 @@ from diffusion.guidance.hooks import (
 from diffusion.guidance.sides import SideInputs, side_evaluator
 from diffusion.sampling.model_sampling import Denoiser, ModelSampling
 from diffusion.sampling.uncond import UncondTap
-from diffusion.unet.attention import AttentionHooks
+from diffusion.unet.attention import AttentionHooks, MiddlePatch
 from diffusion.unet.hooks import UNetResiduals
 
 UNetFn = Callable[..., Tensor]
@@ -52,9 +52,9 @@ def make_apply_model(
     hooks: ModelHooks = NO_HOOKS,
 ) -> ApplyModel:
     """ComfyUI's ``BaseModel.apply_model``: c_in scaling, inpaint concat, the network's inputs
-    cast to ``dtype`` (None: as they are), discrete timestep, then x0 from eps / v in float32.
-    The hooks' attention processors and input patches reach the UNet with the batch's
-    cond/uncond layout."""
+    cast to ``dtype`` (None: as they are; integer class labels keep theirs), discrete timestep,
+    then x0 from eps / v in float32. The hooks' attention processors and input patches, and the
+    batch's middle patches (grounding), reach the UNet with the batch's cond/uncond layout."""
     attention, inputs = hooks.attention, hooks.attention_inputs
 
     def apply(
@@ -65,6 +65,7 @@ def make_apply_model(
         concat: Tensor | None,
         residuals: UNetResiduals | None,
         cond_or_uncond: tuple[int, ...],
+        middle: tuple[MiddlePatch, ...] = (),
     ) -> Tensor:
         x_in = model_sampling.calculate_input(sigma, x)
         if concat is not None:
@@ -74,11 +75,11 @@ def make_apply_model(
         timesteps = model_sampling.timestep(sigma).float()
         kwargs: dict[str, Any] = {}
         if y is not None:
-            kwargs["y"] = y.to(x_in)
+            kwargs["y"] = y.to(x_in) if y.is_floating_point() else y.to(x_in.device)
         if residuals is not None:
             kwargs["residuals"] = residuals
-        if attention or inputs:
-            kwargs["attention"] = AttentionHooks(attention, cond_or_uncond, inputs)
+        if attention or inputs or middle:
+            kwargs["attention"] = AttentionHooks(attention, cond_or_uncond, inputs, middle)
         output = unet_fn(x_in, timesteps, context.to(x_in), **kwargs)
         return model_sampling.calculate_denoised(sigma, output.float(), x)
 
@@ -154,6 +155,8 @@ def guided_denoiser(
     dtype: torch.dtype | None = None,
     uncond_tap: UncondTap | None = None,
     unet_for: UNetProvider | None = None,
+    x4_upscale: bool = False,
+    noise_seed: int | None = None,
 ) -> Denoiser:
     """The ``model(x, sigma) -> x0`` the samplers call, guiding ``unet_fn`` with both sides.
 
@@ -168,9 +171,11 @@ def guided_denoiser(
     negative side is evaluated even at cfg 1, as ComfyUI's ``disable_cfg1_optimization``.
     unet_for: the network patched by an entry's weight hooks (None: entries with weight hooks
     are refused); entries without hooks always use ``unet_fn``.
+    x4_upscale: the SD x4 upscaler (low-res image concat, noise level label); ``noise_seed`` is
+    the run's seed its noise augmentation derives from.
     """
     inputs = SideInputs(latent_shape, adm, inpaint_concat, latent_image, denoise_mask,
-                        process_in, max_batch_area, dtype)
+                        process_in, max_batch_area, dtype, x4_upscale, noise_seed)
     apply = make_apply_model(unet_fn, model_sampling, dtype, hooks)
     apply_for = hooked_apply_models(unet_for, model_sampling, dtype, hooks)
     evaluate = side_evaluator(apply, model_sampling,

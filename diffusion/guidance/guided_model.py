@@ -15,6 +15,7 @@ from diffusion.unet.config import SDXL_ADM_CHANNELS, SDXL_REFINER_ADM_CHANNELS
 from diffusion.unet.model import UNetModel
 
 INPAINT_EXTRA_CHANNELS = 5  # mask + masked-image latent
+X4_EXTRA_CHANNELS = 3  # the x4 upscaler's low-res RGB image
 
 
 @dataclass(frozen=True, eq=False)
@@ -24,7 +25,12 @@ class GuidedModel:
 
     ``unet_for(active)`` gives the network patched by a conditioning entry's weight hooks at
     their current strengths (``diffusion.guidance.hooked``); None refuses hooked entries (a
-    run that has some must say which weights they mean). ``unet`` serves every other entry."""
+    run that has some must say which weights they mean). ``unet`` serves every other entry.
+
+    ``x4_upscale``: the 7-channel SD x4 upscaler, whose extra inputs come from each entry's
+    ``concat_image`` / ``noise_augmentation`` (``diffusion.guidance.x4_upscale``);
+    ``noise_seed``: the run's noise seed, which its noise augmentation derives from (ComfyUI
+    hands the sampler's seed to ``extra_conds``). None refuses entries that ask for noise."""
 
     unet: UNetFn
     model_sampling: ModelSampling
@@ -34,6 +40,8 @@ class GuidedModel:
     dtype: torch.dtype | None = None
     hooks: ModelHooks = NO_HOOKS
     unet_for: UNetProvider | None = None
+    x4_upscale: bool = False
+    noise_seed: int | None = None
 
     @classmethod
     def from_unet(
@@ -44,9 +52,10 @@ class GuidedModel:
         adm: AdmKind | None = None,
         hooks: ModelHooks = NO_HOOKS,
         unet_for: UNetProvider | None = None,
+        noise_seed: int | None = None,
     ) -> GuidedModel:
-        """ADM kind, inpaint concat and compute dtype read from the module (full-size ADM
-        widths are recognised; pass ``adm`` for other widths)."""
+        """ADM kind, inpaint / x4 upscaler concat and compute dtype read from the module
+        (full-size ADM widths are recognised; pass ``adm`` for other widths)."""
         cfg = unet.config
         if adm is None:
             known: dict[int | None, AdmKind] = {
@@ -60,11 +69,13 @@ class GuidedModel:
                 )
             adm = known[cfg.adm_in_channels]
         extra = cfg.in_channels - cfg.out_channels
-        if extra not in (0, INPAINT_EXTRA_CHANNELS):
+        x4 = extra == X4_EXTRA_CHANNELS and cfg.num_classes is not None
+        if extra not in (0, INPAINT_EXTRA_CHANNELS) and not x4:
             raise ValueError(
                 f"in_channels={cfg.in_channels} with out_channels={cfg.out_channels}: "
-                f"expected equal or {INPAINT_EXTRA_CHANNELS} more (inpainting)"
+                f"expected equal, {INPAINT_EXTRA_CHANNELS} more (inpainting) or "
+                f"{X4_EXTRA_CHANNELS} more with class labels (the x4 upscaler)"
             )
         dtype = next(unet.parameters()).dtype
         return cls(unet, model_sampling, latent_format, adm, extra == INPAINT_EXTRA_CHANNELS,
-                   dtype, hooks, unet_for)
+                   dtype, hooks, unet_for, x4, noise_seed)

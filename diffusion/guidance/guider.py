@@ -53,7 +53,8 @@ def model_sides(
 ) -> SideEvaluator:
     """The evaluator of ``sides`` of ``model`` for a run over ``latent`` (``side_evaluator``)."""
     inputs = SideInputs(latent.shape, model.adm, model.inpaint_concat, latent, mask,
-                        model.latent_format.process_in, max_batch_area, model.dtype)
+                        model.latent_format.process_in, max_batch_area, model.dtype,
+                        model.x4_upscale, model.noise_seed)
     apply = make_apply_model(model.unet, model.model_sampling, model.dtype, model.hooks)
     apply_for = hooked_apply_models(model.unet_for, model.model_sampling, model.dtype,
                                     model.hooks)
@@ -97,6 +98,8 @@ class CFGGuider:
             dtype=model.dtype,
             uncond_tap=tap,
             unet_for=model.unet_for,
+            x4_upscale=model.x4_upscale,
+            noise_seed=model.noise_seed,
         )
 
 

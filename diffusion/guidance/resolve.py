@@ -19,9 +19,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from diffusion.guidance.adm import AdmKind, Side, encode_adm
-from diffusion.guidance.cond import AreaPercentage, Cond, ControlHook
+from diffusion.guidance.cond import AreaPercentage, Cond, ControlHook, Grounding
 from diffusion.guidance.hooked import HookGroup
 from diffusion.guidance.inpaint import inpaint_concat
+from diffusion.guidance.x4_upscale import x4_upscale_inputs
 from diffusion.sampling.model_sampling import ModelSampling
 
 AreaTuple = tuple[int, int, int, int]
@@ -33,7 +34,7 @@ class ResolvedCond:
     """One entry ready for ``calc_cond_batch``: model inputs plus where and when it applies."""
 
     context: Tensor  # (b, T, C)
-    y: Tensor | None  # (b, adm)
+    y: Tensor | None  # (b, adm); (1,) int64 class label for the x4 upscaler
     concat: Tensor | None  # (B, k, H, W)
     area: AreaTuple | None
     mask: Tensor | None  # (b, H, W) at latent size
@@ -44,6 +45,7 @@ class ResolvedCond:
     control: tuple[ControlHook, ...]
     hooks: HookGroup | None = None  # weight hooks (None: the plain model; never an empty group)
     default: bool = False  # fills in where the side's other entries leave weight (``defaults``)
+    gligen: Grounding | None = None  # grounding boxes: a middle patch per forward
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +58,8 @@ class ModelInputs:
     latent_image: Tensor | None = None  # model space (B, C, H, W), for the inpaint concat
     denoise_mask: Tensor | None = None  # prepared noise mask (B, C, H, W)
     process_in: Callable[[Tensor], Tensor] | None = None  # for per-entry concat latents
+    x4_upscale: bool = False  # the x4 upscaler: low-res image concat and noise-level label
+    noise_seed: int | None = None  # the run's noise seed (the x4 upscaler's augmentation)
 
 
 def mask_bounds(mask: Tensor) -> AreaTuple:
@@ -102,6 +106,9 @@ def _model_conds(
     cond: Cond, side: Side, inputs: ModelInputs
 ) -> tuple[Tensor | None, Tensor | None]:
     _, _, height, width = inputs.latent_shape
+    if inputs.x4_upscale:
+        device = None if inputs.latent_image is None else inputs.latent_image.device
+        return x4_upscale_inputs(cond, inputs.latent_shape, inputs.noise_seed, device)
     y = encode_adm(cond, inputs.adm, side, height, width)
     concat = None
     if inputs.inpaint_concat:
@@ -139,6 +146,7 @@ def resolve_cond(
         control=cond.control,
         hooks=cond.hooks or None,
         default=cond.default,
+        gligen=cond.gligen,
     )
 
 

@@ -66,6 +66,8 @@ class SideInputs:
     process_in: Callable[[Tensor], Tensor] | None = None
     max_batch_area: int | None = None
     dtype: torch.dtype | None = None
+    x4_upscale: bool = False  # the x4 upscaler's inputs (``diffusion.guidance.x4_upscale``)
+    noise_seed: int | None = None  # the run's noise seed, for the x4 upscaler's augmentation
 
 
 def side_evaluator(
@@ -87,7 +89,8 @@ def side_evaluator(
         raise ValueError(f"max_batch_area must be >= 1 or None, got {inputs.max_batch_area!r}")
     latent_shape = (shape[0], shape[1], shape[2], shape[3])
     model_inputs = ModelInputs(latent_shape, inputs.adm, inputs.inpaint_concat,
-                               inputs.latent_image, inputs.denoise_mask, inputs.process_in)
+                               inputs.latent_image, inputs.denoise_mask, inputs.process_in,
+                               inputs.x4_upscale, inputs.noise_seed)
     resolved = resolve_sides(sides, model_sampling, model_inputs)
     picked = range(len(resolved)) if order is None else order
     hooked = None if apply_for is None else HookedApply(

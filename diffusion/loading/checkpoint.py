@@ -103,7 +103,10 @@ def prediction_type(shapes: Shapes, metadata: Mapping[str, str], *,
                     read: Callable[[str], Tensor | None] | None = None) -> Prediction:
     """What the file says (``v_pred`` key or safetensors metadata in ``shapes`` / ``metadata``);
     for an SD2.x UNet with 4 input channels that says nothing, ComfyUI's weight statistic
-    (``SD2_V_STAT_KEY``, which ``read`` returns, or None when absent); else eps."""
+    (``SD2_V_STAT_KEY``, which ``read`` returns, or None when absent); else eps. The SD x4
+    upscaler is always v-prediction (ComfyUI's ``SD_X4Upscaler`` fixes it)."""
+    if family == "sd_x4_upscaler":
+        return "v"
     said = _said_prediction(shapes, metadata)
     if said is not None:
         return said
@@ -258,7 +261,7 @@ def open_checkpoint(path: str | Path) -> OpenedCheckpoint:
         raise UnknownModelError(f"{source.path}: {exc}") from exc
     with torch.device("meta"):
         check_layout(source.path, source.shapes, expected_shapes(build_modules(layout)))
-    fmt = latent_format.SDXL if layout.family in ("sdxl", "sdxl_refiner") else latent_format.SD15
+    fmt = latent_format.family_latent_format(layout.family)
     prediction = prediction_type(source.shapes, source.metadata, family=layout.family,
                                  in_channels=layout.unet.in_channels,
                                  read=lambda key: read_one(source, key))

@@ -16,6 +16,10 @@ act; returning ``attend(q, k, v)`` unchanged passes the call through.
 This is what ComfyUI threads through ``transformer_options`` patches (``attn1_patch``,
 ``attn2_replace``, ``attn1_output_patch`` ...) for IP-Adapter, PAG, SAG, HyperTile, attention
 couple; ``AttentionInfo.block`` uses ComfyUI's block ids.
+
+``AttentionHooks.middle_patches`` are ComfyUI's ``middle_patch``: each ``BasicTransformerBlock``
+passes its hidden states (B, N, C) through them after the self-attention residual and before
+the cross-attention (GLIGEN's gated self-attention lives there).
 """
 
 from __future__ import annotations
@@ -69,6 +73,14 @@ class AttentionInputPatch(Protocol):
     ) -> tuple[Tensor, Tensor, Tensor]: ...
 
 
+class MiddlePatch(Protocol):
+    """Changes a transformer block's hidden states x (B, N, C) between its self-attention
+    (residual added) and its cross-attention, returning the same shape (ComfyUI's
+    ``middle_patch``). ``info`` describes the block; its ``kind`` is "self"."""
+
+    def __call__(self, x: Tensor, info: AttentionInfo) -> Tensor: ...
+
+
 class AttentionProcessor(Protocol):
     """Computes (B, N, inner) from q (B, N, inner), k and v (B, M, inner); ``attend`` is the rest
     of the chain (ending in the default attention)."""
@@ -81,20 +93,20 @@ class AttentionProcessor(Protocol):
 @dataclass(frozen=True)
 class AttentionHooks:
     """The processors for one UNet forward (first outermost), the input patches (applied in
-    order before the projections) and the batch's cond/uncond layout
-    (``AttentionInfo.cond_or_uncond``). ``None`` or neither: plain attention."""
+    order before the projections), the batch's cond/uncond layout
+    (``AttentionInfo.cond_or_uncond``) and the middle patches of every transformer block
+    (applied in order). ``None`` or none of them: plain attention."""
 
     processors: tuple[AttentionProcessor, ...] = ()
     cond_or_uncond: tuple[int, ...] = ()
     input_patches: tuple[AttentionInputPatch, ...] = ()
+    middle_patches: tuple[MiddlePatch, ...] = ()
 
     def __post_init__(self) -> None:
-        for i, processor in enumerate(self.processors):
-            if not callable(processor):
-                raise TypeError(f"processors[{i}]={processor!r} is not callable")
-        for i, patch in enumerate(self.input_patches):
-            if not callable(patch):
-                raise TypeError(f"input_patches[{i}]={patch!r} is not callable")
+        for field in ("processors", "input_patches", "middle_patches"):
+            for i, hook in enumerate(getattr(self, field)):
+                if not callable(hook):
+                    raise TypeError(f"{field}[{i}]={hook!r} is not callable")
         bad = [c for c in self.cond_or_uncond if c not in (COND, UNCOND)]
         if bad:
             raise ValueError(
@@ -111,7 +123,19 @@ class AttentionHooks:
             )
 
     def __bool__(self) -> bool:
-        return bool(self.processors or self.input_patches)
+        return bool(self.processors or self.input_patches or self.middle_patches)
+
+    def patch_middle(self, x: Tensor, info: AttentionInfo) -> Tensor:
+        """x (B, N, C) through the middle patches in order; shapes are checked."""
+        for patch in self.middle_patches:
+            out = patch(x, info)
+            if out.shape != x.shape:
+                raise ValueError(
+                    f"middle patch {patch!r} changed the hidden states from {tuple(x.shape)} "
+                    f"to {tuple(out.shape)} (block {info.block}, transformer "
+                    f"{info.transformer_index})")
+            x = out
+        return x
 
     def patch_inputs(self, x: Tensor, context: Tensor, info: AttentionInfo
                      ) -> tuple[Tensor, Tensor, Tensor]:

@@ -59,11 +59,14 @@ class UNetModel(nn.Module):
         self.time_embed = nn.Sequential(
             nn.Linear(mc, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
         )
+        self.label_emb: nn.Module
         if config.adm_in_channels is not None:
             inner = nn.Sequential(
                 nn.Linear(config.adm_in_channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
             )
             self.label_emb = nn.Sequential(inner)
+        elif config.num_classes is not None:
+            self.label_emb = nn.Embedding(config.num_classes, emb_dim)
         skip_channels = self._build_input_blocks()
         ch = config.model_channels * config.channel_mult[-1]
         self.middle_block = self._build_middle_block(ch)
@@ -78,7 +81,8 @@ class UNetModel(nn.Module):
         cfg = self.config
         return ResBlock(channels, cfg.time_embed_dim, out_channels, cfg.norm_groups, cfg.resnet_eps)
 
-    def _attn(self, channels: int, depth: int, block: BlockId) -> SpatialTransformer:
+    def _attn(self, channels: int, depth: int, block: BlockId,
+              disable_self_attn: bool) -> SpatialTransformer:
         """The transformer of UNet block ``block`` (ComfyUI's id, for ``AttentionInfo``)."""
         cfg = self.config
         heads, dim_head = cfg.heads_for(channels)
@@ -93,6 +97,7 @@ class UNetModel(nn.Module):
             norm_eps=cfg.transformer_norm_eps,
             layer_norm_eps=cfg.layer_norm_eps,
             block=block,
+            disable_self_attn=disable_self_attn,
         )
 
     def _build_input_blocks(self) -> list[int]:
@@ -108,7 +113,8 @@ class UNetModel(nn.Module):
                 ch = mult * cfg.model_channels
                 depth = next(depths)
                 if depth > 0:
-                    layers.append(self._attn(ch, depth, ("input", len(blocks))))
+                    layers.append(self._attn(ch, depth, ("input", len(blocks)),
+                                             cfg.self_attention_disabled(level)))
                 blocks.append(TimestepEmbedSequential(*layers))
                 skip_channels.append(ch)
             if level != len(cfg.channel_mult) - 1:
@@ -123,7 +129,8 @@ class UNetModel(nn.Module):
             return None
         layers: list[nn.Module] = [self._res(ch, ch)]
         if depth >= 0:
-            layers += [self._attn(ch, depth, ("middle", 0)), self._res(ch, ch)]
+            disabled = self.config.disable_middle_self_attn
+            layers += [self._attn(ch, depth, ("middle", 0), disabled), self._res(ch, ch)]
         return TimestepEmbedSequential(*layers)
 
     def _build_output_blocks(self, ch: int, skip_channels: list[int]) -> int:
@@ -138,7 +145,8 @@ class UNetModel(nn.Module):
                 ch = out_ch
                 depth = next(depths)
                 if depth > 0:
-                    layers.append(self._attn(ch, depth, ("output", len(blocks))))
+                    layers.append(self._attn(ch, depth, ("output", len(blocks)),
+                                             cfg.self_attention_disabled(level)))
                 if level and i == cfg.num_res_blocks[level]:
                     layers.append(Upsample(ch))
                 blocks.append(TimestepEmbedSequential(*layers))
@@ -155,17 +163,19 @@ class UNetModel(nn.Module):
         residuals: UNetResiduals | None = None,
         attention: AttentionHooks | None = None,
     ) -> Tensor:
-        """x: (B, in, H, W); timesteps: (B,); context: (B, T, context_dim); y: (B, adm) for SDXL.
+        """x: (B, in, H, W); timesteps: (B,); context: (B, T, context_dim); y: (B, adm) for SDXL,
+        (B,) integer class labels for a ``num_classes`` model (the x4 upscaler's noise level).
 
         ``residuals`` is the ControlNet extension point: tensors added to the skip connections
         and to the middle block output (see ``UNetResiduals``). ``attention`` runs processors
         around every attention call (IP-Adapter, PAG ...; see ``diffusion.unet.attention``);
         ``None`` or no processors compute plain attention.
         """
-        if (y is None) != (self.config.adm_in_channels is None):
+        cfg = self.config
+        if (y is None) == cfg.takes_y:
             raise ValueError(
                 f"y={'None' if y is None else tuple(y.shape)} but "
-                f"adm_in_channels={self.config.adm_in_channels}"
+                f"adm_in_channels={cfg.adm_in_channels}, num_classes={cfg.num_classes}"
             )
         if attention is not None and not attention:
             attention = None
@@ -174,7 +184,7 @@ class UNetModel(nn.Module):
         t_emb = timestep_embedding(timesteps, self.config.model_channels).to(x.dtype)  # (B, mc)
         emb = self.time_embed(t_emb)  # (B, 4*mc)
         if y is not None:
-            emb = emb + self.label_emb(y.to(x.dtype))
+            emb = emb + self._label(y, x.dtype)
         hs: list[Tensor] = []
         h = x
         for block in self.input_blocks:
@@ -191,6 +201,17 @@ class UNetModel(nn.Module):
             output_size = (hs[-1].shape[-2], hs[-1].shape[-1]) if hs else None
             h = block(h, emb, context, output_size, attention=attention, timesteps=timesteps)
         return self.out(h)
+
+    def _label(self, y: Tensor, dtype: torch.dtype) -> Tensor:
+        """The (B, 4*mc) label embedding of ADM vectors or integer class labels."""
+        if self.config.num_classes is None:
+            return self.label_emb(y.to(dtype))
+        if y.is_floating_point() or y.ndim != 1:
+            raise ValueError(
+                f"a num_classes model takes y as (B,) integer labels, got {y.dtype} "
+                f"{tuple(y.shape)}"
+            )
+        return self.label_emb(y).to(dtype)  # (B, 4*mc)
 
 
 def sdxl_adm(pooled: Tensor, micro_conditions: Sequence[Tensor]) -> Tensor:

@@ -65,7 +65,7 @@ _DROPPED_CLIP_KEYS = ("text_projection.weight", "logit_scale")
 
 
 def latent_format_of(family: Family | None) -> LatentFormat:
-    return latent_format.SDXL if family in ("sdxl", "sdxl_refiner") else latent_format.SD15
+    return latent_format.family_latent_format(family)
 
 
 @dataclass(frozen=True, eq=False)

@@ -78,7 +78,8 @@ def run_sampling(
     with ctx.models.use(model.unet, model.patches) as unet:
         guided = GuidedModel.from_unet(unet, model.model_sampling, model.latent_format,
                                        adm=model.adm, hooks=model.hooks,
-                                       unet_for=hooked_unets(ctx.models, model))
+                                       unet_for=hooked_unets(ctx.models, model),
+                                       noise_seed=noise.seed)
         samples = sample(
             guide.bind(guided), sampler, sigmas, noise, latent.samples.to(ctx.models.device),
             mask=latent.noise_mask, batch_index=latent.batch_index, callback=reporter,
