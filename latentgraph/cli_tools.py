@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ARCH_CHOICES = ["sd15", "sd15-inpaint", "sd21", "sd21-v", "sd2-inpaint", "sdxl", "sdxl-refiner"]
+ARCH_CHOICES = ["sd15", "sd15-inpaint", "sd21", "sd21-v", "sd2-inpaint", "sdxl", "sdxl-refiner",
+                "sd-x4-upscaler"]
 
 
 def add_make_checkpoint_parser(commands: Any) -> None:

@@ -17,7 +17,7 @@ from diffusion.loading.errors import UnknownModelError
 from diffusion.text.clip import TextEncoderConfig
 from diffusion.text.slots import TextKind as TextKind  # re-exported
 from diffusion.text.slots import TextSlot
-from diffusion.unet.config import Family, UNetConfig
+from diffusion.unet.config import X4_UPSCALER_CLASSES, Family, UNetConfig
 from diffusion.vae.model import VAEConfig
 
 Shapes = Mapping[str, tuple[int, ...]]
@@ -77,11 +77,10 @@ def _family_from_text(shapes: Shapes) -> Family | None:
 
 
 def _is_x4_upscaler(s: dict[str, tuple[int, ...]]) -> bool:
-    """A UNet with a class-label embedding (``label_emb.weight``) and the low-res image's three
-    extra input channels: the SD x4 upscaler (ComfyUI's ``SD_X4Upscaler``)."""
-    emb, conv_in, out = (s.get(k) for k in ("label_emb.weight", "input_blocks.0.0.weight",
-                                            "out.2.weight"))
-    if emb is None or conv_in is None or out is None or len(emb) != 2:
+    """A UNet with the low-res image's three extra input channels and no ADM input: the SD x4
+    upscaler (ComfyUI's ``SD_X4Upscaler``; its class-label embedding is then expected)."""
+    conv_in, out = s.get("input_blocks.0.0.weight"), s.get("out.2.weight")
+    if conv_in is None or out is None or "label_emb.0.0.weight" in s:
         return False
     return conv_in[1] == out[0] + X4_UPSCALER_CONCAT
 
@@ -134,8 +133,8 @@ def _middle_depth(s: dict[str, tuple[int, ...]]) -> int | None:
 def _conventions(family: Family, s: dict[str, tuple[int, ...]], levels: int) -> dict[str, Any]:
     """The UNetConfig fields fixed per family: heads, projections, class labels."""
     if family == "sd_x4_upscaler":  # ComfyUI's SD_X4Upscaler: self-attention off below the top
-        return {"num_heads": 8, "use_linear_in_transformer": True,
-                "num_classes": s["label_emb.weight"][0],
+        classes = s.get("label_emb.weight", (X4_UPSCALER_CLASSES,))[0]
+        return {"num_heads": 8, "use_linear_in_transformer": True, "num_classes": classes,
                 "disable_self_attentions": tuple(level < levels - 1 for level in range(levels))}
     heads = {"num_heads": 8} if family == "sd1" else {"num_head_channels": 64}
     return {**heads, "use_linear_in_transformer": family != "sd1"}

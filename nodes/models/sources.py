@@ -46,7 +46,7 @@ from diffusion.loading.detect import (
     detect_text,
     detect_unet,
     detect_vae,
-    family_from_unet,
+    family_of_unet,
 )
 from diffusion.loading.diffusers_folder import MappedSource, add_open_clip, add_unet, add_vae
 from diffusion.loading.files import TensorFile, TensorSource, read_tensor_file
@@ -154,7 +154,7 @@ def _unet_file(file: TensorFile) -> ComponentFile | None:
     else:
         return None
     config = detect_unet(source.shapes, UNET_PREFIX)
-    family = family_from_unet(config.context_dim, config.adm_in_channels)
+    family = family_of_unet(config)
 
     def build() -> nn.Module:
         return UNetModel(config)

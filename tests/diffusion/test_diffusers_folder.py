@@ -75,7 +75,12 @@ def _ids() -> torch.Tensor:
     return ids
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+# The x4 upscaler is read from its single-file checkpoint only (no diffusers-folder mapping of
+# its class embedding and 3-level VAE yet).
+FOLDER_ARCHS = [arch for arch in ARCHS if arch != "sd-x4-upscaler"]
+
+
+@pytest.mark.parametrize("arch", FOLDER_ARCHS)
 def test_diffusers_folder_loads_like_the_single_file(arch, tmp_path, unet_reference_config):
     path = make_checkpoint(arch, tmp_path / "m.safetensors", tiny=True, seed=9)
     _write_folder(arch, path, tmp_path / "folder", unet_reference_config)
