@@ -12,6 +12,7 @@ from nodes.conditioning import CONDITIONING_NODES
 from nodes.conditioning.area_strength import ConditioningSetAreaStrength
 from nodes.conditioning.inpaint import INPAINT_NODES
 from nodes.conditioning.sd_upscale import UPSCALE_DIFFUSION_MODULE, UPSCALE_DIFFUSION_NODES
+from nodes.gligen import GLIGEN_NODES
 from nodes.hooks import HOOK_NODES, HOOKS_EXTRAS_MODULES
 from nodes.images import IMAGE_EXTRAS_MODULES, IMAGE_NODES
 from nodes.latents import LATENT_CATALOGUE, LATENT_EXTRAS_MODULES, LATENT_NODES
@@ -26,7 +27,7 @@ from nodes.vae import VAE_NODES
 BUILTIN_NODES: list[type[Node]] = [
     *IMAGE_NODES, *MASK_CATALOGUE, *MODEL_NODES, *LEGACY_LOADER_NODES, *CONDITIONING_NODES,
     ConditioningSetAreaStrength, *INPAINT_NODES, *LATENT_NODES, *LATENT_CATALOGUE, *VAE_NODES,
-    *SAMPLING_NODES, *HOOK_NODES, *PRIMITIVE_NODES, *UPSCALE_DIFFUSION_NODES,
+    *SAMPLING_NODES, *HOOK_NODES, *PRIMITIVE_NODES, *UPSCALE_DIFFUSION_NODES, *GLIGEN_NODES,
 ]
 
 

@@ -57,6 +57,7 @@ from nodes.api.sockets import (
     CONTROL_NET,
     FLOAT,
     FLOATS,
+    GLIGEN,
     GUIDER,
     HOOK_KEYFRAMES,
     HOOKS,
@@ -67,6 +68,7 @@ from nodes.api.sockets import (
     MASK,
     MODEL,
     NOISE,
+    PHOTOMAKER,
     SAMPLER,
     SIGMAS,
     STRING,
@@ -80,8 +82,9 @@ from nodes.api.sockets import (
 
 __all__ = [
     "ANY", "BOOLEAN", "FLOAT", "INT", "STRING", "CLIP", "CLIP_VISION", "CLIP_VISION_OUTPUT",
-    "CONDITIONING", "CONTROL_NET", "FLOATS", "GUIDER", "HOOKS", "HOOK_KEYFRAMES",
-    "IMAGE", "LATENT", "LATENT_OPERATION", "MASK", "MODEL", "NOISE", "SAMPLER", "SIGMAS",
+    "CONDITIONING", "CONTROL_NET", "FLOATS", "GLIGEN", "GUIDER", "HOOKS", "HOOK_KEYFRAMES",
+    "IMAGE", "LATENT", "LATENT_OPERATION", "MASK", "MODEL", "NOISE", "PHOTOMAKER", "SAMPLER",
+    "SIGMAS",
     "TIMESTEPS_RANGE", "UPSCALE_MODEL", "VAE",
     "Blocked", "Boolean", "CachePolicy", "CoercionError", "Combo", "DuplicateNodeError",
     "FilenamePrefix", "FingerprintContext", "Float", "Floats", "Folders", "Hidden", "Input",

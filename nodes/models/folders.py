@@ -46,6 +46,7 @@ DEFAULT_LAYOUT: dict[str, tuple[str, ...]] = {
     "vae_approx": ("vae_approx",),
     "style_models": ("style_models",),
     "gligen": ("gligen",),
+    "photomaker": ("photomaker",),
     "hypernetworks": ("hypernetworks",),
     "configs": ("configs",),
     "diffusers": ("diffusers",),
