@@ -50,8 +50,9 @@ def _pair(randomize, unet_reference_config) -> tuple[UNetModel, torch.nn.Module]
     torch.manual_seed(0)
     ours = UNetModel(X4_TINY).eval()
     randomize(ours, 404)
-    ref_config = unet_reference_config(X4_TINY) | {
-        "num_class_embeds": 1000, "only_cross_attention": [True, True, False]}
+    ref_config = unet_reference_config(X4_TINY)
+    assert ref_config["num_class_embeds"] == 1000
+    assert ref_config["only_cross_attention"] == [True, True, False]
     ref = diffusers.UNet2DConditionModel(**ref_config).eval()
     checkpoint = {"model.diffusion_model." + k: v for k, v in ours.state_dict().items()}
     ref.load_state_dict(convert_ldm_unet_checkpoint(checkpoint, ref_config), strict=True)
