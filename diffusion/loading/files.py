@@ -154,14 +154,23 @@ def read_safetensors(path: Path) -> TensorFile:
 
 def _unwrap(obj: object, path: Path, section: str = "state_dict") -> dict[str, Tensor]:
     """The flat tensor dict inside a pickle: top level, or the nested dict under ``section``
-    (``state_dict``; adapters nest theirs, e.g. PhotoMaker's ``id_encoder``)."""
+    (``state_dict``; adapters nest theirs, e.g. PhotoMaker's ``id_encoder``). A nested dict of
+    tensors (IP-Adapter ``.bin``: ``{"image_proj": {…}, "ip_adapter": {…}}``) is flattened to
+    ``name.key``, the keys its ``.safetensors`` form has."""
     if isinstance(obj, Mapping) and section in obj and isinstance(obj[section], Mapping):
         obj = obj[section]
     if not isinstance(obj, Mapping):
         raise UnsupportedCheckpointFormatError(
             f"{path}: pickle holds {type(obj).__name__}, not a dict"
         )
-    return {str(k): v for k, v in obj.items() if isinstance(v, Tensor)}
+    flat: dict[str, Tensor] = {}
+    for key, value in obj.items():
+        if isinstance(value, Tensor):
+            flat[str(key)] = value
+        elif isinstance(value, Mapping) and value and all(
+                isinstance(t, Tensor) for t in value.values()):
+            flat.update({f"{key}.{inner}": t for inner, t in value.items()})
+    return flat
 
 
 class _InertObject:

@@ -23,7 +23,7 @@ from diffusion.loading.checkpoint import check_layout
 from diffusion.loading.errors import CheckpointError, UnknownModelError
 from diffusion.loading.files import read_tensor_file
 from diffusion.photomaker.model import PhotoMakerConfig, PhotoMakerIDEncoder
-from diffusion.vision.clip_vision import CLIPVisionConfig
+from diffusion.vision import VisionConfig
 
 logger = logging.getLogger(__name__)
 
@@ -65,15 +65,15 @@ def photomaker_config(shapes: Shapes, path: Path) -> PhotoMakerConfig:
     positions = _dim(shapes, "vision_model.embeddings.position_embedding.weight", 0, path)
     side = math.isqrt(positions - 1)
     layers = 1 + max((int(m[1]) for k in shapes if (m := _LAYER.match(k))), default=-1)
-    vision = CLIPVisionConfig(
-        hidden=hidden,
-        intermediate=_dim(shapes, "vision_model.encoder.layers.0.mlp.fc1.weight", 0, path),
-        heads=max(1, hidden // VISION_HEAD_WIDTH),
-        layers=layers,
-        image_size=side * patch,
-        patch_size=patch,
-        projection_dim=_dim(shapes, "visual_projection.weight", 0, path),
-    )
+    mlp_width = _dim(shapes, "vision_model.encoder.layers.0.mlp.fc1.weight", 0, path)
+    projection_dim = _dim(shapes, "visual_projection.weight", 0, path)
+    try:
+        heads = max(1, hidden // VISION_HEAD_WIDTH)
+        vision = VisionConfig(width=hidden, layers=layers, heads=heads,
+                              mlp_width=mlp_width, projection_dim=projection_dim,
+                              patch_size=patch, image_size=side * patch, activation="quick_gelu")
+    except ValueError as exc:
+        raise PhotoMakerError(f"{path}: not a usable PhotoMaker image tower: {exc}") from exc
     return PhotoMakerConfig(vision, _dim(shapes, "visual_projection_2.weight", 0, path))
 
 

@@ -1,9 +1,9 @@
 """PhotoMaker's ID encoder (TencentARC PhotoMaker v1), parameter names as in its ``id_encoder``.
 
-A CLIP ViT-L/14 image tower (``vision_model``) gives each ID image's pooled embedding; two
-projections (``visual_projection`` to 768 and ``visual_projection_2`` to 1280) concatenate to a
-2048-wide ID embedding, SDXL's context width. The fuse module replaces the class token's text
-embedding e (the token before the trigger word) with
+A CLIP ViT-L/14 image tower (``diffusion.vision``'s ``vision_model``) gives each ID image's
+pooled embedding; two projections (``visual_projection`` to 768 and ``visual_projection_2`` to
+1280) concatenate to a 2048-wide ID embedding, SDXL's context width. The fuse module replaces
+the class token's text embedding e (the token before the trigger word) with
 ``layer_norm(mlp2(mlp1([e, id]) + e))``: each MLP is LayerNorm, fc1, GELU, fc2; the second
 adds its input back.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from diffusion.vision.clip_vision import VIT_L_14, CLIPVisionConfig, CLIPVisionTransformer
+from diffusion.vision import VIT_L_14, CLIPVisionTransformer, VisionConfig
 
 ID_WIDTH = 2048  # visual_projection (768) + visual_projection_2 (1280): SDXL's context width
 PROJECTION_2 = 1280
@@ -54,7 +54,7 @@ class FuseModule(nn.Module):
 
 @dataclass(frozen=True)
 class PhotoMakerConfig:
-    vision: CLIPVisionConfig = VIT_L_14
+    vision: VisionConfig = VIT_L_14
     projection_2: int = PROJECTION_2
 
     @property
@@ -70,15 +70,15 @@ class PhotoMakerIDEncoder(nn.Module):
         self.config = config
         vision = config.vision
         self.vision_model = CLIPVisionTransformer(vision)
-        self.visual_projection = nn.Linear(vision.hidden, vision.projection_dim, bias=False)
-        self.visual_projection_2 = nn.Linear(vision.hidden, config.projection_2, bias=False)
+        self.visual_projection = nn.Linear(vision.width, vision.projection_dim, bias=False)
+        self.visual_projection_2 = nn.Linear(vision.width, config.projection_2, bias=False)
         self.fuse_module = FuseModule(config.id_width)
         self._placed: dict[tuple[str, torch.dtype], PhotoMakerIDEncoder] = {}
         self._lock = threading.Lock()
 
     def id_embeddings(self, pixels: Tensor) -> Tensor:
         """(n, 3, S, S) CLIP-normalised ID images -> (n, id_width)."""
-        pooled = self.vision_model(pixels).pooled  # (n, hidden)
+        pooled = self.vision_model(pixels).pooled  # (n, width)
         return torch.cat([self.visual_projection(pooled), self.visual_projection_2(pooled)],
                          dim=-1)
 

@@ -75,7 +75,8 @@ def test_load_tiny_safetensors(arch, tmp_path: Path) -> None:
     path = make_checkpoint(arch, tmp_path / f"{arch}.safetensors", tiny=True, seed=3)
     ck = load_checkpoint(path)
     assert ck.layout == checkpoint_layout(arch, tiny=True)
-    assert ck.prediction == ("v" if arch in ("sd21-v", "sd-x4-upscaler") else "eps")
+    v_archs = ("sd21-v", "sd-x4-upscaler")
+    assert ck.prediction == ("v" if arch in v_archs or "unclip" in arch else "eps")
     scale = {"sdxl": 0.13025, "sdxl-refiner": 0.13025, "sd-x4-upscaler": 0.08333}.get(arch, 0.18215)
     assert ck.latent_format.scale_factor == scale
     raw = load_file(path)

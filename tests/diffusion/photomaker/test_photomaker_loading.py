@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 
 from diffusion.photomaker import PhotoMakerConfig, PhotoMakerError, PhotoMakerIDEncoder
 from diffusion.photomaker.loading import check_photomaker_layout, load_photomaker
-from diffusion.vision import VIT_L_14, CLIPVisionConfig
+from diffusion.vision import VIT_L_14, VisionConfig
 
 transformers = pytest.importorskip("transformers")
 from tests.diffusion.photomaker.reference import (  # noqa: E402
@@ -22,8 +22,8 @@ from tests.diffusion.photomaker.reference import (  # noqa: E402
     RefPhotoMakerIDEncoder,
 )
 
-TINY = PhotoMakerConfig(CLIPVisionConfig(hidden=64, intermediate=128, heads=1, layers=2,
-                                         image_size=28, patch_size=14, projection_dim=32), 96)
+TINY = PhotoMakerConfig(VisionConfig(width=64, mlp_width=128, heads=1, layers=2,
+                                     image_size=28, patch_size=14, projection_dim=32), 96)
 
 
 def _published_manifest() -> dict[str, tuple[int, ...]]:

@@ -17,14 +17,14 @@ from PIL import Image
 
 from diffusion.guidance.cond import Cond
 from diffusion.photomaker import PhotoMakerConfig, PhotoMakerIDEncoder
-from diffusion.vision import CLIPVisionConfig
+from diffusion.vision import VisionConfig
 from executor.jobs import JobRequest
 from nodes.payloads import Latent
 from tests.diffusion.conftest import randomize_parameters
 from tests.nodes.models.support import ModelEnv, TinyStore, encode, loader
 
-TINY = PhotoMakerConfig(CLIPVisionConfig(hidden=64, intermediate=128, heads=1, layers=2,
-                                         image_size=28, patch_size=14, projection_dim=64), 64)
+TINY = PhotoMakerConfig(VisionConfig(width=64, mlp_width=128, heads=1, layers=2,
+                                     image_size=28, patch_size=14, projection_dim=64), 64)
 
 
 def _photomaker_file(folder: Path) -> None:
