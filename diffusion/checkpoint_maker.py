@@ -29,7 +29,7 @@ from diffusion.vision.keys import open_clip_visual_shapes
 logger = logging.getLogger(__name__)
 
 Arch = Literal["sd15", "sd15-inpaint", "sd15-ip2p", "sd21", "sd21-v", "sd2-inpaint", "sdxl",
-               "sdxl-refiner", "sd21-unclip-h", "sd21-unclip-l"]
+               "sdxl-refiner", "sd21-unclip-h", "sd21-unclip-l", "sd-x4-upscaler"]
 ARCHS: tuple[Arch, ...] = (
     "sd15",
     "sd15-inpaint",
@@ -41,6 +41,7 @@ ARCHS: tuple[Arch, ...] = (
     "sdxl-refiner",
     "sd21-unclip-h",
     "sd21-unclip-l",
+    "sd-x4-upscaler",
 )
 WeightDtype = Literal["fp16", "bf16", "fp32"]
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
@@ -55,6 +56,7 @@ _FAMILY: dict[Arch, tuple[Family, int]] = {
     "sdxl-refiner": ("sdxl_refiner", 4),
     "sd21-unclip-h": ("sd2", 4),
     "sd21-unclip-l": ("sd2", 4),
+    "sd-x4-upscaler": ("sd_x4_upscaler", 7),
 }
 # SD2.1 unCLIP: the image tower under embedder.model.visual. (OpenCLIP layout) and the noise
 # augmentor's schedule buffers (the original's persistent ones; ComfyUI recomputes them)
@@ -71,7 +73,12 @@ _FULL_TEXT: dict[Family, tuple[TextEncoderConfig, ...]] = {
     "sd2": (OPEN_CLIP_H,),
     "sdxl": (CLIP_L, OPEN_CLIP_BIGG),
     "sdxl_refiner": (OPEN_CLIP_BIGG,),
+    "sd_x4_upscaler": (OPEN_CLIP_H,),
 }
+# The x4 upscaler's VAE has three levels (x4-upscaling.yaml: ch_mult [1, 2, 4]): 4x downscale.
+_FULL_VAE: dict[Family, VAEConfig] = {"sd_x4_upscaler": VAEConfig(ch_mult=(1, 2, 4))}
+_TINY_VAE: dict[Family, VAEConfig] = {"sd_x4_upscaler": VAEConfig(ch=32, ch_mult=(1, 1, 2),
+                                                                  num_res_blocks=1)}
 TINY_TEXT_WIDTH = 64  # one 64-wide head, as every family's text towers use 64-wide heads
 
 
@@ -87,14 +94,16 @@ def _tiny_unet(family: Family, in_channels: int, context: int, pooled: int) -> U
     full = family_config(family, in_channels=in_channels)
     if family == "sdxl_refiner":
         mult, depth_in, depth_out = (1, 2, 2), (0, 1, 0), (0, 0, 1, 1, 0, 0)
-    elif family == "sdxl":
+    elif family in ("sdxl", "sd_x4_upscaler"):
         mult, depth_in, depth_out = (1, 2), (0, 1), (1, 1, 0, 0)
     else:
         mult, depth_in, depth_out = (1, 2), (1, 0), (0, 0, 1, 1)
     adm = None
     if full.adm_in_channels is not None:
         adm = pooled + full.adm_in_channels - 1280  # keep the family's micro-conditions
+    disabled = None if full.disable_self_attentions is None else (True, False)
     return full.replace(
+        disable_self_attentions=disabled,
         model_channels=32 if family == "sd1" else 64,
         channel_mult=mult,
         num_res_blocks=(1,) * len(mult),
@@ -113,13 +122,14 @@ def checkpoint_layout(arch: Arch, *, tiny: bool = False) -> CheckpointLayout:
     family, in_channels = _FAMILY[arch]
     texts = _FULL_TEXT[family]
     if not tiny:
-        unet, vae = family_config(family, in_channels=in_channels), VAEConfig()
+        unet = family_config(family, in_channels=in_channels)
+        vae = _FULL_VAE.get(family, VAEConfig())
     else:
         texts = tuple(_tiny_text(t) for t in texts)
         context = sum(t.width for t in texts) if family == "sdxl" else texts[-1].width
         pooled = texts[-1].projection_dim or texts[-1].width
         unet = _tiny_unet(family, in_channels, context, pooled)
-        vae = VAEConfig(ch=32, ch_mult=(1, 1, 2, 2), num_res_blocks=1)
+        vae = _TINY_VAE.get(family, VAEConfig(ch=32, ch_mult=(1, 1, 2, 2), num_res_blocks=1))
     if arch in UNCLIP_VISION:  # ADM input: image embedding + noise level embedding
         unet = unet.replace(adm_in_channels=2 * unclip_vision(arch, tiny=tiny).projection_dim)
     return CheckpointLayout(family, unet, vae, tuple(zip(TEXT_SLOTS[family], texts, strict=True)))

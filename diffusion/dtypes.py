@@ -4,7 +4,8 @@
   some ops lack half kernels there.
 - CUDA: fp16 for UNets and text encoders (bf16 where the device supports it and ``prefer_bf16``
   is set), with the known exceptions:
-  - SDXL VAEs overflow in fp16 (NaN images): bf16 where supported, else fp32;
+  - SDXL VAEs overflow in fp16 (NaN images), and so does the x4 upscaler's decoder (its
+    config says so): bf16 where supported, else fp32;
   - SD2.x UNets overflow in fp16 attention: they keep fp16 weights but compute attention
     softmax in fp32 (:func:`set_attention_upcast`).
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-HALF_UNSAFE_VAE_FAMILIES = frozenset({"sdxl", "sdxl_refiner"})
+HALF_UNSAFE_VAE_FAMILIES = frozenset({"sdxl", "sdxl_refiner", "sd_x4_upscaler"})
 UPCAST_ATTENTION_FAMILIES = frozenset({"sd2"})
 
 

@@ -53,3 +53,13 @@ SDXL_PLAYGROUND_2_5 = LatentFormat(  # Playground v2.5's per-channel statistics 
     "sdxl_playground_2_5", 0.5,
     channel_mean=(-1.6574, 1.886, -1.383, 2.5155), channel_std=(8.4927, 5.9022, 6.5498, 5.2299),
 )
+SD_X4 = LatentFormat("sd_x4", 0.08333)  # the SD x4 upscaler (x4-upscaling.yaml scale_factor)
+
+
+def family_latent_format(family: str | None) -> LatentFormat:
+    """The latent format of a model family (SD1.x/SD2.x's for an unknown one)."""
+    if family in ("sdxl", "sdxl_refiner"):
+        return SDXL
+    if family == "sd_x4_upscaler":
+        return SD_X4
+    return SD15

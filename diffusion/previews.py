@@ -30,6 +30,12 @@ _SDXL_FACTORS = (
     (-0.3165, -0.2492, -0.2188),
 )
 _SDXL_BIAS = (0.1084, -0.0175, -0.0011)
+_SD_X4_FACTORS = (  # ComfyUI's latent_formats.SD_X4
+    (-0.2340, -0.3863, -0.3257),
+    (0.0994, 0.0885, -0.0908),
+    (-0.2833, -0.2349, -0.3741),
+    (0.2523, -0.0055, -0.1651),
+)
 _NO_BIAS = (0.0, 0.0, 0.0)
 MAX_PREVIEW_RESOLUTION = 512  # ComfyUI's --preview-size default
 
@@ -39,6 +45,7 @@ LATENT_RGB: MappingProxyType[str, tuple[tuple[tuple[float, ...], ...], tuple[flo
         "sd2": (_SD15_FACTORS, _NO_BIAS),
         "sdxl": (_SDXL_FACTORS, _SDXL_BIAS),
         "sdxl_refiner": (_SDXL_FACTORS, _SDXL_BIAS),
+        "sd_x4_upscaler": (_SD_X4_FACTORS, _NO_BIAS),
     })
 )
 """Family -> (factors (C, 3), bias (3,))."""

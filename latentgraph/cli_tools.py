@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 ARCH_CHOICES = ["sd15", "sd15-inpaint", "sd15-ip2p", "sd21", "sd21-v", "sd2-inpaint", "sdxl",
-                "sdxl-refiner", "sd21-unclip-h", "sd21-unclip-l"]
+                "sdxl-refiner", "sd21-unclip-h", "sd21-unclip-l", "sd-x4-upscaler"]
 
 
 def add_make_checkpoint_parser(commands: Any) -> None:

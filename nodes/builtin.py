@@ -12,7 +12,9 @@ from nodes.conditioning import CONDITIONING_NODES
 from nodes.conditioning.area_strength import ConditioningSetAreaStrength
 from nodes.conditioning.inpaint import INPAINT_NODES
 from nodes.conditioning.ip2p import IP2P_NODES
+from nodes.conditioning.sd_upscale import UPSCALE_DIFFUSION_MODULE, UPSCALE_DIFFUSION_NODES
 from nodes.controlnet import CONTROLNET_EXTRAS_MODULES, CONTROLNET_NODES
+from nodes.gligen import GLIGEN_NODES
 from nodes.hooks import HOOK_NODES, HOOKS_EXTRAS_MODULES
 from nodes.images import IMAGE_EXTRAS_MODULES, IMAGE_NODES
 from nodes.ipadapter import IPADAPTER_MODULE, IPADAPTER_NODES
@@ -21,6 +23,7 @@ from nodes.masks import MASK_CATALOGUE, MASK_EXTRAS_MODULES
 from nodes.models import MODEL_EXTRAS_MODULES, MODEL_NODES
 from nodes.models.legacy_loaders import LEGACY_LOADER_NODES
 from nodes.patches import PATCH_EXTRAS_MODULES, PATCH_NODES
+from nodes.photomaker import PHOTOMAKER_MODULE, PHOTOMAKER_NODES
 from nodes.primitives import PRIMITIVE_EXTRAS_MODULES, PRIMITIVE_NODES
 from nodes.sampling import SAMPLING_EXTRAS_MODULES, SAMPLING_NODES
 from nodes.vae import VAE_NODES
@@ -31,7 +34,7 @@ BUILTIN_NODES: list[type[Node]] = [
     *IMAGE_NODES, *MASK_CATALOGUE, *MODEL_NODES, *LEGACY_LOADER_NODES, *CONDITIONING_NODES,
     ConditioningSetAreaStrength, *INPAINT_NODES, *IP2P_NODES, *LATENT_NODES, *LATENT_CATALOGUE,
     *VAE_NODES, *SAMPLING_NODES, *PATCH_NODES, *HOOK_NODES, *PRIMITIVE_NODES, *CONTROLNET_NODES,
-    *VISION_NODES, *IPADAPTER_NODES,
+    *VISION_NODES, *IPADAPTER_NODES, *UPSCALE_DIFFUSION_NODES, *GLIGEN_NODES, *PHOTOMAKER_NODES,
 ]
 
 
@@ -56,6 +59,8 @@ EXTRAS_MODULES = {
     "InstructPixToPixConditioning": "comfy_extras.nodes_ip2p",
     **CONTROLNET_EXTRAS_MODULES,
     **{node.type_name: IPADAPTER_MODULE for node in IPADAPTER_NODES},
+    **{node.type_name: UPSCALE_DIFFUSION_MODULE for node in UPSCALE_DIFFUSION_NODES},
+    **{node.type_name: PHOTOMAKER_MODULE for node in PHOTOMAKER_NODES},
 }
 
 

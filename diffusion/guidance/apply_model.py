@@ -19,7 +19,7 @@ from diffusion.guidance.batching import ApplyModel
 from diffusion.guidance.hook_schedule import ActiveHooks
 from diffusion.guidance.hooks import NO_HOOKS, ModelHooks
 from diffusion.sampling.model_sampling import ModelSampling
-from diffusion.unet.attention import AttentionHooks
+from diffusion.unet.attention import AttentionHooks, MiddlePatch
 from diffusion.unet.block_patches import BlockPatches
 from diffusion.unet.hooks import UNetResiduals
 
@@ -43,12 +43,13 @@ def wrapped(unet_fn: UNetFn, hooks: ModelHooks) -> UNetFn:
     return unet_fn
 
 
-def _patch_kwargs(hooks: ModelHooks, sigma: Tensor, cond_or_uncond: tuple[int, ...]
-                  ) -> dict[str, Any]:
+def _patch_kwargs(hooks: ModelHooks, sigma: Tensor, cond_or_uncond: tuple[int, ...],
+                  middle: tuple[MiddlePatch, ...] = ()) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
-    if hooks.attention or hooks.attention_inputs:
+    if hooks.attention or hooks.attention_inputs or middle:
         kwargs["attention"] = AttentionHooks(hooks.attention, cond_or_uncond,
-                                             hooks.attention_inputs, sigmas=sigma)
+                                             hooks.attention_inputs, sigmas=sigma,
+                                             middle_patches=middle)
     if hooks.block_inputs or hooks.block_inputs_after_skip or hooks.block_outputs:
         kwargs["blocks"] = BlockPatches(hooks.block_inputs, hooks.block_inputs_after_skip,
                                         hooks.block_outputs, sigma, cond_or_uncond)
@@ -62,9 +63,11 @@ def make_apply_model(
     hooks: ModelHooks = NO_HOOKS,
 ) -> ApplyModel:
     """ComfyUI's ``BaseModel.apply_model``: c_in scaling, the concat input (inpainting,
-    InstructPix2Pix), the network's inputs cast to ``dtype`` (None: as they are), discrete
-    timestep, then x0 from eps / v in float32. The hooks' attention processors, input patches
-    and block patches reach the UNet with the batch's cond/uncond layout (and its sigmas)."""
+    InstructPix2Pix, the x4 upscaler's low-res image), the network's inputs cast to ``dtype``
+    (None: as they are; integer class labels keep theirs), discrete timestep, then x0 from
+    eps / v in float32. The hooks' attention processors, input patches and block patches, and
+    the batch's middle patches (GLIGEN grounding), reach the UNet with the batch's cond/uncond
+    layout (and its sigmas)."""
     network = wrapped(unet_fn, hooks)
 
     def apply(
@@ -75,6 +78,7 @@ def make_apply_model(
         concat: Tensor | None,
         residuals: UNetResiduals | None,
         cond_or_uncond: tuple[int, ...],
+        middle: tuple[MiddlePatch, ...] = (),
     ) -> Tensor:
         x_in = model_sampling.calculate_input(sigma, x)
         if concat is not None:
@@ -82,9 +86,9 @@ def make_apply_model(
         if dtype is not None:
             x_in = x_in.to(dtype)
         timesteps = model_sampling.timestep(sigma).float()
-        kwargs = _patch_kwargs(hooks, sigma, cond_or_uncond)
+        kwargs = _patch_kwargs(hooks, sigma, cond_or_uncond, middle)
         if y is not None:
-            kwargs["y"] = y.to(x_in)
+            kwargs["y"] = y.to(x_in) if y.is_floating_point() else y.to(x_in.device)
         if residuals is not None:
             kwargs["residuals"] = residuals
         output = network(x_in, timesteps, context.to(x_in), **kwargs)

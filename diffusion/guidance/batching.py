@@ -12,6 +12,9 @@ Weight hooks (``diffusion.guidance.hooked``): an entry with a hook group is eval
 model patched by that group at the step's keyframe strengths (``HookedApply``); chunks of
 different groups, or of one group at different strengths, never share a forward, and unhooked
 chunks use ``apply`` itself. Default entries fill in the weight the others leave (``defaults``).
+
+Grounding (GLIGEN): an entry's middle patch is built per chunk from its cropped rows, and such a
+chunk shares a forward with no other chunk (ComfyUI compares patches by identity).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from diffusion.guidance.defaults import default_weight, remaining_weights
 from diffusion.guidance.hook_schedule import ActiveHooks, KeyframeClock
 from diffusion.guidance.resolve import AreaTuple, ResolvedCond
 from diffusion.guidance.shapes import repeat_to_batch_size
+from diffusion.unet.attention import MiddlePatch
 from diffusion.unet.hooks import UNetResiduals
 
 FEATHER = 8  # ComfyUI's area edge ramp, in latent cells
@@ -36,11 +40,12 @@ MAX_TOKEN_REPEAT = 4  # ComfyUI's limit on repeating cross-attention to a common
 
 ApplyModel = Callable[
     [Tensor, Tensor, Tensor, "Tensor | None", "Tensor | None", "UNetResiduals | None",
-     tuple[int, ...]],
+     tuple[int, ...], tuple[MiddlePatch, ...]],
     Tensor,
 ]
-"""``apply(x, sigma, context, y, concat, residuals, cond_or_uncond) -> denoised`` for a batch of
-rows; ``cond_or_uncond`` gives each equal chunk's side (0 positive, 1 negative)."""
+"""``apply(x, sigma, context, y, concat, residuals, cond_or_uncond, middle_patches) ->
+denoised`` for a batch of rows; ``cond_or_uncond`` gives each equal chunk's side (0 positive,
+1 negative); ``middle_patches`` run in every transformer block (a grounded entry's)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,6 +68,7 @@ class Chunk:
     area: AreaTuple | None
     control: tuple[ControlHook, ...]
     hooks: ActiveHooks | None = None  # the weights it is evaluated with (None: plain model)
+    middle_patches: tuple[MiddlePatch, ...] = ()  # the entry's grounding, built for input_x
 
 
 def _feather(mult: Tensor, area: AreaTuple, full: tuple[int, int]) -> None:
@@ -119,6 +125,9 @@ def make_chunk(rc: ResolvedCond, side: int, x: Tensor, sigma: Tensor) -> Chunk |
     mult = _weights(rc, input_x, area)
     if rc.mask is None and area is not None:
         _feather(mult, area, (height, width))
+    shape = tuple(input_x.shape)
+    patches = () if rc.gligen is None else (rc.gligen.patch((shape[0], shape[1], shape[2],
+                                                              shape[3])),)
     return Chunk(
         side=side,
         input_x=input_x,
@@ -128,7 +137,12 @@ def make_chunk(rc: ResolvedCond, side: int, x: Tensor, sigma: Tensor) -> Chunk |
         concat=None if concat is None else repeat_to_batch_size(concat, batch),
         area=area,
         control=rc.control,
+        middle_patches=patches,
     )
+
+
+def _same_objects(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    return len(a) == len(b) and all(p is q for p, q in zip(a, b, strict=True))
 
 
 def _context_compatible(a: Tensor, b: Tensor) -> bool:
@@ -150,9 +164,9 @@ def can_batch(a: Chunk, b: Chunk) -> bool:
     """``can_concat_cond``: one forward can carry both chunks."""
     if a.input_x.shape != b.input_x.shape:
         return False
-    if len(a.control) != len(b.control):
+    if not _same_objects(a.control, b.control):
         return False
-    if any(p is not q for p, q in zip(a.control, b.control, strict=True)):
+    if not _same_objects(a.middle_patches, b.middle_patches):
         return False
     if a.hooks != b.hooks:
         return False
@@ -236,7 +250,8 @@ def _run_batch(apply: ApplyModel, batch: list[Chunk], sigma: Tensor) -> list[Ten
     if batch[0].control:
         inputs = ControlInputs(input_x, sigmas, context, y, tuple(c.side for c in batch))
         residuals = _control_residuals(batch[0].control, inputs)
-    output = apply(input_x, sigmas, context, y, concat, residuals, tuple(c.side for c in batch))
+    output = apply(input_x, sigmas, context, y, concat, residuals, tuple(c.side for c in batch),
+                   batch[0].middle_patches)
     return list(output.chunk(len(batch)))
 
 

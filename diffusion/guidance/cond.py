@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from diffusion.guidance.hooked import HookGroup
 from diffusion.sampling.model_sampling import ModelSampling
+from diffusion.unet.attention import MiddlePatch
 from diffusion.unet.hooks import UNetResiduals
 
 
@@ -85,6 +86,15 @@ class ControlHook(Protocol):
     def __call__(self, inputs: ControlInputs) -> UNetResiduals | None: ...
 
 
+class Grounding(Protocol):
+    """An entry's grounding tokens (GLIGEN's text boxes; ComfyUI's ``gligen`` key): the
+    transformer-block middle patch (``diffusion.unet.attention.MiddlePatch``) of one forward
+    over the entry's latent rows, (B, C, h, w) after its area crop. A chunk carrying one is
+    evaluated in a forward of its own, as ComfyUI never batches entries with patches."""
+
+    def patch(self, latent_shape: tuple[int, int, int, int]) -> MiddlePatch: ...
+
+
 @dataclass(frozen=True, eq=False)
 class ControlRun:
     """The sampling run a control source joins: the model's noise schedule (timestep windows,
@@ -145,6 +155,10 @@ class Cond:
     range and this one hold.
     unclip: unCLIP image conditioning (unCLIPConditioning), in the order applied: SD2.1
     unCLIP's ADM input, SDXL's pooled input (Revision); other models ignore it, as ComfyUI.
+    gligen: grounding boxes (GLIGENTextBoxApply), applied inside the UNet's transformer blocks.
+    concat_image / noise_augmentation: the SD x4 upscaler's low-res image, (b, 3, h, w) pixels in
+    [-1, 1], and how much it is noised, in [0, 1] (SD_4XUpscale_Conditioning;
+    ``diffusion.guidance.x4_upscale``).
     """
 
     cross_attn: Tensor
@@ -171,6 +185,9 @@ class Cond:
     clip_start_percent: float | None = None
     clip_end_percent: float | None = None
     unclip: tuple[UnclipEntry, ...] = ()
+    gligen: Grounding | None = None
+    concat_image: Tensor | None = None
+    noise_augmentation: float = 0.0
 
     def __post_init__(self) -> None:
         if self.cross_attn.ndim != 3:
@@ -195,6 +212,14 @@ class Cond:
         if not isinstance(self.unclip, tuple):
             raise TypeError(f"unclip must be a tuple of UnclipEntry, got "
                             f"{type(self.unclip).__name__}")
+        if not 0.0 <= self.noise_augmentation <= 1.0:
+            raise ValueError(
+                f"noise_augmentation must be in [0, 1], got {self.noise_augmentation!r}"
+            )
+        if self.concat_image is not None and self.concat_image.ndim != 4:
+            raise ValueError(
+                f"concat_image must be (b, 3, h, w), got shape {tuple(self.concat_image.shape)}"
+            )
         if self.hooks is not None and not isinstance(self.hooks, HookGroup):
             raise TypeError(f"hooks must be a HookGroup or None, got {type(self.hooks).__name__}")
 
@@ -210,7 +235,7 @@ class Cond:
     def nbytes(self) -> int:
         """Bytes of the tensors this entry holds (for the output cache's byte budget)."""
         tensors = (self.cross_attn, self.pooled_output, self.mask, self.concat_latent_image,
-                   self.concat_mask, *(u.image_embeds for u in self.unclip))
+                   self.concat_mask, self.concat_image, *(u.image_embeds for u in self.unclip))
         own = sum(t.numel() * t.element_size() for t in tensors if t is not None)
         return own + sum(int(getattr(c, "nbytes", 0)) for c in self.control)
 

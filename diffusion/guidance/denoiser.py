@@ -111,6 +111,8 @@ def guided_denoiser(
     unet_for: UNetProvider | None = None,
     ip2p_concat: bool = False,
     adm_noise: AdmNoise | None = None,
+    x4_upscale: bool = False,
+    noise_seed: int | None = None,
 ) -> Denoiser:
     """The ``model(x, sigma) -> x0`` the samplers call, guiding ``unet_fn`` with both sides.
 
@@ -128,10 +130,13 @@ def guided_denoiser(
     unet_for: the network patched by an entry's weight hooks (None: entries with weight hooks
     are refused); entries without hooks always use ``unet_fn``.
     adm_noise: unCLIP noise augmentation and the run's seed (entries with unCLIP conditioning).
+    x4_upscale: the SD x4 upscaler (low-res image concat, noise level label); ``noise_seed`` is
+    the run's seed its noise augmentation derives from.
     """
     hooks = hooks.for_run()
     inputs = SideInputs(latent_shape, adm, inpaint_concat, latent_image, denoise_mask,
-                        process_in, max_batch_area, dtype, ip2p_concat, adm_noise)
+                        process_in, max_batch_area, dtype, ip2p_concat, adm_noise, x4_upscale,
+                        noise_seed)
     applier = ModelApplier(unet_fn, model_sampling, dtype, unet_for)
     evaluate = side_evaluator(applier, ((positive, "positive"), (negative, "negative")), inputs,
                               hooks)

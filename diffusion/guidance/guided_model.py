@@ -17,6 +17,7 @@ from diffusion.unet.model import UNetModel
 
 INPAINT_EXTRA_CHANNELS = 5  # mask + masked-image latent
 IP2P_EXTRA_CHANNELS = 4  # InstructPix2Pix: the source image's latent
+X4_EXTRA_CHANNELS = 3  # the x4 upscaler's low-res RGB image
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,7 +30,12 @@ class GuidedModel:
     their current strengths (``diffusion.guidance.hooked``); None refuses hooked entries (a
     run that has some must say which weights they mean). ``unet`` serves every other entry.
     ``adm_noise``: the unCLIP noise augmentation and the run's seed, for entries with unCLIP
-    conditioning (SD2.1 unCLIP always needs it; None refuses such entries)."""
+    conditioning (SD2.1 unCLIP always needs it; None refuses such entries).
+
+    ``x4_upscale``: the 7-channel SD x4 upscaler, whose extra inputs come from each entry's
+    ``concat_image`` / ``noise_augmentation`` (``diffusion.guidance.x4_upscale``);
+    ``noise_seed``: the run's noise seed, which its noise augmentation derives from (ComfyUI
+    hands the sampler's seed to ``extra_conds``). None refuses entries that ask for noise."""
 
     unet: UNetFn
     model_sampling: ModelSampling
@@ -41,6 +47,8 @@ class GuidedModel:
     unet_for: UNetProvider | None = None
     ip2p_concat: bool = False
     adm_noise: AdmNoise | None = None
+    x4_upscale: bool = False
+    noise_seed: int | None = None
 
     @classmethod
     def from_unet(
@@ -52,10 +60,11 @@ class GuidedModel:
         hooks: ModelHooks = NO_HOOKS,
         unet_for: UNetProvider | None = None,
         adm_noise: AdmNoise | None = None,
+        noise_seed: int | None = None,
     ) -> GuidedModel:
-        """ADM kind, concat input (5 extra channels: inpainting, 4: InstructPix2Pix) and compute
-        dtype read from the module (full-size ADM widths are recognised; pass ``adm`` for other
-        widths)."""
+        """ADM kind, concat input (5 extra channels: inpainting, 4: InstructPix2Pix, 3 with
+        class labels: the x4 upscaler) and compute dtype read from the module (full-size ADM
+        widths are recognised; pass ``adm`` for other widths)."""
         cfg = unet.config
         if adm is None:
             known: dict[int | None, AdmKind] = {
@@ -69,12 +78,15 @@ class GuidedModel:
                 )
             adm = known[cfg.adm_in_channels]
         extra = cfg.in_channels - cfg.out_channels
-        if extra not in (0, INPAINT_EXTRA_CHANNELS, IP2P_EXTRA_CHANNELS):
+        x4 = extra == X4_EXTRA_CHANNELS and cfg.num_classes is not None
+        if extra not in (0, INPAINT_EXTRA_CHANNELS, IP2P_EXTRA_CHANNELS) and not x4:
             raise ValueError(
                 f"in_channels={cfg.in_channels} with out_channels={cfg.out_channels}: "
-                f"expected equal, {INPAINT_EXTRA_CHANNELS} more (inpainting) or "
-                f"{IP2P_EXTRA_CHANNELS} more (InstructPix2Pix)"
+                f"expected equal, {INPAINT_EXTRA_CHANNELS} more (inpainting), "
+                f"{IP2P_EXTRA_CHANNELS} more (InstructPix2Pix) or {X4_EXTRA_CHANNELS} more with "
+                "class labels (the x4 upscaler)"
             )
         dtype = next(unet.parameters()).dtype
         return cls(unet, model_sampling, latent_format, adm, extra == INPAINT_EXTRA_CHANNELS,
-                   dtype, hooks, unet_for, extra == IP2P_EXTRA_CHANNELS, adm_noise)
+                   dtype, hooks, unet_for, ip2p_concat=extra == IP2P_EXTRA_CHANNELS,
+                   adm_noise=adm_noise, x4_upscale=x4, noise_seed=noise_seed)

@@ -57,7 +57,8 @@ def model_sides(
     model's, for the rest of the run)."""
     inputs = SideInputs(latent.shape, model.adm, model.inpaint_concat, latent, mask,
                         model.latent_format.process_in, max_batch_area, model.dtype,
-                        model.ip2p_concat, model.adm_noise)
+                        model.ip2p_concat, model.adm_noise, model.x4_upscale,
+                        model.noise_seed)
     applier = ModelApplier(model.unet, model.model_sampling, model.dtype, model.unet_for)
     return side_evaluator(applier, sides, inputs, model.hooks.for_run(), order)
 
@@ -100,6 +101,8 @@ class CFGGuider:
             unet_for=model.unet_for,
             ip2p_concat=model.ip2p_concat,
             adm_noise=model.adm_noise,
+            x4_upscale=model.x4_upscale,
+            noise_seed=model.noise_seed,
         )
 
 

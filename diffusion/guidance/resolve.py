@@ -19,10 +19,18 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from diffusion.guidance.adm import AdmKind, Side, encode_adm
-from diffusion.guidance.cond import AreaPercentage, Cond, ControlHook, ControlRun, RunControl
+from diffusion.guidance.cond import (
+    AreaPercentage,
+    Cond,
+    ControlHook,
+    ControlRun,
+    Grounding,
+    RunControl,
+)
 from diffusion.guidance.hooked import HookGroup
 from diffusion.guidance.inpaint import inpaint_concat, ip2p_concat
 from diffusion.guidance.unclip import AdmNoise
+from diffusion.guidance.x4_upscale import x4_upscale_inputs
 from diffusion.sampling.model_sampling import ModelSampling
 
 AreaTuple = tuple[int, int, int, int]
@@ -34,7 +42,7 @@ class ResolvedCond:
     """One entry ready for ``calc_cond_batch``: model inputs plus where and when it applies."""
 
     context: Tensor  # (b, T, C)
-    y: Tensor | None  # (b, adm)
+    y: Tensor | None  # (b, adm); (1,) int64 class label for the x4 upscaler
     concat: Tensor | None  # (B, k, H, W)
     area: AreaTuple | None
     mask: Tensor | None  # (b, H, W) at latent size
@@ -45,6 +53,7 @@ class ResolvedCond:
     control: tuple[ControlHook, ...]
     hooks: HookGroup | None = None  # weight hooks (None: the plain model; never an empty group)
     default: bool = False  # fills in where the side's other entries leave weight (``defaults``)
+    gligen: Grounding | None = None  # grounding boxes: a middle patch per forward
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +69,8 @@ class ModelInputs:
     ip2p_concat: bool = False  # an InstructPix2Pix UNet (its concat: the entry's image latent)
     control_run: ControlRun | None = None  # what run-bound control sources (ControlNets) need
     adm_noise: AdmNoise | None = None  # unCLIP noise augmentation and the run's seed
+    x4_upscale: bool = False  # the x4 upscaler: low-res image concat and noise-level label
+    noise_seed: int | None = None  # the run's noise seed (the x4 upscaler's augmentation)
 
 
 BoundControls = dict[int, tuple[RunControl, ControlHook]]
@@ -128,6 +139,9 @@ def _model_conds(
     cond: Cond, side: Side, inputs: ModelInputs
 ) -> tuple[Tensor | None, Tensor | None]:
     _, _, height, width = inputs.latent_shape
+    if inputs.x4_upscale:
+        device = None if inputs.latent_image is None else inputs.latent_image.device
+        return x4_upscale_inputs(cond, inputs.latent_shape, inputs.noise_seed, device)
     y = encode_adm(cond, inputs.adm, side, height, width, inputs.adm_noise)
     concat = None
     if inputs.ip2p_concat:
@@ -169,6 +183,7 @@ def resolve_cond(
         control=bind_controls(cond.control, inputs.control_run, {} if bound is None else bound),
         hooks=cond.hooks or None,
         default=cond.default,
+        gligen=cond.gligen,
     )
 
 

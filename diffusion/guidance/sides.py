@@ -115,6 +115,8 @@ class SideInputs:
     dtype: torch.dtype | None = None
     ip2p_concat: bool = False  # an InstructPix2Pix UNet: the entries' image latent as concat
     adm_noise: AdmNoise | None = None  # unCLIP conditioning: the model's augmentation, seed
+    x4_upscale: bool = False  # the x4 upscaler's inputs (``diffusion.guidance.x4_upscale``)
+    noise_seed: int | None = None  # the run's noise seed, for the x4 upscaler's augmentation
 
 
 def _resolver(model_sampling: ModelSampling, inputs: ModelInputs,
@@ -151,7 +153,7 @@ def side_evaluator(
     model_inputs = ModelInputs(latent_shape, inputs.adm, inputs.inpaint_concat,
                                inputs.latent_image, inputs.denoise_mask, inputs.process_in,
                                inputs.ip2p_concat, ControlRun(ms, inputs.dtype, _network(applier)),
-                               inputs.adm_noise)
+                               inputs.adm_noise, inputs.x4_upscale, inputs.noise_seed)
     bound: BoundControls = {}
     resolved = resolve_sides(sides, ms, model_inputs, bound)
     picked = range(len(resolved)) if order is None else order

@@ -105,8 +105,9 @@ def prediction_type(shapes: Shapes, metadata: Mapping[str, str], *,
     """What the file says (``v_pred`` key or safetensors metadata in ``shapes`` / ``metadata``);
     for an SD2.x UNet with 4 input channels that says nothing, ComfyUI's weight statistic
     (``SD2_V_STAT_KEY``, which ``read`` returns, or None when absent); else eps. An SD2.x UNet
-    with an ADM input (SD2.1 unCLIP) is always v-prediction, as ComfyUI's ``SD21UNCLIP``."""
-    if family == "sd2" and adm_in_channels is not None:
+    with an ADM input (SD2.1 unCLIP) is always v-prediction, as ComfyUI's ``SD21UNCLIP``; so is
+    the SD x4 upscaler (ComfyUI's ``SD_X4Upscaler`` fixes it)."""
+    if family == "sd_x4_upscaler" or (family == "sd2" and adm_in_channels is not None):
         return "v"
     said = _said_prediction(shapes, metadata)
     if said is not None:
@@ -284,7 +285,7 @@ def open_checkpoint(path: str | Path) -> OpenedCheckpoint:
         raise UnknownModelError(f"{source.path}: {exc}") from exc
     with torch.device("meta"):
         check_layout(source.path, source.shapes, expected_shapes(build_modules(layout)))
-    fmt = latent_format.SDXL if layout.family in ("sdxl", "sdxl_refiner") else latent_format.SD15
+    fmt = latent_format.family_latent_format(layout.family)
     prediction = prediction_type(source.shapes, source.metadata, family=layout.family,
                                  in_channels=layout.unet.in_channels,
                                  adm_in_channels=layout.unet.adm_in_channels,

@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from diffusion.loading.errors import UnknownModelError
 from diffusion.text.clip import TextEncoderConfig
 from diffusion.text.slots import TextKind as TextKind  # re-exported
 from diffusion.text.slots import TextSlot
-from diffusion.unet.config import Family, UNetConfig
+from diffusion.unet.config import X4_UPSCALER_CLASSES, Family, UNetConfig
 from diffusion.vae.model import VAEConfig
 
 Shapes = Mapping[str, tuple[int, ...]]
@@ -35,7 +36,10 @@ TEXT_SLOTS: dict[Family, tuple[TextSlot, ...]] = {
         TextSlot("clip_g", "conditioner.embedders.1.model.", "open_clip", -2, False),
     ),
     "sdxl_refiner": (TextSlot("clip_g", "conditioner.embedders.0.model.", "open_clip", -2, False),),
+    # x4-upscaling.yaml: FrozenOpenCLIPEmbedder, penultimate layer, as SD2.x
+    "sd_x4_upscaler": (TextSlot("clip_h", "cond_stage_model.model.", "open_clip", -2, True),),
 }
+X4_UPSCALER_CONCAT = 3  # the x4 upscaler's extra input channels: the low-res RGB image
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,17 @@ def _family_from_text(shapes: Shapes) -> Family | None:
     present = {p for p in has if any(k.startswith(p) for k in keys)}
     for family, slots in TEXT_SLOTS.items():
         if {slot.prefix for slot in slots} == present:
-            return family
+            return family  # SD2.x's text slots come first: the x4 upscaler is told by its UNet
     return None
+
+
+def _is_x4_upscaler(s: dict[str, tuple[int, ...]]) -> bool:
+    """A UNet with the low-res image's three extra input channels and no ADM input: the SD x4
+    upscaler (ComfyUI's ``SD_X4Upscaler``; its class-label embedding is then expected)."""
+    conv_in, out = s.get("input_blocks.0.0.weight"), s.get("out.2.weight")
+    if conv_in is None or out is None or "label_emb.0.0.weight" in s:
+        return False
+    return conv_in[1] == out[0] + X4_UPSCALER_CONCAT
 
 
 def family_from_unet(context: int, adm: int | None) -> Family:
@@ -118,10 +131,28 @@ def middle_depth(s: dict[str, tuple[int, ...]]) -> int | None:
     return -1
 
 
+def _conventions(family: Family, s: dict[str, tuple[int, ...]], levels: int) -> dict[str, Any]:
+    """The UNetConfig fields fixed per family: heads, projections, class labels."""
+    if family == "sd_x4_upscaler":  # ComfyUI's SD_X4Upscaler: self-attention off below the top
+        classes = s.get("label_emb.weight", (X4_UPSCALER_CLASSES,))[0]
+        return {"num_heads": 8, "use_linear_in_transformer": True, "num_classes": classes,
+                "disable_self_attentions": tuple(level < levels - 1 for level in range(levels))}
+    heads = {"num_heads": 8} if family == "sd1" else {"num_head_channels": 64}
+    return {**heads, "use_linear_in_transformer": family != "sd1"}
+
+
+def family_of_unet(config: UNetConfig) -> Family:
+    """The published family of a detected UNet (its class labels mark the x4 upscaler)."""
+    if config.num_classes is not None:
+        return "sd_x4_upscaler"
+    return family_from_unet(config.context_dim, config.adm_in_channels)
+
+
 def detect_unet(
     shapes: Shapes, prefix: str = UNET_PREFIX, family: Family | None = None
 ) -> UNetConfig:
-    """The UNet configuration under ``prefix``; ``family`` fixes the conventions when known."""
+    """The UNet configuration under ``prefix``; ``family`` fixes the conventions when known
+    (the x4 upscaler is told by its UNet: its text encoder is SD2.x's)."""
     s = strip_prefix(shapes, prefix)
     if "input_blocks.0.0.weight" not in s or "out.2.weight" not in s:
         raise UnknownModelError(f"no UNet under {prefix!r}: input_blocks.0.0 / out.2 missing")
@@ -131,6 +162,8 @@ def detect_unet(
         raise UnknownModelError(f"UNet under {prefix!r} has no cross-attention layers")
     context = s[to_k[0]][1]
     adm = s["label_emb.0.0.weight"][1] if "label_emb.0.0.weight" in s else None
+    if _is_x4_upscaler(s) and family in (None, "sd2"):
+        family = "sd_x4_upscaler"
     family = family or family_from_unet(context, adm)
     mults, res_blocks, depths = input_levels(s, mc)
     n_out = len(block_indices(list(s), r"output_blocks\.(\d+)\."))
@@ -139,7 +172,6 @@ def detect_unet(
         raise UnknownModelError(
             f"UNet has {n_out} output blocks; levels {res_blocks} imply {expected_out}"
         )
-    heads = {"num_heads": 8} if family == "sd1" else {"num_head_channels": 64}
     return UNetConfig(
         in_channels=in_channels,
         out_channels=s["out.2.weight"][0],
@@ -150,9 +182,8 @@ def detect_unet(
         transformer_depth_output=tuple(_depth(s, f"output_blocks.{j}.1.") for j in range(n_out)),
         transformer_depth_middle=middle_depth(s),
         context_dim=context,
-        use_linear_in_transformer=family != "sd1",
         adm_in_channels=adm,
-        **heads,  # type: ignore[arg-type]
+        **_conventions(family, s, len(mults)),
     )
 
 
@@ -211,6 +242,8 @@ def detect_layout(shapes: Shapes) -> CheckpointLayout:
     """Family and every component's configuration of a single-file checkpoint."""
     family = _family_from_text(shapes)
     unet = detect_unet(shapes, UNET_PREFIX, family)
+    if unet.num_classes is not None:
+        family = "sd_x4_upscaler"
     family = family or family_from_unet(unet.context_dim, unet.adm_in_channels)
     has_vae = any(k.startswith(VAE_PREFIX) for k in shapes)
     vae = detect_vae(shapes) if has_vae else None

@@ -88,6 +88,7 @@ def unet_prefixes(cfg: UNetConfig) -> dict[str, tuple[str, Renames]]:
         "time_embed.2.": ("time_embedding.linear_2.", ()),
         "label_emb.0.0.": ("add_embedding.linear_1.", ()),
         "label_emb.0.2.": ("add_embedding.linear_2.", ()),
+        "label_emb.weight": ("class_embedding.weight", ()),  # class labels (x4 upscaler)
         "out.0.": ("conv_norm_out.", ()),
         "out.2.": ("conv_out.", ()),
         "middle_block.0.": ("mid_block.resnets.0.", _UNET_RESNET),

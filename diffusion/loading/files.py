@@ -152,12 +152,13 @@ def read_safetensors(path: Path) -> TensorFile:
     return TensorFile(path, shapes, meta, None, spans)
 
 
-def _unwrap(obj: object, path: Path) -> dict[str, Tensor]:
-    """The flat tensor dict inside a pickle: top level, or a nested ``state_dict``. A nested
-    dict of tensors (IP-Adapter ``.bin``: ``{"image_proj": {…}, "ip_adapter": {…}}``) is
-    flattened to ``name.key``, the keys its ``.safetensors`` form has."""
-    if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
-        obj = obj["state_dict"]
+def _unwrap(obj: object, path: Path, section: str = "state_dict") -> dict[str, Tensor]:
+    """The flat tensor dict inside a pickle: top level, or the nested dict under ``section``
+    (``state_dict``; adapters nest theirs, e.g. PhotoMaker's ``id_encoder``). A nested dict of
+    tensors (IP-Adapter ``.bin``: ``{"image_proj": {…}, "ip_adapter": {…}}``) is flattened to
+    ``name.key``, the keys its ``.safetensors`` form has."""
+    if isinstance(obj, Mapping) and section in obj and isinstance(obj[section], Mapping):
+        obj = obj[section]
     if not isinstance(obj, Mapping):
         raise UnsupportedCheckpointFormatError(
             f"{path}: pickle holds {type(obj).__name__}, not a dict"
@@ -236,8 +237,9 @@ def _load_pickle(path: Path) -> object:
         ) from exc
 
 
-def read_pickle(path: Path) -> TensorFile:
-    """A torch pickle's tensors, read by torch's weights-only unpickler (plus inert stubs)."""
+def read_pickle(path: Path, section: str = "state_dict") -> TensorFile:
+    """A torch pickle's tensors, read by torch's weights-only unpickler (plus inert stubs);
+    a nested dict under ``section`` is read instead of the top level when there is one."""
     try:
         obj = _load_pickle(path)
     except RuntimeError as exc:
@@ -246,13 +248,14 @@ def read_pickle(path: Path) -> TensorFile:
         raise CheckpointError(f"{path}: cannot read torch archive ({exc})") from exc
     except (EOFError, KeyError, ValueError) as exc:
         raise UnsupportedCheckpointFormatError(f"{path}: not a torch checkpoint ({exc!r})") from exc
-    tensors = _unwrap(obj, path)
+    tensors = _unwrap(obj, path, section)
     shapes = {k: tuple(v.shape) for k, v in tensors.items()}
     return TensorFile(path, shapes, {}, tensors)
 
 
-def read_tensor_file(path: str | Path) -> TensorFile:
-    """Opens a checkpoint by extension: safetensors (lazy) or a weights-only torch pickle."""
+def read_tensor_file(path: str | Path, *, section: str = "state_dict") -> TensorFile:
+    """Opens a checkpoint by extension: safetensors (lazy) or a weights-only torch pickle (its
+    nested ``section`` dict when it has one)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint path={str(path)!r} is not a file")
@@ -260,7 +263,7 @@ def read_tensor_file(path: str | Path) -> TensorFile:
     if suffix in SAFETENSORS_SUFFIXES:
         return read_safetensors(path)
     if suffix in PICKLE_SUFFIXES:
-        return read_pickle(path)
+        return read_pickle(path, section)
     raise UnsupportedCheckpointFormatError(
         f"{path}: unknown extension {suffix!r}; expected one of "
         f"{sorted(SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES)}"

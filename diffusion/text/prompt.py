@@ -180,12 +180,26 @@ def split_windows(
     groups: list[list[TokenWeight]], *, bos: int, eos: int, pad: int, window: int = WINDOW
 ) -> list[Window]:
     """Packs groups into ``window``-token rows: bos, tokens, eos, then ``pad`` to the end."""
+    rows = split_windows_with_ids(groups, bos=bos, eos=eos, pad=pad, window=window)
+    return [[(token, weight) for token, weight, _ in row] for row in rows]
+
+
+WordToken = tuple[Token, float, int]
+"""(token, weight, word id): ComfyUI's ``return_word_ids`` triples."""
+
+
+def split_windows_with_ids(
+    groups: list[list[TokenWeight]], *, bos: int, eos: int, pad: int, window: int = WINDOW
+) -> list[list[WordToken]]:
+    """``split_windows`` keeping each token's word id: group i's tokens get i + 1 (both parts
+    of a cut group too), bos, eos and padding 0, as ComfyUI's ``tokenize_with_weights``."""
     if window < 3:
         raise ValueError(f"window={window} must hold bos, one token and eos")
     room = window - 1  # bos and tokens; eos takes the last place
-    current: Window = [(bos, 1.0)]
+    current: list[WordToken] = [(bos, 1.0, 0)]
     windows = [current]
-    for group in groups:
+    for word, tokens in enumerate(groups, start=1):
+        group = [(token, weight, word) for token, weight in tokens]
         large = len(group) >= MAX_WORD_LENGTH
         while group:
             if len(current) + len(group) <= room:
@@ -195,12 +209,12 @@ def split_windows(
             if large:
                 current.extend(group[:free])
                 group = group[free:]
-            current.append((eos, 1.0))
-            current.extend([(pad, 1.0)] * (window - len(current)))
-            current = [(bos, 1.0)]
+            current.append((eos, 1.0, 0))
+            current.extend([(pad, 1.0, 0)] * (window - len(current)))
+            current = [(bos, 1.0, 0)]
             windows.append(current)
-    current.append((eos, 1.0))
-    current.extend([(pad, 1.0)] * (window - len(current)))
+    current.append((eos, 1.0, 0))
+    current.extend([(pad, 1.0, 0)] * (window - len(current)))
     return windows
 
 

@@ -20,6 +20,10 @@ Before the projections, input patches change what is projected: an ``AttentionIn
 This is what ComfyUI threads through ``transformer_options`` patches (``attn1_patch``,
 ``attn2_replace``, ``attn1_output_patch`` ...) for IP-Adapter, PAG, SAG, HyperTile, attention
 couple; ``AttentionInfo.block`` uses ComfyUI's block ids.
+
+``AttentionHooks.middle_patches`` are ComfyUI's ``middle_patch``: each ``BasicTransformerBlock``
+passes its hidden states (B, N, C) through them after the self-attention residual and before
+the cross-attention (GLIGEN's gated self-attention lives there).
 """
 
 from __future__ import annotations
@@ -78,6 +82,14 @@ class AttentionInputPatch(Protocol):
     ) -> tuple[Tensor, Tensor, Tensor]: ...
 
 
+class MiddlePatch(Protocol):
+    """Changes a transformer block's hidden states x (B, N, C) between its self-attention
+    (residual added) and its cross-attention, returning the same shape (ComfyUI's
+    ``middle_patch``). ``info`` describes the block; its ``kind`` is "self"."""
+
+    def __call__(self, x: Tensor, info: AttentionInfo) -> Tensor: ...
+
+
 Restore = Callable[[Tensor], Tensor]
 """Maps an attention output over changed query tokens back to the original tokens."""
 
@@ -112,15 +124,17 @@ class AttentionProcessor(Protocol):
 @dataclass(frozen=True)
 class AttentionHooks:
     """The processors for one UNet forward (first outermost), the input patches (applied in
-    order before the projections) and the batch's cond/uncond layout
-    (``AttentionInfo.cond_or_uncond``) and noise levels (``AttentionInfo.sigmas``). ``None`` or
-    neither processors nor patches: plain attention."""
+    order before the projections), the batch's cond/uncond layout
+    (``AttentionInfo.cond_or_uncond``) and noise levels (``AttentionInfo.sigmas``), and the
+    middle patches of every transformer block (applied in order). ``None`` or none of
+    processors, input patches and middle patches: plain attention."""
 
     processors: tuple[AttentionProcessor, ...] = ()
     cond_or_uncond: tuple[int, ...] = ()
     input_patches: tuple[InputPatch, ...] = ()
     original_shape: tuple[int, ...] = ()  # the UNet input's (B, C, H, W); the UNet sets it
     sigmas: Tensor | None = None  # (B,) noise levels of the rows; None: not known
+    middle_patches: tuple[MiddlePatch, ...] = ()
 
     def __post_init__(self) -> None:
         for i, processor in enumerate(self.processors):
@@ -130,6 +144,9 @@ class AttentionHooks:
             if not callable(patch) and not isinstance(patch, AttentionTokenPatch):
                 raise TypeError(f"input_patches[{i}]={patch!r} is neither callable nor an "
                                 "AttentionTokenPatch")
+        for i, middle in enumerate(self.middle_patches):
+            if not callable(middle):
+                raise TypeError(f"middle_patches[{i}]={middle!r} is not callable")
         bad = [c for c in self.cond_or_uncond if c not in (COND, UNCOND)]
         if bad:
             raise ValueError(
@@ -146,7 +163,19 @@ class AttentionHooks:
             )
 
     def __bool__(self) -> bool:
-        return bool(self.processors or self.input_patches)
+        return bool(self.processors or self.input_patches or self.middle_patches)
+
+    def patch_middle(self, x: Tensor, info: AttentionInfo) -> Tensor:
+        """x (B, N, C) through the middle patches in order; shapes are checked."""
+        for patch in self.middle_patches:
+            out = patch(x, info)
+            if out.shape != x.shape:
+                raise ValueError(
+                    f"middle patch {patch!r} changed the hidden states from {tuple(x.shape)} "
+                    f"to {tuple(out.shape)} (block {info.block}, transformer "
+                    f"{info.transformer_index})")
+            x = out
+        return x
 
     def patch_inputs(self, x: Tensor, context: Tensor, info: AttentionInfo
                      ) -> tuple[Tensor, Tensor, Tensor, tuple[Restore, ...]]:

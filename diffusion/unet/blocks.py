@@ -153,11 +153,19 @@ class FeedForward(nn.Module):
 
 
 class BasicTransformerBlock(nn.Module):
-    """Pre-norm self-attention, cross-attention and GEGLU feed-forward, each residual."""
+    """Pre-norm self-attention, cross-attention and GEGLU feed-forward, each residual.
 
-    def __init__(self, dim: int, heads: int, dim_head: int, context_dim: int, eps: float) -> None:
+    ``disable_self_attn`` (the SD x4 upscaler's low levels): ``attn1`` attends to the context
+    too, as LDM's ``disable_self_attn``. Middle patches (``AttentionHooks.middle_patches``) run
+    between the first attention and the second.
+    """
+
+    def __init__(self, dim: int, heads: int, dim_head: int, context_dim: int, eps: float,
+                 *, disable_self_attn: bool = False) -> None:
         super().__init__()
-        self.attn1 = CrossAttention(dim, dim, heads, dim_head)
+        self.disable_self_attn = disable_self_attn
+        self.attn1 = CrossAttention(dim, context_dim if disable_self_attn else dim, heads,
+                                    dim_head)
         self.ff = FeedForward(dim)
         self.attn2 = CrossAttention(dim, context_dim, heads, dim_head)
         self.norm1 = nn.LayerNorm(dim, eps=eps)
@@ -179,7 +187,11 @@ class BasicTransformerBlock(nn.Module):
                 raise ValueError("BasicTransformerBlock got hooks but info=None")
             self_info = dataclasses.replace(info, kind="self")
             cross_info = dataclasses.replace(info, kind="cross")
-        x = x + self.attn1(self.norm1(x), hooks=hooks, info=self_info)
+        context_1 = context if self.disable_self_attn else None
+        x = x + self.attn1(self.norm1(x), context_1, hooks=hooks, info=self_info)
+        if hooks is not None and hooks.middle_patches:
+            assert self_info is not None
+            x = hooks.patch_middle(x, self_info)
         x = x + self.attn2(self.norm2(x), context, hooks=hooks, info=cross_info)
         return x + self.ff(self.norm3(x))
 
@@ -200,6 +212,7 @@ class SpatialTransformer(nn.Module):
         norm_eps: float,
         layer_norm_eps: float,
         block: BlockId | None = None,
+        disable_self_attn: bool = False,
     ) -> None:
         super().__init__()
         inner = heads * dim_head
@@ -213,7 +226,8 @@ class SpatialTransformer(nn.Module):
             nn.Linear(channels, inner) if use_linear else nn.Conv2d(channels, inner, 1)
         )
         self.transformer_blocks = nn.ModuleList(
-            BasicTransformerBlock(inner, heads, dim_head, context_dim, layer_norm_eps)
+            BasicTransformerBlock(inner, heads, dim_head, context_dim, layer_norm_eps,
+                                  disable_self_attn=disable_self_attn)
             for _ in range(depth)
         )
         self.proj_out: nn.Module = (

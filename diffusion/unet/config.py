@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-Family = Literal["sd1", "sd2", "sdxl", "sdxl_refiner"]
+Family = Literal["sd1", "sd2", "sdxl", "sdxl_refiner", "sd_x4_upscaler"]
 
 # ADM ("label_emb") input widths: pooled text embedding + 256-d Fourier features per
 # micro-condition.
@@ -31,6 +31,12 @@ class UNetConfig:
     ``SpatialTransformer``. ``transformer_depth_middle`` is ``None`` when the model has no middle
     block, ``-1`` when the middle block is a single ResBlock (both occur in distilled models).
     Exactly one of ``num_heads`` / ``num_head_channels`` is positive.
+
+    ``num_classes``: a class-label embedding (``label_emb``, an ``nn.Embedding``) added to the
+    timestep embedding; the SD x4 upscaler feeds its noise level there. It excludes
+    ``adm_in_channels``. ``disable_self_attentions`` (one flag per level; None: none) and
+    ``disable_middle_self_attn`` make those transformers' first attention attend to the
+    context, as LDM's ``disable_self_attentions`` (the x4 upscaler's three low levels).
     """
 
     in_channels: int
@@ -50,9 +56,22 @@ class UNetConfig:
     resnet_eps: float = 1e-5
     transformer_norm_eps: float = 1e-6
     layer_norm_eps: float = 1e-5
+    num_classes: int | None = None
+    disable_self_attentions: tuple[bool, ...] | None = None
+    disable_middle_self_attn: bool = False
 
     def __post_init__(self) -> None:
         levels = len(self.channel_mult)
+        if self.disable_self_attentions is not None and len(self.disable_self_attentions) != levels:
+            raise ValueError(
+                f"disable_self_attentions={self.disable_self_attentions!r} needs one flag per "
+                f"level ({levels})"
+            )
+        if self.num_classes is not None and self.adm_in_channels is not None:
+            raise ValueError(
+                f"num_classes={self.num_classes} and adm_in_channels={self.adm_in_channels}: "
+                "the label embedding is one or the other"
+            )
         if len(self.num_res_blocks) != levels:
             raise ValueError(
                 f"num_res_blocks={self.num_res_blocks!r} needs one entry per level ({levels})"
@@ -78,6 +97,14 @@ class UNetConfig:
     @property
     def time_embed_dim(self) -> int:
         return self.model_channels * 4
+
+    @property
+    def takes_y(self) -> bool:
+        """Whether the model takes ``y``: ADM vectors or class labels."""
+        return self.adm_in_channels is not None or self.num_classes is not None
+
+    def self_attention_disabled(self, level: int) -> bool:
+        return bool(self.disable_self_attentions and self.disable_self_attentions[level])
 
     def heads_for(self, channels: int) -> tuple[int, int]:
         """(number of heads, head width) of an attention layer working at ``channels``."""
@@ -160,8 +187,42 @@ def sdxl_refiner_config() -> UNetConfig:
     )
 
 
-def family_config(family: Family, *, in_channels: int = 4) -> UNetConfig:
-    """The published full-size configuration of ``family``."""
+X4_UPSCALER_CLASSES = 1000  # noise levels the class embedding knows (0 .. 999)
+
+
+def sd_x4_upscaler_config() -> UNetConfig:
+    """SD 2.x x4 upscaler (x4-upscaling.yaml): 7 input channels (latent + low-res RGB), 256
+    channels, levels (1, 2, 2, 4) with attention on the three deeper ones, 8 heads, linear
+    projections, context 1024, self-attention disabled on levels 0-2, noise level as a class
+    label (1000 classes)."""
+    depth_in, depth_out = _uniform((0, 1, 1, 1), 2)
+    return UNetConfig(
+        in_channels=7,
+        out_channels=4,
+        model_channels=256,
+        channel_mult=(1, 2, 2, 4),
+        num_res_blocks=(2, 2, 2, 2),
+        transformer_depth=depth_in,
+        transformer_depth_output=depth_out,
+        transformer_depth_middle=1,
+        context_dim=1024,
+        num_heads=8,
+        use_linear_in_transformer=True,
+        num_classes=X4_UPSCALER_CLASSES,
+        disable_self_attentions=(True, True, True, False),
+    )
+
+
+def family_config(family: Family, *, in_channels: int | None = None) -> UNetConfig:
+    """The published full-size configuration of ``family``; ``in_channels`` None is the
+    family's own (7 for the x4 upscaler, else 4; 9 makes an inpainting model)."""
+    if family == "sd_x4_upscaler":
+        if in_channels not in (None, 7):
+            raise ValueError(
+                f"in_channels={in_channels} is not supported for family 'sd_x4_upscaler' (7)"
+            )
+        return sd_x4_upscaler_config()
+    in_channels = 4 if in_channels is None else in_channels
     if family == "sd1":
         return sd1_config(in_channels=in_channels)
     if family == "sd2":
@@ -175,5 +236,6 @@ def family_config(family: Family, *, in_channels: int = 4) -> UNetConfig:
             )
         return sdxl_refiner_config()
     raise ValueError(
-        f"unknown family {family!r}; choose one of ['sd1', 'sd2', 'sdxl', 'sdxl_refiner']"
+        f"unknown family {family!r}; choose one of ['sd1', 'sd2', 'sdxl', 'sdxl_refiner', "
+        "'sd_x4_upscaler']"
     )

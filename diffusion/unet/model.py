@@ -58,9 +58,10 @@ def res_block(config: UNetConfig, channels: int, out_channels: int) -> ResBlock:
                     config.resnet_eps)
 
 
-def spatial_transformer(config: UNetConfig, channels: int, depth: int,
-                        block: BlockId) -> SpatialTransformer:
-    """The transformer of UNet block ``block`` (ComfyUI's id, for ``AttentionInfo``)."""
+def spatial_transformer(config: UNetConfig, channels: int, depth: int, block: BlockId,
+                        disable_self_attn: bool = False) -> SpatialTransformer:
+    """The transformer of UNet block ``block`` (ComfyUI's id, for ``AttentionInfo``);
+    ``disable_self_attn``: its first attention attends to the context (the x4 upscaler)."""
     heads, dim_head = config.heads_for(channels)
     return SpatialTransformer(
         channels,
@@ -73,6 +74,7 @@ def spatial_transformer(config: UNetConfig, channels: int, depth: int,
         norm_eps=config.transformer_norm_eps,
         layer_norm_eps=config.layer_norm_eps,
         block=block,
+        disable_self_attn=disable_self_attn,
     )
 
 
@@ -82,8 +84,11 @@ def time_embedding(config: UNetConfig) -> nn.Sequential:
     return nn.Sequential(nn.Linear(mc, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
 
 
-def label_embedding(config: UNetConfig) -> nn.Sequential | None:
-    """``label_emb`` (SDXL's ADM input) or None."""
+def label_embedding(config: UNetConfig) -> nn.Module | None:
+    """``label_emb``: SDXL's ADM input, a class-label embedding (``num_classes``: the x4
+    upscaler's noise level) or None."""
+    if config.num_classes is not None:
+        return nn.Embedding(config.num_classes, config.time_embed_dim)
     if config.adm_in_channels is None:
         return None
     emb_dim = config.time_embed_dim
@@ -105,7 +110,8 @@ def input_blocks(config: UNetConfig) -> tuple[nn.ModuleList, list[int]]:
             ch = mult * config.model_channels
             depth = next(depths)
             if depth > 0:
-                layers.append(spatial_transformer(config, ch, depth, ("input", len(blocks))))
+                layers.append(spatial_transformer(config, ch, depth, ("input", len(blocks)),
+                                                  config.self_attention_disabled(level)))
             blocks.append(TimestepEmbedSequential(*layers))
             skip_channels.append(ch)
         if level != len(config.channel_mult) - 1:
@@ -121,7 +127,9 @@ def middle_block(config: UNetConfig, ch: int) -> TimestepEmbedSequential | None:
         return None
     layers: list[nn.Module] = [res_block(config, ch, ch)]
     if depth >= 0:
-        layers += [spatial_transformer(config, ch, depth, ("middle", 0)), res_block(config, ch, ch)]
+        disabled = config.disable_middle_self_attn
+        layers += [spatial_transformer(config, ch, depth, ("middle", 0), disabled),
+                   res_block(config, ch, ch)]
     return TimestepEmbedSequential(*layers)
 
 
@@ -157,7 +165,8 @@ class UNetModel(nn.Module):
                 ch = out_ch
                 depth = next(depths)
                 if depth > 0:
-                    layers.append(spatial_transformer(cfg, ch, depth, ("output", len(blocks))))
+                    layers.append(spatial_transformer(cfg, ch, depth, ("output", len(blocks)),
+                                                      cfg.self_attention_disabled(level)))
                 if level and i == cfg.num_res_blocks[level]:
                     layers.append(Upsample(ch))
                 blocks.append(TimestepEmbedSequential(*layers))
@@ -175,7 +184,8 @@ class UNetModel(nn.Module):
         attention: AttentionHooks | None = None,
         blocks: BlockPatches | None = None,
     ) -> Tensor:
-        """x: (B, in, H, W); timesteps: (B,); context: (B, T, context_dim); y: (B, adm) for SDXL.
+        """x: (B, in, H, W); timesteps: (B,); context: (B, T, context_dim); y: (B, adm) for SDXL,
+        (B,) integer class labels for a ``num_classes`` model (the x4 upscaler's noise level).
 
         ``residuals`` is the ControlNet extension point: tensors added to the skip connections
         and to the middle block output (see ``UNetResiduals``). ``attention`` runs processors
@@ -183,10 +193,11 @@ class UNetModel(nn.Module):
         ``blocks`` patches between blocks (FreeU, Deep Shrink; ``diffusion.unet.block_patches``).
         ``None`` or empty hooks compute the plain network.
         """
-        if (y is None) != (self.config.adm_in_channels is None):
+        cfg = self.config
+        if (y is None) == cfg.takes_y:
             raise ValueError(
                 f"y={'None' if y is None else tuple(y.shape)} but "
-                f"adm_in_channels={self.config.adm_in_channels}"
+                f"adm_in_channels={cfg.adm_in_channels}, num_classes={cfg.num_classes}"
             )
         attention = self._attention_for(attention, x)
         walk = _Walk(self, x, self._embed(timesteps, y, x.dtype), context, timesteps,
@@ -211,8 +222,20 @@ class UNetModel(nn.Module):
         t_emb = timestep_embedding(timesteps, self.config.model_channels).to(dtype)  # (B, mc)
         emb: Tensor = self.time_embed(t_emb)  # (B, 4*mc)
         if y is not None:
-            emb = emb + self.label_emb(y.to(dtype))
+            emb = emb + self._label(y, dtype)
         return emb
+
+    def _label(self, y: Tensor, dtype: torch.dtype) -> Tensor:
+        """The (B, 4*mc) label embedding of ADM vectors or integer class labels."""
+        if self.config.num_classes is None:
+            out: Tensor = self.label_emb(y.to(dtype))
+            return out
+        if y.is_floating_point() or y.ndim != 1:
+            raise ValueError(
+                f"a num_classes model takes y as (B,) integer labels, got {y.dtype} "
+                f"{tuple(y.shape)}"
+            )
+        return self.label_emb(y).to(dtype)  # (B, 4*mc)
 
 
 @dataclass(frozen=True, eq=False)

@@ -17,11 +17,17 @@ from diffusion.vision.files import (
     open_vision_file,
     with_embedded_vision,
 )
-from diffusion.vision.model import CLIPVisionModel, VisionEncoding
+from diffusion.vision.model import (
+    CLIPVisionModel,
+    CLIPVisionTransformer,
+    VisionEncoding,
+    VisionStates,
+)
 from diffusion.vision.preprocess import clip_preprocess
 
 __all__ = [
     "VISION_COMPONENT", "VIT_BIGG_14", "VIT_H_14", "VIT_L_14", "CLIPVisionModel",
-    "VisionConfig", "VisionEncoding", "VisionFile", "clip_preprocess", "detect_vision",
-    "embedded_vision", "open_vision_file", "with_embedded_vision",
+    "CLIPVisionTransformer", "VisionConfig", "VisionEncoding", "VisionFile", "VisionStates",
+    "clip_preprocess", "detect_vision", "embedded_vision", "open_vision_file",
+    "with_embedded_vision",
 ]

@@ -4,7 +4,8 @@
 states (before the final LayerNorm, as transformers' ``last_hidden_state``), the hidden states
 of the penultimate layer (ComfyUI's ``intermediate_output=-2``; transformers'
 ``hidden_states[-2]``) and the projected image embedding (``post_layernorm`` of the class token,
-then ``visual_projection``).
+then ``visual_projection``). ``CLIPVisionTransformer`` is the tower without the projection
+(``vision_model``), whose pooled output other encoders project their own way (PhotoMaker).
 """
 
 from __future__ import annotations
@@ -23,6 +24,17 @@ class VisionEncoding:
     last_hidden_state: Tensor  # (B, P, width), P = patches + 1
     penultimate_hidden_states: Tensor  # (B, P, width)
     image_embeds: Tensor  # (B, projection_dim)
+
+
+@dataclass(frozen=True, eq=False)
+class VisionStates:
+    """What the tower (``vision_model``) computes: the last and penultimate hidden states and
+    the pooled output (``post_layernorm`` of the last layer's class token; transformers'
+    ``pooler_output``)."""
+
+    last_hidden_state: Tensor  # (B, P, width)
+    penultimate_hidden_states: Tensor  # (B, P, width)
+    pooled: Tensor  # (B, width)
 
 
 def activate(x: Tensor, activation: Activation) -> Tensor:
@@ -96,13 +108,31 @@ class _Encoder(nn.Module):
         self.layers = nn.ModuleList(_Layer(cfg) for _ in range(cfg.layers))
 
 
-class _VisionTransformer(nn.Module):
-    def __init__(self, cfg: VisionConfig) -> None:
+class CLIPVisionTransformer(nn.Module):
+    """``vision_model``: embeddings, ``pre_layrnorm``, the encoder and ``post_layernorm``."""
+
+    def __init__(self, config: VisionConfig = VIT_L_14) -> None:
         super().__init__()
-        self.embeddings = _Embeddings(cfg)
-        self.pre_layrnorm = nn.LayerNorm(cfg.width, eps=cfg.eps)  # sic: transformers' name
-        self.encoder = _Encoder(cfg)
-        self.post_layernorm = nn.LayerNorm(cfg.width, eps=cfg.eps)
+        self.config = config
+        self.embeddings = _Embeddings(config)
+        self.pre_layrnorm = nn.LayerNorm(config.width, eps=config.eps)  # sic: transformers' name
+        self.encoder = _Encoder(config)
+        self.post_layernorm = nn.LayerNorm(config.width, eps=config.eps)
+
+    def forward(self, pixel_values: Tensor) -> VisionStates:
+        """pixel_values: (B, 3, S, S) normalised (``clip_preprocess``), S = image_size."""
+        size = self.config.image_size
+        if pixel_values.ndim != 4 or tuple(pixel_values.shape[1:]) != (3, size, size):
+            raise ValueError(f"pixel_values must be (B, 3, {size}, {size}), got "
+                             f"{tuple(pixel_values.shape)}")
+        x = self.pre_layrnorm(self.embeddings(pixel_values))  # (B, P, width)
+        penultimate = x
+        last_index = len(self.encoder.layers) - 1
+        for i, layer in enumerate(self.encoder.layers):
+            x = layer(x)
+            if i == last_index - 1:
+                penultimate = x
+        return VisionStates(x, penultimate, self.post_layernorm(x[:, 0]))  # pooled (B, width)
 
 
 class CLIPVisionModel(nn.Module):
@@ -111,22 +141,11 @@ class CLIPVisionModel(nn.Module):
     def __init__(self, config: VisionConfig = VIT_L_14) -> None:
         super().__init__()
         self.config = config
-        self.vision_model = _VisionTransformer(config)
+        self.vision_model = CLIPVisionTransformer(config)
         self.visual_projection = nn.Linear(config.width, config.projection_dim, bias=False)
 
     def forward(self, pixel_values: Tensor) -> VisionEncoding:
         """pixel_values: (B, 3, S, S) normalised (``clip_preprocess``), S = image_size."""
-        size = self.config.image_size
-        if pixel_values.ndim != 4 or tuple(pixel_values.shape[1:]) != (3, size, size):
-            raise ValueError(f"pixel_values must be (B, 3, {size}, {size}), got "
-                             f"{tuple(pixel_values.shape)}")
-        vm = self.vision_model
-        x = vm.pre_layrnorm(vm.embeddings(pixel_values))  # (B, P, width)
-        penultimate = x
-        last_index = len(vm.encoder.layers) - 1
-        for i, layer in enumerate(vm.encoder.layers):
-            x = layer(x)
-            if i == last_index - 1:
-                penultimate = x
-        pooled = vm.post_layernorm(x[:, 0])  # (B, width)
-        return VisionEncoding(x, penultimate, self.visual_projection(pooled))
+        states = self.vision_model(pixel_values)
+        return VisionEncoding(states.last_hidden_state, states.penultimate_hidden_states,
+                              self.visual_projection(states.pooled))

@@ -58,6 +58,7 @@ from nodes.api.sockets import (
     CONTROL_NET,
     FLOAT,
     FLOATS,
+    GLIGEN,
     GUIDER,
     HOOK_KEYFRAMES,
     HOOKS,
@@ -68,6 +69,7 @@ from nodes.api.sockets import (
     MASK,
     MODEL,
     NOISE,
+    PHOTOMAKER,
     SAMPLER,
     SIGMAS,
     STRING,
@@ -82,9 +84,9 @@ from nodes.api.sockets import (
 
 __all__ = [
     "ANY", "BOOLEAN", "FLOAT", "INT", "STRING", "CLIP", "CLIP_VISION", "CLIP_VISION_OUTPUT",
-    "CONDITIONING", "CONTROL_NET", "FLOATS", "GUIDER", "HOOKS", "HOOK_KEYFRAMES",
-    "IMAGE", "LATENT", "LATENT_OPERATION", "MASK", "MODEL", "NOISE", "SAMPLER", "SIGMAS",
-    "STYLE_MODEL", "TIMESTEPS_RANGE", "UPSCALE_MODEL", "VAE",
+    "CONDITIONING", "CONTROL_NET", "FLOATS", "GLIGEN", "GUIDER", "HOOKS", "HOOK_KEYFRAMES",
+    "IMAGE", "LATENT", "LATENT_OPERATION", "MASK", "MODEL", "NOISE", "PHOTOMAKER", "SAMPLER",
+    "SIGMAS", "STYLE_MODEL", "TIMESTEPS_RANGE", "UPSCALE_MODEL", "VAE",
     "Blocked", "Boolean", "CachePolicy", "ClientImage", "CoercionError", "Combo",
     "DuplicateNodeError",
     "FilenamePrefix", "FingerprintContext", "Float", "Floats", "Folders", "Hidden", "Input",

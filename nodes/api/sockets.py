@@ -104,6 +104,18 @@ class UPSCALE_MODEL(Socket):
     type_name = "UPSCALE_MODEL"
 
 
+class GLIGEN(Socket):
+    """A GLIGEN text-box grounding model."""
+
+    type_name = "GLIGEN"
+
+
+class PHOTOMAKER(Socket):
+    """A PhotoMaker ID encoder (CLIP ViT-L/14 image tower and fuse module)."""
+
+    type_name = "PHOTOMAKER"
+
+
 class SAMPLER(Socket):
     """A sampler function with its options."""
 

@@ -47,6 +47,7 @@ DEFAULT_LAYOUT: dict[str, tuple[str, ...]] = {
     "style_models": ("style_models",),
     "ipadapter": ("ipadapter",),  # the IPAdapter plugin's folder (models/ipadapter)
     "gligen": ("gligen",),
+    "photomaker": ("photomaker",),
     "hypernetworks": ("hypernetworks",),
     "configs": ("configs",),
     "diffusers": ("diffusers",),

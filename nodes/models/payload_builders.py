@@ -16,19 +16,26 @@ from diffusion.text.encode import OPEN_CLIP_PAD
 from diffusion.text.prompt import TextTokenizer
 from diffusion.text.tokenizer import EOS_ID
 from diffusion.unet.config import Family
+from diffusion.vae.model import AutoencoderKL, VAEConfig
 from nodes.api import Blocked
 from nodes.models.sources import ComponentFile, unet_info
 from nodes.payloads import Clip, DiffusionModel, TextEncoderRef, Vae
 
 _PREDICTION: dict[Prediction, SamplingPrediction] = {"eps": "eps", "v": "v_prediction"}
 _OPEN_CLIP_G_WIDTH = 1280
+# Beta schedules other than SD's (0.00085 .. 0.012): ComfyUI's sampling_settings per model.
+_SCHEDULES: dict[str, dict[str, float]] = {
+    "sd_x4_upscaler": {"linear_start": 0.0001, "linear_end": 0.02},
+}
 
 
 def model_payload(handle: ModelHandle) -> DiffusionModel:
-    """The MODEL of a UNet handle: sampling (eps / v, zsnr) as the file declares it; an SD2.x
-    UNet with an ADM input is SD2.1 unCLIP, with the file's noise augmentation."""
+    """The MODEL of a UNet handle: sampling (eps / v, zsnr) as the file declares it, on its
+    family's beta schedule; an SD2.x UNet with an ADM input is SD2.1 unCLIP, with the file's
+    noise augmentation."""
     info = unet_info(handle.opened)
-    sampling = ModelSamplingDiscrete(prediction=_PREDICTION[info.prediction], zsnr=info.zsnr)
+    sampling = ModelSamplingDiscrete(prediction=_PREDICTION[info.prediction], zsnr=info.zsnr,
+                                     **_SCHEDULES.get(info.family, {}))
     augmentor = _unclip_augmentor(handle, info.family, info.adm_in_channels)
     return DiffusionModel(handle, sampling, info.latent_format, info.family, info.in_channels,
                           noise_augmentor=augmentor)
@@ -67,7 +74,18 @@ def checkpoint_vae(handles: Mapping[str, ModelHandle], source: str) -> Vae | Blo
         return Blocked(f"{source} has no VAE; load one with VAELoader")
     opened = handles["vae"].opened
     family = opened.layout.family if isinstance(opened, OpenedCheckpoint) else None
-    return Vae(handles["vae"], family)
+    return Vae(handles["vae"], family, _vae_downscale(opened))
+
+
+def _vae_downscale(opened: object) -> int:
+    """Pixels per latent sample of an opened VAE: 8, or 4 for the x4 upscaler's 3-level VAE."""
+    if isinstance(opened, OpenedCheckpoint) and opened.layout.vae is not None:
+        return opened.layout.vae.downscale
+    if isinstance(opened, ComponentFile) and opened.component == "vae":
+        module = opened.empty("vae")  # on the meta device: names and shapes only
+        if isinstance(module, AutoencoderKL):
+            return module.config.downscale
+    return VAEConfig().downscale
 
 
 def text_file(handle: ModelHandle, what: str) -> ComponentFile:

@@ -54,7 +54,7 @@ from diffusion.loading.detect import (
     detect_text,
     detect_unet,
     detect_vae,
-    family_from_unet,
+    family_of_unet,
 )
 from diffusion.loading.diffusers_folder import MappedSource, add_open_clip, add_unet, add_vae
 from diffusion.loading.files import TensorFile, TensorSource, read_tensor_file
@@ -75,7 +75,7 @@ _DROPPED_CLIP_KEYS = ("text_projection.weight", "logit_scale")
 
 
 def latent_format_of(family: Family | None) -> LatentFormat:
-    return latent_format.SDXL if family in ("sdxl", "sdxl_refiner") else latent_format.SD15
+    return latent_format.family_latent_format(family)
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,7 +165,7 @@ def _unet_file(file: TensorFile) -> ComponentFile | None:
     else:
         return None
     config = detect_unet(source.shapes, UNET_PREFIX)
-    family = family_from_unet(config.context_dim, config.adm_in_channels)
+    family = family_of_unet(config)
 
     def build() -> nn.Module:
         return UNetModel(config)

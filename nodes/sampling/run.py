@@ -84,7 +84,7 @@ def run_sampling(
         guided = GuidedModel.from_unet(unet, model.model_sampling, model.latent_format,
                                        adm=model.adm, hooks=model.hooks,
                                        unet_for=hooked_unets(ctx.models, model),
-                                       adm_noise=adm_noise)
+                                       adm_noise=adm_noise, noise_seed=noise.seed)
         samples = sample(
             guide.bind(guided), sampler, sigmas, noise, latent.samples.to(ctx.models.device),
             mask=latent.noise_mask, batch_index=latent.batch_index, callback=reporter,

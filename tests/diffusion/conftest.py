@@ -93,6 +93,10 @@ def diffusers_unet_config(cfg: UNetConfig) -> dict[str, Any]:
             addition_time_embed_dim=256,
             projection_class_embeddings_input_dim=cfg.adm_in_channels,
         )
+    if cfg.num_classes is not None:  # the x4 upscaler's noise-level labels
+        config["num_class_embeds"] = cfg.num_classes
+    if cfg.disable_self_attentions is not None:
+        config["only_cross_attention"] = list(cfg.disable_self_attentions)
     return config
 
 

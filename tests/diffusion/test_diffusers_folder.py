@@ -46,7 +46,8 @@ def _text_to_diffusers(family, slot, cfg, ckpt) -> dict[str, torch.Tensor]:
         return {k: v for k, v in converted.items() if not k.endswith("position_ids")}
     stub = SimpleNamespace(config=SimpleNamespace(hidden_size=cfg.width))
     converted = convert_open_clip_checkpoint(stub, ckpt, prefix=slot.prefix)
-    if family == "sd2":  # as diffusers' SD2 text encoder: no projection, last layer dropped
+    if family in ("sd2", "sd_x4_upscaler"):  # diffusers' SD2 text encoder: no projection, last
+        # layer dropped
         last = f"text_model.encoder.layers.{cfg.layers - 1}."
         converted = {k: v for k, v in converted.items() if not k.startswith(last)}
     return converted
@@ -96,7 +97,7 @@ def test_diffusers_folder_loads_like_the_single_file(arch, tmp_path, unet_refere
             assert torch.equal(got.pooled, want.pooled), name
 
 
-@pytest.mark.parametrize("family", ["sd1", "sd2", "sdxl", "sdxl_refiner"])
+@pytest.mark.parametrize("family", ["sd1", "sd2", "sdxl", "sdxl_refiner", "sd_x4_upscaler"])
 def test_full_size_key_maps_invert_diffusers_converter(family, unet_reference_config):
     """Meta tensors only: diffusers' converter then our inverse map gives back our keys."""
     cfg = family_config(family)

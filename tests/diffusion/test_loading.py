@@ -75,8 +75,10 @@ def test_load_tiny_safetensors(arch, tmp_path: Path) -> None:
     path = make_checkpoint(arch, tmp_path / f"{arch}.safetensors", tiny=True, seed=3)
     ck = load_checkpoint(path)
     assert ck.layout == checkpoint_layout(arch, tiny=True)
-    assert ck.prediction == ("v" if arch == "sd21-v" or "unclip" in arch else "eps")
-    assert ck.latent_format.scale_factor == (0.13025 if arch.startswith("sdxl") else 0.18215)
+    v_archs = ("sd21-v", "sd-x4-upscaler")
+    assert ck.prediction == ("v" if arch in v_archs or "unclip" in arch else "eps")
+    scale = {"sdxl": 0.13025, "sdxl-refiner": 0.13025, "sd-x4-upscaler": 0.08333}.get(arch, 0.18215)
+    assert ck.latent_format.scale_factor == scale
     raw = load_file(path)
     key = "input_blocks.1.0.in_layers.2.weight"
     assert torch.equal(ck.unet.state_dict()[key], raw["model.diffusion_model." + key].float())

@@ -39,9 +39,12 @@ def test_outputs_match_transformers(activation: str, randomize, rel_err) -> None
     with torch.no_grad():
         want = ref(pixel_values=pixels, output_hidden_states=True)
         got = ours(pixels)
+        pooled = ours.vision_model(pixels).pooled  # the tower alone (PhotoMaker projects it)
+        want_pooled = ref.vision_model(pixel_values=pixels).pooler_output
     assert rel_err(got.last_hidden_state, want.last_hidden_state) <= 1e-5
     assert rel_err(got.penultimate_hidden_states, want.hidden_states[-2]) <= 1e-5
     assert rel_err(got.image_embeds, want.image_embeds) <= 1e-5
+    assert rel_err(pooled, want_pooled) <= 1e-5
     assert not torch.equal(got.penultimate_hidden_states, got.last_hidden_state)
 
 
