@@ -1,11 +1,15 @@
-"""Per-step overhead of a ControlNet and of a T2I-Adapter over plain sampling.
+"""Per-step overhead of a ControlNet, a T2I-Adapter and a style model over plain sampling.
 
 Full-size SD1.5 UNet, ControlNet (SD1.5 layout) and T2I-Adapter (full SD1.x, 3-channel hint),
 random weights, fp32, 512x512 pixels (64x64 latents), batch 1 with CFG (cond and uncond share one
 UNet forward, and one ControlNet forward). One "step" is one call of the guided denoiser, as a
 sampler makes it; the ControlNet and adapter are bound once per run as in sampling (the adapter's
-features are computed on the first step and reused, the ControlNet runs every step). Steps of the
-three setups are interleaved; medians are reported with the ratio to plain sampling.
+features are computed on the first step and reused, the ControlNet runs every step). A style
+model (StyleModelApply) does its work once, when applied; sampling then sees its 8 tokens
+appended to the positive prompt's 77, so positive (85 tokens) and negative (77) can no longer
+share a forward (ComfyUI repeats contexts only to a common length of at most 4x): the
+``style_model`` row is that run, with random tokens in place of the model's. Steps of the setups
+are interleaved; medians are reported with the ratio to plain sampling.
 
 Run (heavy, ~4.5 GB RAM): flock /tmp/heavy.lock python benchmarks/adapters.py [--repeat 3]
        smoke test:        python benchmarks/adapters.py --smoke
@@ -14,6 +18,7 @@ Run (heavy, ~4.5 GB RAM): flock /tmp/heavy.lock python benchmarks/adapters.py [-
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -36,6 +41,7 @@ from diffusion.control import (  # noqa: E402
 )
 from diffusion.guidance import Cond, guided_denoiser  # noqa: E402
 from diffusion.sampling.model_sampling import ModelSamplingDiscrete  # noqa: E402
+from diffusion.style import StyleConfig  # noqa: E402
 from diffusion.unet import UNetConfig, UNetModel, sd1_config  # noqa: E402
 
 
@@ -63,11 +69,13 @@ def _denoisers(cfg: UNetConfig, latent: int) -> dict[str, Callable[[], torch.Ten
     neg_text = torch.randn(1, 77, cfg.context_dim, generator=gen)
     x = torch.randn(1, 4, latent, latent, generator=gen)
     sigma = torch.full((1,), 5.0)
+    style = torch.randn(1, StyleConfig().num_token, cfg.context_dim, generator=gen)
+    sides = {name: (Cond(pos_text, control=control), Cond(neg_text, control=control))
+             for name, control in apps.items()}
+    sides["style_model"] = (Cond(torch.cat([pos_text, style], dim=1)), Cond(neg_text))
     out = {}
-    for name, control in apps.items():
-        denoise = guided_denoiser(unet, ms, (Cond(pos_text, control=control),),
-                                  (Cond(neg_text, control=control),), 7.0,
-                                  latent_shape=x.shape)
+    for name, (positive, negative) in sides.items():
+        denoise = guided_denoiser(unet, ms, (positive,), (negative,), 7.0, latent_shape=x.shape)
         out[name] = lambda denoise=denoise: denoise(x, sigma)
     return out
 
@@ -95,6 +103,8 @@ def main() -> None:
         median = statistics.median(values)
         print(f"{name:12s} {median * 1000:9.1f} ms/step   x{median / plain:.3f} of plain   "
               f"(+{(median - plain) * 1000:.1f} ms)")
+    load = os.getloadavg()  # other jobs on the machine slow every setup alike
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min)")
 
 
 if __name__ == "__main__":

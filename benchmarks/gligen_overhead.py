@@ -19,6 +19,7 @@ Run: flock /tmp/heavy.lock python benchmarks/gligen_overhead.py [--latent 64] [-
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -105,6 +106,8 @@ def main() -> None:
         print(f"  {name:<13} {seconds:8.3f} s/step")
     print(f"  grounded / plain {median['grounded'] / median['plain']:.3f}   "
           f"grounded / plain, split {median['grounded'] / median['plain, split']:.3f}")
+    load = os.getloadavg()  # other jobs on the machine slow every setup alike
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min)")
 
 
 if __name__ == "__main__":

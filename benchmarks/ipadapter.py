@@ -13,6 +13,7 @@ Run: flock /tmp/heavy.lock python benchmarks/ipadapter.py [--latent 64] [--repea
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -110,6 +111,8 @@ def main() -> None:
         step = statistics.median(times[kind])
         print(f"ip-adapter {kind}: {step:.3f} s/step, overhead {step - plain:+.3f} s "
               f"({(step / plain - 1) * 100:+.1f} %), ratio {step / plain:.3f}")
+    load = os.getloadavg()  # other jobs on the machine slow every setup alike
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min)")
 
 
 if __name__ == "__main__":
