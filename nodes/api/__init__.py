@@ -32,10 +32,12 @@ from nodes.api.memory import MemoryBudget, MemoryEstimate, TensorSpec
 from nodes.api.node import (
     Blocked,
     CachePolicy,
+    Expansion,
     Hidden,
     Node,
     NodeResult,
     Output,
+    OutputRef,
 )
 from nodes.api.ports import (
     ModelFiles,
@@ -84,6 +86,7 @@ __all__ = [
     "IMAGE", "LATENT", "LATENT_OPERATION", "MASK", "MODEL", "NOISE", "SAMPLER", "SIGMAS",
     "TIMESTEPS_RANGE", "UPSCALE_MODEL", "VAE",
     "Blocked", "Boolean", "CachePolicy", "CoercionError", "Combo", "DuplicateNodeError",
+    "Expansion", "OutputRef",
     "FilenamePrefix", "FingerprintContext", "Float", "Floats", "Folders", "Hidden", "Input",
     "Int", "Issue", "IssueError",
     "Link", "MemoryBudget", "MemoryEstimate", "ModelFiles", "ModelFolderFiles", "ModelStore",

@@ -158,7 +158,7 @@ class Registry:
             info["deprecated"] = True
         if node.experimental:
             info["experimental"] = True
-        return info
+        return node.extend_info(info)
 
 
 def _check_declaration(node: type[Node]) -> None:
