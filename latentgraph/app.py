@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from executor.cache import OutputCache, make_cache
 from executor.engine import Engine
@@ -82,3 +82,19 @@ def build_engine(
         ports = dataclasses.replace(ports, memory=budget_from_devices(ports.devices))
     return Engine(registry, cache if cache is not None else make_cache("bytes"),
                   folders=folders, ports=ports)
+
+
+def connect_plugins(app: Any, registry: Registry) -> None:
+    """Mount the aiohttp routes ComfyUI packs registered (``PromptServer.instance.routes``) in
+    the server's ``app`` (behind its security checks) and deliver their ``send_sync`` messages
+    through its websocket hub. Nothing to do when no pack was loaded into ``registry``."""
+    from nodes.plugins.host import installed
+
+    host = installed()
+    if host is None or host.registry is not registry:
+        return
+    from server.plugin_bridge import add_plugin_routes, message_sink
+
+    if host.route_count():
+        add_plugin_routes(app, host.routes)
+    host.send = message_sink(app)

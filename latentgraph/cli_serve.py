@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import importlib
 import logging
-import os
 import signal
 import sqlite3
 from pathlib import Path
@@ -27,7 +25,6 @@ if TYPE_CHECKING:  # the server is imported only when serving: `latentgraph run`
     from server.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
-NODE_PACKS_ENV = "LATENTGRAPH_NODE_PACKS"
 TOKEN_ENV = "LATENTGRAPH_TOKEN"  # read by server.security.load_token
 
 
@@ -69,8 +66,9 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument("--start-empty-if-damaged", action="store_true",
                        help="if the job database is damaged, keep a copy and start with an "
                             "empty one (queue and history are lost) instead of refusing")
-    serve.add_argument("--node-pack", action="append", default=[], metavar="MODULE:FUNCTION",
-                       help=f"also register nodes with FUNCTION(registry) (or {NODE_PACKS_ENV})")
+    from latentgraph.cli_plugins import add_plugin_arguments
+
+    add_plugin_arguments(serve)
 
 
 def parse_size(text: str) -> int:
@@ -89,17 +87,10 @@ def parse_size(text: str) -> int:
 
 
 def load_node_packs(registry: Registry, specs: list[str]) -> None:
-    for spec in specs:
-        module_name, sep, function_name = spec.partition(":")
-        if not sep or not module_name or not function_name:
-            raise ValueError(f"--node-pack expects MODULE:FUNCTION, got {spec!r}")
-        module = importlib.import_module(module_name)
-        getattr(module, function_name)(registry)
-        web_directory = getattr(module, "WEB_DIRECTORY", None)  # ComfyUI's convention
-        if web_directory and getattr(module, "__file__", None):
-            folder = Path(module.__file__).parent / web_directory
-            registry.register_web_directory(module_name.rsplit(".", 1)[-1], folder)
-        logger.info("node pack %s loaded", spec)
+    """Load ``--node-pack`` modules (``MODULE`` or ``MODULE:FUNCTION``) into ``registry``."""
+    from nodes.plugins import PluginSettings, load_plugins
+
+    load_plugins(registry, PluginSettings(modules=tuple(specs)))
 
 
 def _settings(args: argparse.Namespace) -> ServerSettings:
@@ -155,7 +146,14 @@ def _checked_settings(args: argparse.Namespace) -> ServerSettings:
 def _build_app(args: argparse.Namespace, settings: ServerSettings, registry: Registry | None
                ) -> tuple[web.Application, ServerSettings]:
     from executor.cache import make_cache
-    from latentgraph.app import build_engine, build_registry, default_model_folders, model_roots
+    from latentgraph.app import (
+        build_engine,
+        build_registry,
+        connect_plugins,
+        default_model_folders,
+        model_roots,
+    )
+    from latentgraph.cli_plugins import load_cli_plugins
     from server.app import create_app
     from server.settings import MODEL_FOLDERS
 
@@ -165,11 +163,12 @@ def _build_app(args: argparse.Namespace, settings: ServerSettings, registry: Reg
         settings, model_roots=model_roots(model_folders, MODEL_FOLDERS))
     registry = registry if registry is not None else build_registry(
         folders, model_folders, noise_compat=args.comfy_noise)
-    packs = [p for p in os.environ.get(NODE_PACKS_ENV, "").split(",") if p]
-    load_node_packs(registry, [*packs, *args.node_pack])
+    load_cli_plugins(registry, args, settings.base_dir)
     cache = make_cache(args.cache, max_bytes=args.cache_bytes)
     engine = build_engine(registry, folders, cache, model_folders=model_folders)
-    return create_app(engine, registry, settings), settings
+    app = create_app(engine, registry, settings)
+    connect_plugins(app, registry)
+    return app, settings
 
 
 def serve_command(args: argparse.Namespace, registry: Registry | None) -> int:

@@ -39,6 +39,7 @@ from nodes.api.node import (
     Output,
     OutputRef,
 )
+from nodes.api.packs import PackFailure, PackReport
 from nodes.api.ports import (
     ModelFiles,
     ModelStore,
@@ -90,7 +91,7 @@ __all__ = [
     "FilenamePrefix", "FingerprintContext", "Float", "Floats", "Folders", "Hidden", "Input",
     "Int", "Issue", "IssueError",
     "Link", "MemoryBudget", "MemoryEstimate", "ModelFiles", "ModelFolderFiles", "ModelStore",
-    "Node", "NodeInterrupted",
+    "Node", "NodeInterrupted", "PackFailure", "PackReport",
     "NodeResult", "Output", "PortUnavailableError", "Ports", "Problem", "Registry",
     "RunContext", "SamplerNames", "SamplingTable", "SchedulerNames", "SchemaChoices",
     "SchemaContext", "Socket",

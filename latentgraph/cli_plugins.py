@@ -1,0 +1,57 @@
+"""The node-pack options shared by ``serve`` and ``run``, and loading the packs they name.
+
+Packs load from ``<base-dir>/custom_nodes/``, every ``--custom-nodes DIR`` and every
+``--node-pack MODULE[:FUNCTION]`` (and ``LATENTGRAPH_NODE_PACKS``, comma-separated); a pack
+that fails is reported in the start-up table and the command goes on with the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from nodes.api import PackReport, Registry
+
+NODE_PACKS_ENV = "LATENTGRAPH_NODE_PACKS"
+
+
+def add_plugin_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--custom-nodes", dest="custom_nodes", action="append", default=[],
+                        type=Path, metavar="DIR",
+                        help="also load the node packs in this folder (repeatable; "
+                             "BASE_DIR/custom_nodes is always scanned)")
+    parser.add_argument("--node-pack", action="append", default=[],
+                        metavar="MODULE[:FUNCTION]",
+                        help="also load this importable module as a node pack: its "
+                             "register(registry), NODE_CLASS_MAPPINGS or comfy_entrypoint "
+                             f"(or FUNCTION(registry)); also {NODE_PACKS_ENV}")
+    parser.add_argument("--disable-custom-nodes", action="store_true",
+                        help="load no pack from the custom-nodes folders except those "
+                             "named by --allow-custom-node")
+    parser.add_argument("--allow-custom-node", dest="allow_custom_nodes", action="append",
+                        default=[], metavar="NAME",
+                        help="with --disable-custom-nodes: load this pack anyway (repeatable)")
+
+
+def load_cli_plugins(registry: Registry, args: argparse.Namespace, base: Path,
+                     stream: TextIO | None = None) -> list[PackReport]:
+    """Load the packs the options name into ``registry``; prints ComfyUI's import-time table
+    (to ``stream``, default stdout) when there are any."""
+    from nodes.plugins import PluginSettings, format_import_times, load_plugins
+
+    modules = [p for p in os.environ.get(NODE_PACKS_ENV, "").split(",") if p]
+    settings = PluginSettings.for_base(
+        base, args.custom_nodes, [*modules, *args.node_pack],
+        disable_custom_nodes=args.disable_custom_nodes, allow=args.allow_custom_nodes)
+    if settings.empty:
+        return []
+    reports = load_plugins(registry, settings)
+    table = format_import_times(reports)
+    if table:
+        out = stream or sys.stdout
+        out.write(table + "\n")
+        out.flush()
+    return reports
