@@ -86,6 +86,7 @@ class PluginHost:
         self.pack_modules: list[str] = []
         self.send: MessageSink | None = None
         self.lock = threading.Lock()
+        self.folder_table: dict[str, tuple[list[str], set[str]]] = {}
         self._routes: Any = None
 
     @property
@@ -147,12 +148,16 @@ def install(host: PluginHost) -> PluginHost:
 
     add_module_names("nodes", nodes_module.exported(host))
     add_module_names("server", prompt_server.exported(host))
+    samplers = sys.modules.get(f"{COMPAT}.comfy.samplers")
+    if samplers is not None:  # a host before this one filled its lists: refill them
+        samplers.refresh()
     return host
 
 
 def uninstall() -> None:
     """Remove the host, the finder, ComfyUI's names on ``nodes`` / ``server``, the aliased
-    modules and the packs' modules from ``sys.modules``."""
+    names and the packs' modules from ``sys.modules`` (the compatibility modules themselves
+    stay loaded under ``nodes.plugins.compat``: they keep no state of their own)."""
     global _HOST
     host, _HOST = _HOST, None
     if _FINDER in sys.meta_path:
@@ -163,7 +168,7 @@ def uninstall() -> None:
             if module is not None and key in module.__dict__:
                 delattr(module, key)
     _ADDED.clear()
-    gone = [k for k in sys.modules if k.split(".", 1)[0] in ALIASED or k.startswith(COMPAT)]
+    gone = [k for k in sys.modules if k.split(".", 1)[0] in ALIASED]
     if host is not None:
         packs = set(host.pack_modules)
         gone += [k for k in sys.modules if k.split(".", 1)[0] in packs]

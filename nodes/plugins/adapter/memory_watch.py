@@ -1,8 +1,11 @@
 """Spotting a plugin node that leaks: memory its runs keep beyond their outputs.
 
-Around each call of a plugin node the process's resident memory is read (``/proc/self/statm``,
-a few microseconds); what it grew by, less the bytes of the node's outputs (which the output
-cache legitimately keeps), is what the run retained. A node whose last ``RUNS`` runs each kept
+Around each call of a plugin node the bytes the process has allocated and not freed are read
+(glibc's ``mallinfo2``: every arena, a few microseconds; where it is missing, the resident size
+from ``/proc/self/statm``, coarser); what they grew by, less the bytes of the node's outputs
+(which the output cache legitimately keeps), is what the run retained. Allocated bytes, unlike
+the resident size, do not move when the allocator keeps a freed block for later, so another
+node's temporary buffers are not blamed on this one. A node whose last ``RUNS`` runs each kept
 more than ``THRESHOLD`` is reported — a warning in the log, a note on the job, and the bytes in
 its pack's report (``GET /api/plugins``) — never hidden. One-off growth (a model loaded once, an
 allocator keeping a freed block) does not repeat run after run and is not reported.
@@ -10,6 +13,8 @@ allocator keeping a freed block) does not repeat run after run and is not report
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
 import threading
@@ -20,6 +25,34 @@ logger = logging.getLogger(__name__)
 THRESHOLD = 8 * 2**20
 RUNS = 3
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def _mallinfo2() -> Any:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        function = libc.mallinfo2
+    except (OSError, AttributeError):
+        return None
+    function.restype = _MallInfo2
+    return function
+
+
+_MALLINFO2 = _mallinfo2()
+
+
+def live_bytes() -> int:
+    """Bytes allocated and not yet freed (heap chunks in use plus mmapped blocks), or the
+    resident size where glibc's mallinfo2 is not available."""
+    if _MALLINFO2 is not None:
+        info = _MALLINFO2()
+        return int(info.uordblks + info.hblkhd)
+    return rss_bytes()
 
 
 def rss_bytes() -> int:

@@ -30,7 +30,7 @@ from nodes.api import (
 )
 from nodes.plugins.adapter import calls
 from nodes.plugins.adapter.declaration import jsonable
-from nodes.plugins.adapter.memory_watch import LeakWatch, rss_bytes, value_bytes
+from nodes.plugins.adapter.memory_watch import LeakWatch, live_bytes, value_bytes
 from nodes.plugins.adapter.payloads import to_comfy
 from nodes.plugins.adapter.results import normalize
 from nodes.plugins.runtime import ActiveNode, running
@@ -124,7 +124,7 @@ class V1Node(Node):
         kwargs = self._arguments(ctx, inputs)
         active = ActiveNode(ctx, self.type_name, self._call_index(ctx))
         function = self._function(obj, ctx, self.v1_function)
-        before = rss_bytes()
+        before = live_bytes()
         with running(active), default_prefix(ctx.node_id, active.call_index):
             result = function(**kwargs)
         if inspect.isawaitable(result):
@@ -160,7 +160,7 @@ class V1Node(Node):
     def _watch(self, ctx: RunContext, before: int, out: NodeResult) -> None:
         if not before:
             return
-        retained = rss_bytes() - before - value_bytes(out.values)
+        retained = live_bytes() - before - value_bytes(out.values)
         leaked = self._leaks.record(retained)
         if leaked is None:
             return

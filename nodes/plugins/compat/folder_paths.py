@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +27,48 @@ MODEL_FOLDERS = ("checkpoints", "configs", "loras", "vae", "vae_approx", "text_e
                  "photomaker", "classifiers", "diffusers", "custom_nodes")
 
 
-class _FolderTable(dict[str, tuple[list[str], set[str]]]):
-    """``folder_names_and_paths``: folder -> (search paths, extensions); the engine's folders
-    are filled in on first access of a name."""
+class _FolderTable(MutableMapping[str, tuple[list[str], set[str]]]):
+    """``folder_names_and_paths``: folder -> (search paths, extensions) of the active host;
+    the engine's folders are filled in on first access of a name."""
 
-    def __missing__(self, folder: str) -> tuple[list[str], set[str]]:
-        paths = [str(p) for p in current().registry.schema.model_files.search_paths(folder)]
-        if not paths and folder not in MODEL_FOLDERS:
-            raise KeyError(folder)
-        entry = (paths, set(supported_pt_extensions))
-        self[folder] = entry
-        return entry
+    def _table(self) -> dict[str, tuple[list[str], set[str]]]:
+        return current().folder_table  # type: ignore[no-any-return]
+
+    def __getitem__(self, folder: str) -> tuple[list[str], set[str]]:
+        table = self._table()
+        if folder not in table:
+            paths = _engine_paths(folder)
+            if not paths and folder not in MODEL_FOLDERS:
+                raise KeyError(folder)
+            table[folder] = (paths, set(supported_pt_extensions))
+        return table[folder]
+
+    def __setitem__(self, folder: str, value: tuple[list[str], set[str]]) -> None:
+        paths, extensions = value
+        self._table()[folder] = (list(paths), set(extensions))
+
+    def __delitem__(self, folder: str) -> None:
+        del self._table()[folder]
 
     def __contains__(self, folder: object) -> bool:
-        return dict.__contains__(self, folder) or folder in MODEL_FOLDERS
+        return folder in self._table() or folder in MODEL_FOLDERS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*self._table(), *MODEL_FOLDERS]))
+
+    def __len__(self) -> int:
+        return len(set(self._table()) | set(MODEL_FOLDERS))
 
 
-folder_names_and_paths: dict[str, tuple[list[str], set[str]]] = _FolderTable()
+def _engine_paths(folder: str) -> list[str]:
+    """The engine's search paths of a model folder ([] for a folder it does not know)."""
+    try:
+        return [str(p) for p in current().registry.schema.model_files.search_paths(folder)]
+    except KeyError:
+        return []
+
+
+folder_names_and_paths = _FolderTable()
 filename_list_cache: dict[str, Any] = {}
 
 
@@ -93,7 +118,7 @@ def __getattr__(name: str) -> Any:  # module attributes ComfyUI computes at impo
 
 def add_model_folder_path(folder_name: str, full_folder_path: str,
                           is_default: bool = False) -> None:
-    paths, _ = folder_names_and_paths.get(folder_name) or _new_folder(folder_name)
+    paths, _ = _new_folder(folder_name)
     if full_folder_path in paths:
         paths.remove(full_folder_path)
     if is_default:
@@ -106,9 +131,8 @@ def _new_folder(folder_name: str) -> tuple[list[str], set[str]]:
     try:
         return folder_names_and_paths[folder_name]
     except KeyError:
-        entry: tuple[list[str], set[str]] = ([], set(supported_pt_extensions))
-        folder_names_and_paths[folder_name] = entry
-        return entry
+        folder_names_and_paths[folder_name] = ([], set(supported_pt_extensions))
+        return folder_names_and_paths[folder_name]
 
 
 def get_folder_paths(folder_name: str) -> list[str]:
@@ -138,8 +162,7 @@ def get_filename_list(folder_name: str) -> list[str]:
     what its pickers list)."""
     paths, extensions = folder_names_and_paths[folder_name]
     names: set[str] = set()
-    engine_paths = {str(p) for p in current().registry.schema.model_files.search_paths(
-        folder_name)}
+    engine_paths = set(_engine_paths(folder_name))
     if engine_paths:
         names.update(current().registry.schema.model_files.files(folder_name))
     for path in paths:
@@ -149,6 +172,13 @@ def get_filename_list(folder_name: str) -> list[str]:
 
 
 def get_full_path(folder_name: str, filename: str) -> str | None:
+    """The file's path, or None: the engine's own lookup first (what its pickers list), then
+    folders the packs added; a name that leaves its folder is never found."""
+    model_files = current().registry.schema.model_files
+    try:
+        return str(model_files.resolve(folder_name, filename))
+    except Exception:  # not one of the engine's files (or folders): look further
+        pass
     try:
         paths = folder_names_and_paths[folder_name][0]
     except KeyError:

@@ -27,15 +27,20 @@ class KSampler:
     DISCARD_PENULTIMATE_SIGMA_SAMPLERS = {"dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_bh2"}
 
 
-def _refresh() -> None:
-    KSampler.SAMPLERS[:] = _table().sampler_names()
-    KSampler.SCHEDULERS[:] = _table().scheduler_names()
-
-
-_refresh()
 SAMPLER_NAMES = KSampler.SAMPLERS
 SCHEDULER_NAMES = KSampler.SCHEDULERS
-KSAMPLER_NAMES = [n for n in SAMPLER_NAMES if n not in ("ddim", "uni_pc", "uni_pc_bh2")]
+KSAMPLER_NAMES: list[str] = []
+
+
+def refresh() -> None:
+    """Fill the name lists (in place: packs keep references to them) from the active host's
+    registry; the host calls it when a new one is installed."""
+    KSampler.SAMPLERS[:] = _table().sampler_names()
+    KSampler.SCHEDULERS[:] = _table().scheduler_names()
+    KSAMPLER_NAMES[:] = [n for n in SAMPLER_NAMES if n not in ("ddim", "uni_pc", "uni_pc_bh2")]
+
+
+refresh()
 
 
 def sampler_object(name: str) -> SamplerSpec:
