@@ -195,4 +195,6 @@ def load_plugins(registry: Registry, settings: PluginSettings) -> list[PackRepor
         from nodes.plugins.compat.builtin_views import expose_builtins
 
         expose_builtins(host)
+    import nodes.plugins.adapter.build  # noqa: F401 (loaded once, not inside a pack's time)
+
     return [*disabled, *(load_pack(registry, host, source) for source in sources)]

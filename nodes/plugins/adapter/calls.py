@@ -14,16 +14,14 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from nodes.plugins.compat.comfy_api.latest.io import ComfyNode
+
 
 def is_v3(cls: type) -> bool:
-    from nodes.plugins.compat.comfy_api.latest.io import ComfyNode
-
     return isinstance(cls, type) and issubclass(cls, ComfyNode)
 
 
 def _overrides(cls: type, name: str) -> bool:
-    from nodes.plugins.compat.comfy_api.latest.io import ComfyNode
-
     return getattr(cls, name, None) is not None and \
         getattr(cls, name).__func__ is not getattr(ComfyNode, name).__func__
 

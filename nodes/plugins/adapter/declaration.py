@@ -18,7 +18,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from nodes.api import (
@@ -60,11 +59,13 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-@dataclass(frozen=True)
 class _V1:
-    """What every adapted input adds: the entry ComfyUI lists, and the checks it skips."""
+    """What every adapted input adds to its base declaration (set once, when declared): the
+    entry ComfyUI lists (``raw``), whether the built-in checks apply (``checked``) and whether
+    links of any type are accepted (``any_link``). Plain attributes, not dataclass fields:
+    declaring the classes stays cheap at start-up."""
 
-    raw: Any = field(default=None, compare=False, hash=False)
+    raw: Any = None
     checked: bool = True
     any_link: bool = False
 
@@ -80,27 +81,22 @@ class _V1:
         return self.any_link or super().accepts_type(received)  # type: ignore[misc]
 
 
-@dataclass(frozen=True)
 class V1Int(_V1, Int):
     pass
 
 
-@dataclass(frozen=True)
 class V1Float(_V1, Float):
     pass
 
 
-@dataclass(frozen=True)
 class V1String(_V1, String):
     pass
 
 
-@dataclass(frozen=True)
 class V1Boolean(_V1, Boolean):
     pass
 
 
-@dataclass(frozen=True)
 class V1Combo(_V1, Combo):
     """A combo; ``new_form``: listed as ``["COMBO", {"options": […]}]``."""
 
@@ -119,7 +115,6 @@ class V1Combo(_V1, Combo):
         return super().accepts_type(received)
 
 
-@dataclass(frozen=True)
 class V1Link(_V1, Input):
     """A link input of any declared type (also given constants, passed as they are)."""
 
@@ -135,6 +130,13 @@ class V1Link(_V1, Input):
 
     def coerce(self, value: Any) -> Any:
         return value
+
+
+def _with(declaration: Input, **extra: Any) -> Input:
+    """``declaration`` with the adapter's attributes (a frozen dataclass: set once, here)."""
+    for key, value in extra.items():
+        object.__setattr__(declaration, key, value)
+    return declaration
 
 
 class LiveChoices(SchemaChoices):
@@ -184,7 +186,7 @@ def _number(kind: type[Int] | type[Float], common: dict[str, Any],
     if kind is V1Int:
         values = {k: (int(v) if isinstance(v, (int, float)) and not isinstance(v, bool)
                       and math.isfinite(v) else None) for k, v in values.items()}
-    return kind(**common, **values, force_input=bool(opts.get("forceInput")), **extra)
+    return _with(kind(**common, **values, force_input=bool(opts.get("forceInput"))), **extra)
 
 
 def declare_input(name: str, entry: Any, optional: bool, source: Callable[[], Mapping[str, Any]],
@@ -201,22 +203,22 @@ def declare_input(name: str, entry: Any, optional: bool, source: Callable[[], Ma
     if options is not None:
         default = opts.get("default")
         choices = LiveChoices(source, section, name, options)
-        return V1Combo(**common, choices=choices, default=default, **extra,
-                       new_form=not isinstance(kind, (list, tuple)))
+        return _with(V1Combo(**common, choices=choices, default=default), **extra,
+                     new_form=not isinstance(kind, (list, tuple)))
     if type(kind) is str and kind == "INT":
         return _number(V1Int, common, opts, extra)
     if type(kind) is str and kind == "FLOAT":
         return _number(V1Float, common, opts, extra)
     if type(kind) is str and kind == "STRING":
         default = opts.get("default")
-        return V1String(**common, default=None if default is None else str(default),
-                        multiline=bool(opts.get("multiline")),
-                        force_input=bool(opts.get("forceInput")), **extra)
+        return _with(V1String(**common, default=None if default is None else str(default),
+                              multiline=bool(opts.get("multiline")),
+                              force_input=bool(opts.get("forceInput"))), **extra)
     if type(kind) is str and kind == "BOOLEAN":
         default = opts.get("default")
-        return V1Boolean(**common, default=None if default is None else bool(default),
-                         force_input=bool(opts.get("forceInput")), **extra)
-    return V1Link(**common, declared=kind, **extra)
+        return _with(V1Boolean(**common, default=None if default is None else bool(default),
+                               force_input=bool(opts.get("forceInput"))), **extra)
+    return _with(V1Link(**common), declared=kind, **extra)
 
 
 def declare_inputs(input_types: Mapping[str, Any], source: Callable[[], Mapping[str, Any]],

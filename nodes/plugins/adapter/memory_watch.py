@@ -14,7 +14,6 @@ allocator keeping a freed block) does not repeat run after run and is not report
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 import threading
@@ -35,7 +34,7 @@ class _MallInfo2(ctypes.Structure):
 
 def _mallinfo2() -> Any:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL("libc.so.6")  # glibc; elsewhere the resident size is used
         function = libc.mallinfo2
     except (OSError, AttributeError):
         return None
