@@ -11,9 +11,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from nodes.api import PackReport, Registry
+
+if TYPE_CHECKING:
+    from nodes.plugins.settings import PluginSettings
 
 NODE_PACKS_ENV = "LATENTGRAPH_NODE_PACKS"
 
@@ -36,18 +39,25 @@ def add_plugin_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --disable-custom-nodes: load this pack anyway (repeatable)")
 
 
-def load_cli_plugins(registry: Registry, args: argparse.Namespace, base: Path,
-                     stream: TextIO | None = None) -> list[PackReport]:
-    """Load the packs the options name into ``registry``; prints ComfyUI's import-time table
-    (to ``stream``, default stdout) when there are any."""
-    from nodes.plugins import PluginSettings, format_import_times, load_plugins
+def plugin_settings(args: argparse.Namespace, base: Path) -> PluginSettings:
+    """The packs the options (and ``LATENTGRAPH_NODE_PACKS``) name, as one picklable value: the
+    server and its worker process load the same packs from it."""
+    from nodes.plugins.settings import PluginSettings
 
     modules = [p for p in os.environ.get(NODE_PACKS_ENV, "").split(",") if p]
-    settings = PluginSettings.for_base(
+    return PluginSettings.for_base(
         base, args.custom_nodes, [*modules, *args.node_pack],
         disable_custom_nodes=args.disable_custom_nodes, allow=args.allow_custom_nodes)
+
+
+def load_and_report(registry: Registry, settings: PluginSettings,
+                    stream: TextIO | None = None) -> list[PackReport]:
+    """Load the packs ``settings`` name into ``registry``; prints ComfyUI's import-time table
+    (to ``stream``, default stdout) when there are any."""
     if settings.empty:
         return []
+    from nodes.plugins import format_import_times, load_plugins
+
     reports = load_plugins(registry, settings)
     table = format_import_times(reports)
     if table:
@@ -55,3 +65,9 @@ def load_cli_plugins(registry: Registry, args: argparse.Namespace, base: Path,
         out.write(table + "\n")
         out.flush()
     return reports
+
+
+def load_cli_plugins(registry: Registry, args: argparse.Namespace, base: Path,
+                     stream: TextIO | None = None) -> list[PackReport]:
+    """Load the packs the options name into ``registry``, printing the import-time table."""
+    return load_and_report(registry, plugin_settings(args, base), stream)

@@ -5,42 +5,7 @@ import { LiteGraph } from "../vendor/litegraph/litegraph.es.js";
 import { clear, el } from "./dom.js";
 import { closeDialog, showDialog } from "./dialogs.js";
 import { VIRTUAL_DEFS } from "./virtual_nodes.js";
-
-const fits = (slotType, type) => String(slotType) === "*" || String(slotType) === String(type);
-
-function accepts(def, type, side) {
-  if (!type || type === "*") return true;
-  if (side === "in") {
-    return Object.values({ ...def.input?.required, ...def.input?.optional })
-      .some((s) => Array.isArray(s) && fits(s[0], type));
-  }
-  return (def.output ?? []).some((t) => fits(t, type));
-}
-
-/**
- * Rank the node types matching a query (all words must appear).
- * @param {Record<string, any>} defs
- * @param {string} query
- * @param {{inputType?: string, outputType?: string, widget?: boolean}} [filter] `widget`: the
- *   dragged input has a widget (only then is a Primitive offered)
- */
-export function searchNodes(defs, query, filter = {}) {
-  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
-  const found = [];
-  for (const [type, def] of Object.entries(defs)) {
-    if (type === "PrimitiveNode" && filter.outputType && !filter.widget) continue;
-    if (filter.inputType && !accepts(def, filter.inputType, "in")) continue;
-    if (filter.outputType && !accepts(def, filter.outputType, "out")) continue;
-    const title = String(def.display_name || type);
-    const hay = `${type} ${title} ${def.category ?? ""}`.toLowerCase();
-    if (!words.every((w) => hay.includes(w))) continue;
-    const t = title.toLowerCase();
-    const score = words.length && (t.startsWith(words[0]) || type.toLowerCase()
-      .startsWith(words[0])) ? 0 : 1;
-    found.push({ type, title, category: String(def.category ?? ""), score });
-  }
-  return found.sort((a, b) => a.score - b.score || a.title.localeCompare(b.title));
-}
+import { fits, searchNodes } from "./search.js";
 
 /**
  * Show the palette at a mouse event.

@@ -45,7 +45,8 @@ def test_listed_for_any_base_dir_and_a_users_file_of_that_name_wins(tmp_path: Pa
 def test_server_lists_it_through_the_composition_root(tmp_path: Path) -> None:
     roots = model_roots(default_model_folders(folders_under(tmp_path)), MODEL_FOLDERS)
     assert roots["checkpoints"] == (tmp_path / "models" / "checkpoints", EMBEDDED_DIR)
-    assert "configs" not in roots and roots["clip"][0] == tmp_path / "models" / "text_encoders"
+    assert roots["configs"] == (tmp_path / "models" / "configs",)  # CheckpointLoader's configs
+    assert roots["clip"][0] == tmp_path / "models" / "text_encoders"
 
 
 def test_checkpoint_loader_simple_loads_it(env: ModelEnv) -> None:
