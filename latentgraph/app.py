@@ -89,10 +89,13 @@ def build_engine(
                   folders=folders, ports=ports)
 
 
-def connect_plugins(app: Any, registry: Registry) -> None:
+def connect_plugins(app: Any, registry: Registry,
+                    supervisor: WorkerSupervisor | None = None) -> None:
     """Mount the aiohttp routes ComfyUI packs registered (``PromptServer.instance.routes``) in
     the server's ``app`` (behind its security checks) and deliver their ``send_sync`` messages
-    through its websocket hub. Nothing to do when no pack was loaded into ``registry``."""
+    through its websocket hub: those sent in this process, and with a ``supervisor``, those its
+    worker process forwards (sent by the worker's copy of the packs while their nodes run).
+    Nothing to do when no pack was loaded into ``registry``."""
     from nodes.plugins.host import installed
 
     host = installed()
@@ -103,6 +106,8 @@ def connect_plugins(app: Any, registry: Registry) -> None:
     if host.route_count():
         add_plugin_routes(app, host.routes)
     host.send = message_sink(app)
+    if supervisor is not None:
+        supervisor.message_sink = host.send
 
 
 def start_worker(spec: WorkerSpec) -> WorkerSupervisor:

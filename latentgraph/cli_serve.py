@@ -205,7 +205,7 @@ def _build_app(args: argparse.Namespace, settings: ServerSettings, registry: Reg
             app = _in_process_app(args, settings, registry, folders, model_folders)
         else:
             app = _supervised_app(args, settings, registry, folders, model_folders, supervisor)
-        connect_plugins(app, registry)
+        connect_plugins(app, registry, supervisor)
         return app, settings
     except BaseException:
         if supervisor is not None:

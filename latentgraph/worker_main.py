@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from executor.worker_child import WorkerSetup
+from executor.worker_child import MessageSend, WorkerSetup
 from executor.worker_wire import EncodedPreview
 from nodes.api import Folders
 from nodes.plugins.settings import PluginSettings
@@ -61,10 +61,22 @@ def build_worker(spec: WorkerSpec) -> WorkerSetup:
     folders = Folders(spec.input_dir, spec.output_dir, spec.temp_dir)
     model_folders = default_model_folders(folders, spec.models_dir)
     registry = build_registry(folders, model_folders, noise_compat=spec.noise_compat)
+    connect = None
     if not spec.plugins.empty:
         from nodes.plugins import load_plugins
 
         load_plugins(registry, spec.plugins)  # failures logged here, tabled by the server
+        connect = _pack_messages
     cache = make_cache(spec.cache, max_bytes=spec.cache_bytes)
     engine = build_engine(registry, folders, cache, model_folders=model_folders)
-    return WorkerSetup(engine, encode_preview)
+    return WorkerSetup(engine, encode_preview, connect)
+
+
+def _pack_messages(send: MessageSend) -> None:
+    """Node packs' ``PromptServer.instance.send_sync`` in the worker: forwarded to the server,
+    which delivers them to the websocket (``latentgraph.app.connect_plugins``)."""
+    from nodes.plugins.host import installed
+
+    host = installed()
+    if host is not None:
+        host.send = send

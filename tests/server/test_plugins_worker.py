@@ -1,9 +1,10 @@
 """``latentgraph serve`` as it starts by default — nodes in a supervised worker process — over a
 base folder with node packs: the server process lists the packs' nodes (``/object_info``) and
 reports how each loaded (``/api/plugins``); the worker loads the same packs and runs their nodes
-(state a pack keeps from ``INPUT_TYPES`` included); a failing node fails only its job, and a
-looping node stops within a second of a cancel through ComfyUI's interrupt check, without the
-worker being killed."""
+(state a pack keeps from ``INPUT_TYPES`` included) and forwards the websocket messages they send
+while running; the server's copy serves the packs' routes; a failing node fails only its job,
+and a looping node stops within a second of a cancel through ComfyUI's interrupt check, without
+the worker being killed."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from tests.plugins.support import copy_packs
 from tests.server.conftest import ClientFactory, is_end_of, messages_until, next_json
 
 pytestmark = pytest.mark.asyncio
-PACKS = ("ListPack", "LoopPack", "StatePack", "RunFailPack", "SyntaxErrorPack")
+PACKS = ("ListPack", "LoopPack", "StatePack", "RunFailPack", "SyntaxErrorPack", "RoutesPack")
 LIST_PROMPT = {"1": {"class_type": "MakeList", "inputs": {"count": 4}},
                "2": {"class_type": "SumList", "inputs": {"values": ["1", 0], "offset": 1}}}
 
@@ -114,4 +115,16 @@ async def test_a_failing_and_a_looping_pack_node_in_the_worker(client: TestClien
     history = await get(client, "/api/history")
     assert history[looping]["status"]["status_str"] == "error"  # interrupted, as ComfyUI
     assert worker_pid(client) == pid  # the worker was never killed
+    await ws.close()
+
+
+async def test_pack_routes_and_messages_sent_from_the_worker(client: TestClient) -> None:
+    assert await get(client, "/routes_pack/hello?name=x") == {"hello": "x"}  # the server's copy
+    ws = await client.ws_connect("/ws")
+    sid = (await next_json(ws))["data"]["sid"]
+    announced = await queue(client, {"7": {"class_type": "Announce",
+                                           "inputs": {"text": "from the worker"}}}, sid)
+    seen = await messages_until(ws, is_end_of(announced))
+    assert {"type": "routes_pack.announced",
+            "data": {"node": "7", "text": "from the worker"}} in seen
     await ws.close()
