@@ -25,7 +25,8 @@ from tests.plugins.support import copy_packs
 from tests.server.conftest import ClientFactory, is_end_of, messages_until, next_json
 
 pytestmark = pytest.mark.asyncio
-PACKS = ("ListPack", "LoopPack", "StatePack", "RunFailPack", "SyntaxErrorPack", "RoutesPack")
+PACKS = ("ListPack", "LoopPack", "StatePack", "RunFailPack", "SyntaxErrorPack", "RoutesPack",
+         "LeakPack")
 LIST_PROMPT = {"1": {"class_type": "MakeList", "inputs": {"count": 4}},
                "2": {"class_type": "SumList", "inputs": {"values": ["1", 0], "offset": 1}}}
 
@@ -127,4 +128,19 @@ async def test_pack_routes_and_messages_sent_from_the_worker(client: TestClient)
     seen = await messages_until(ws, is_end_of(announced))
     assert {"type": "routes_pack.announced",
             "data": {"node": "7", "text": "from the worker"}} in seen
+    await ws.close()
+
+
+async def test_a_leaking_pack_node_in_the_worker_is_reported_on_its_job(
+        client: TestClient) -> None:
+    ws = await client.ws_connect("/ws")
+    sid = (await next_json(ws))["data"]["sid"]
+    jobs = []
+    for run in range(4):
+        jobs.append(await queue(client, {"1": {"class_type": "Leaky",
+                                               "inputs": {"run": run}}}, sid))
+    await messages_until(ws, is_end_of(jobs[-1]))
+    job = await get(client, f"/api/jobs/{jobs[-1]}")
+    assert job["status"] == "completed", job
+    assert job["notes"]["1"]["retained_bytes"] > 20 * 2**20  # measured in the worker
     await ws.close()
