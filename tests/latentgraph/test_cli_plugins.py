@@ -103,12 +103,13 @@ def test_serve_builds_an_app_with_the_packs(tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     from latentgraph import cli_serve
     from latentgraph.cli import _parser
-    from server.state import REGISTRY
+    from server.state import BACKEND, REGISTRY
 
     copy_packs(tmp_path, ["ListPack", "RoutesPack"])
     args = _parser().parse_args(["serve", "--base-dir", str(tmp_path), "--node-pack",
                                  "no_such_module_anywhere"])
     app, _ = cli_serve._build_app(args, cli_serve._checked_settings(args), None)
+    app[BACKEND].close()  # the worker (started with the app) is not needed here
     reports = {r.name: r for r in app[REGISTRY].pack_reports()}
     assert reports["ListPack"].status == "loaded"
     assert reports["no_such_module_anywhere"].status == "failed"  # reported, not fatal
