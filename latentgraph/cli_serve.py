@@ -7,7 +7,9 @@ the queue, pending jobs stay queued.
 
 Nodes run in a supervised worker process (``executor.process_backend``), started with the
 server; ``--in-process`` runs them in the server's process instead (debugging: one process to
-attach to, but a crashing or hanging node then takes the server with it).
+attach to, but a crashing or hanging node then takes the server with it). Node packs
+(``latentgraph.cli_plugins``) load in both processes from the same settings: the server's copy
+lists and validates, the worker's runs (``latentgraph.worker_main``).
 """
 
 from __future__ import annotations
