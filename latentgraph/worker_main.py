@@ -73,10 +73,14 @@ def build_worker(spec: WorkerSpec) -> WorkerSetup:
 
 
 def _pack_messages(send: MessageSend) -> None:
-    """Node packs' ``PromptServer.instance.send_sync`` in the worker: forwarded to the server,
-    which delivers them to the websocket (``latentgraph.app.connect_plugins``)."""
-    from nodes.plugins.host import installed
+    """Node packs' ``PromptServer.instance.send_sync`` in the worker, and the memory a pack's
+    node keeps run after run: forwarded to the server, which delivers the messages to the
+    websocket and notes the memory in its pack report (``latentgraph.app.connect_plugins``)."""
+    from nodes.plugins.host import RETAINED_MESSAGE, installed
 
     host = installed()
-    if host is not None:
-        host.send = send
+    if host is None:
+        return
+    host.send = send
+    host.on_retained = lambda pack, node, nbytes: send(
+        RETAINED_MESSAGE, {"pack": pack, "node": node, "bytes": nbytes}, None)

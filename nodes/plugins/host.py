@@ -41,6 +41,12 @@ ALIASED = ("folder_paths", "node_helpers", "latent_preview", "comfy", "comfy_exe
 
 MessageSink = Callable[[str, Any, "str | None"], None]
 """``send(event, data, sid)``: a custom websocket message to one client (sid) or all."""
+RETAINED_MESSAGE = "latentgraph.pack_retained"
+"""The message a worker sends the server for a :data:`RetainedSink` note (never shown to
+clients): ``{"pack": str, "node": str, "bytes": int}``."""
+RetainedSink = Callable[[str, str, int], None]
+"""``note(pack, node, nbytes)``: a node of a pack keeps memory run after run (a worker process
+tells the server, whose copy of the pack report ``GET /api/plugins`` shows)."""
 
 
 class _AliasLoader(importlib.abc.Loader):
@@ -85,6 +91,7 @@ class PluginHost:
         self.display_names: dict[str, str] = {}
         self.pack_modules: list[str] = []
         self.send: MessageSink | None = None
+        self.on_retained: RetainedSink | None = None
         self.lock = threading.Lock()
         self.folder_table: dict[str, tuple[list[str], set[str]]] = {}
         self._routes: Any = None

@@ -131,16 +131,20 @@ async def test_pack_routes_and_messages_sent_from_the_worker(client: TestClient)
     await ws.close()
 
 
-async def test_a_leaking_pack_node_in_the_worker_is_reported_on_its_job(
+async def test_a_leaking_pack_node_in_the_worker_is_reported(
         client: TestClient) -> None:
     ws = await client.ws_connect("/ws")
     sid = (await next_json(ws))["data"]["sid"]
     jobs = []
     for run in range(4):
-        jobs.append(await queue(client, {"1": {"class_type": "Leaky",
-                                               "inputs": {"run": run}}}, sid))
+        jobs.append(await queue(client, {"1": {"class_type": "Leaky", "inputs": {"run": run}},
+                                         "2": {"class_type": "Tidy", "inputs": {"run": run}}},
+                                sid))
     await messages_until(ws, is_end_of(jobs[-1]))
     job = await get(client, f"/api/jobs/{jobs[-1]}")
     assert job["status"] == "completed", job
     assert job["notes"]["1"]["retained_bytes"] > 20 * 2**20  # measured in the worker
+    packs = {p["name"]: p for p in (await get(client, "/api/plugins"))["packs"]}
+    assert packs["LeakPack"]["retained_bytes"]["Leaky"] >= 3 * 20 * 2**20  # told the server
+    assert "Tidy" not in packs["LeakPack"]["retained_bytes"]  # it ran, and kept nothing
     await ws.close()

@@ -33,6 +33,7 @@ from nodes.plugins.adapter.declaration import jsonable
 from nodes.plugins.adapter.memory_watch import LeakWatch, live_bytes, value_bytes
 from nodes.plugins.adapter.payloads import to_comfy
 from nodes.plugins.adapter.results import normalize
+from nodes.plugins.host import installed
 from nodes.plugins.runtime import ActiveNode, running
 
 logger = logging.getLogger(__name__)
@@ -167,6 +168,9 @@ class V1Node(Node):
         ctx.note("retained_bytes", retained)
         if self.pack_report is not None:
             self.pack_report.note_retained(self.type_name, self._leaks.total)
+            host = installed()
+            if host is not None and host.on_retained is not None:
+                host.on_retained(self.pack_report.name, self.type_name, self._leaks.total)
         logger.warning("node %s (%s) keeps memory run after run: %.1f MiB over its last runs "
                        "beyond its outputs (a leak in the pack?)", ctx.node_id, self.type_name,
                        leaked / 2**20)
