@@ -53,7 +53,8 @@ def plugin_settings(args: argparse.Namespace, base: Path) -> PluginSettings:
 def load_and_report(registry: Registry, settings: PluginSettings,
                     stream: TextIO | None = None) -> list[PackReport]:
     """Load the packs ``settings`` name into ``registry``; prints ComfyUI's import-time table
-    (to ``stream``, default stdout) when there are any."""
+    (to ``stream``, default stderr: stdout is for results, and ``serve``'s first stdout line
+    is its URL) when there are any."""
     if settings.empty:
         return []
     from nodes.plugins import format_import_times, load_plugins
@@ -61,7 +62,7 @@ def load_and_report(registry: Registry, settings: PluginSettings,
     reports = load_plugins(registry, settings)
     table = format_import_times(reports)
     if table:
-        out = stream or sys.stdout
+        out = stream or sys.stderr
         out.write(table + "\n")
         out.flush()
     return reports
