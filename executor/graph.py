@@ -74,7 +74,8 @@ def _parse_value(value: Any) -> Any:
     return value
 
 
-def _parse_node(node_id: str, raw: Any) -> NodeCall:
+def parse_node(node_id: str, raw: Any) -> NodeCall:
+    """One API-format node; structural problems raise :class:`PromptError`."""
     if not isinstance(raw, dict) and not isinstance(raw, Mapping):
         raise PromptError(
             "invalid_prompt",
@@ -115,5 +116,5 @@ def parse_prompt(prompt: Any) -> Graph:
     graph = Graph()
     for raw_id, raw in prompt.items():
         node_id = str(raw_id)
-        graph.nodes[node_id] = _parse_node(node_id, raw)
+        graph.nodes[node_id] = parse_node(node_id, raw)
     return graph

@@ -89,7 +89,17 @@ def compute_keys(
     """(full keys, input-only keys) per node; ``None`` where no stable key exists."""
     keys: dict[str, str | None] = {}
     in_keys: dict[str, str | None] = {}
-    for node_id in vp.order:
+    extend_keys(vp, vp.order, fctx_for, keys, in_keys)
+    return keys, in_keys
+
+
+def extend_keys(
+    vp: ValidatedPrompt, node_ids: Iterable[str], fctx_for: Callable[[str], FingerprintContext],
+    keys: dict[str, str | None], in_keys: dict[str, str | None],
+) -> None:
+    """Add the keys of ``node_ids`` (in dependency order; their ancestors' keys are in
+    ``keys`` already, or among them) to ``keys`` and ``in_keys``."""
+    for node_id in node_ids:
         node = vp.nodes[node_id]
         policy = node.cls.cache
         try:
@@ -100,7 +110,6 @@ def compute_keys(
         except Uncacheable:
             in_key = key = None
         keys[node_id], in_keys[node_id] = key, in_key
-    return keys, in_keys
 
 
 def miss_reason(

@@ -23,10 +23,25 @@ from executor.events import (
     NodesCached,
     NodeStarted,
 )
-from executor.invoke import invoke_node, new_event_loop_runner
+from executor.expansion import (
+    PendingExpansion,
+    bind_expansion,
+    check_sources,
+    new_output_nodes,
+    resolve_outputs,
+)
+from executor.invoke import Invocation, invoke_node, new_event_loop_runner
 from executor.jobs import JobOutcome, JobRequest, JobStatus, summarize
 from executor.memory import describe_out_of_memory, is_out_of_memory
-from executor.plan import Plan, Reason, compute_keys, expand, lazy_names, miss_reason
+from executor.plan import (
+    Plan,
+    Reason,
+    compute_keys,
+    expand,
+    extend_keys,
+    lazy_names,
+    miss_reason,
+)
 from executor.run_env import RunEnv
 from executor.schedule import ScheduleState
 from executor.validate import ValidatedPrompt
@@ -53,6 +68,7 @@ class JobRun:
         self.consumers_left: dict[str, int] = {}
         self.deps: dict[str, set[str]] = {}
         self.requested_lazy: dict[str, set[str]] = {}
+        self.expanding: dict[str, PendingExpansion] = {}
         self.ready: list[str] = []
         self.keep = set(vp.outputs)
         self.in_keys: dict[str, str | None] = {}
@@ -115,9 +131,10 @@ class JobRun:
                     current = None
                     raise JobCancelled()
                 current = self.ready.pop(self.env.ordering.pick(self.ready, self.state))
-                if self._lazy_pending(current):
-                    continue
-                self._run_node(current)
+                if current in self.expanding:
+                    self._finish_expansion(current)
+                elif not self._lazy_pending(current):
+                    self._run_node(current)
                 self.state.last_node = current
             self._check_all_ran()
             self._finish_reasons()
@@ -211,26 +228,69 @@ class JobRun:
 
     def _run_node(self, node_id: str) -> None:
         node = self.vp.nodes[node_id]
-        job_id = self.request.job_id
         self.result.reasons[node_id] = self._reason(node_id)
-        self.sink(NodeStarted(job_id, node_id, node.cls.type_name))
+        self.sink(NodeStarted(self.request.job_id, node_id, node.cls.type_name))
         started = time.perf_counter()
         instance = self.env.registry.instance(node.cls.type_name)
         ctx = self._context(node_id)
-        outputs, ui = invoke_node(instance, ctx, self._input_lists(node_id), self.run_coroutine)
-        if ctx.notes:
-            self.result.notes[node_id] = dict(ctx.notes)
+        call = invoke_node(instance, ctx, self._input_lists(node_id), self.run_coroutine)
+        if call.outputs is None:
+            self._expand(node_id, call, dict(ctx.notes), started)
+            return
+        self._finish_node(node_id, call.outputs, call.ui, dict(ctx.notes), started)
+
+    def _finish_node(self, node_id: str, outputs: Outputs, ui: dict[str, list[Any]],
+                     notes: dict[str, Any], started: float) -> None:
+        if notes:
+            self.result.notes[node_id] = notes
         seconds = time.perf_counter() - started
         self.result.executed.append(node_id)
         self.result.timings[node_id] = seconds
         key = self.plan.keys.get(node_id)
         if key is not None:
             self.env.cache.put(key, CacheEntry(outputs, ui or None, outputs_nbytes(outputs),
-                                               dict(ctx.notes) or None))
+                                               notes or None))
             self._record_history(node_id)
-        self.sink(NodeFinished(job_id, node_id, seconds))
+        self.sink(NodeFinished(self.request.job_id, node_id, seconds))
         self._deliver(node_id, outputs, ui or None, cached=False)
         self._complete(node_id, outputs)
+
+    # -- node expansion (executor.expansion) -----------------------------------------------
+    def _expand(self, node_id: str, call: Invocation, notes: dict[str, Any],
+                started: float) -> None:
+        """Add the nodes ``node_id`` expanded into, plan what its values need, and make it
+        wait for those outputs."""
+        pending = PendingExpansion(call.calls, call.ui, notes, started)
+        order = bind_expansion(self.vp, self.env.registry, node_id, call.added)
+        extend_keys(self.vp, order, self.env.fingerprint_context, self.plan.keys, self.in_keys)
+        check_sources(self.vp, node_id, pending)
+        for new in order:
+            links = self.vp.nodes[new].links.values()
+            self.state.parents[new] = frozenset(r.node_id for r in links)
+        outputs = new_output_nodes(self.vp, order)
+        self.state.output_nodes = self.state.output_nodes | frozenset(outputs)
+        sources = pending.sources()
+        added = expand(self.vp, self.plan, [*sources, *outputs], self.env.cache,
+                       self.request.force)
+        for hit in (p for p in self.plan.hits if p not in self.values):
+            self.values[hit] = self.plan.hits[hit].outputs
+        self._wire(added)
+        self.expanding[node_id] = pending
+        self.waiting[node_id] = set()
+        for source in sources:
+            self._count_consumer(node_id, source)
+            self._wait_for(node_id, source)
+        if not self.waiting[node_id]:
+            self.ready.append(node_id)
+
+    def _finish_expansion(self, node_id: str) -> None:
+        pending = self.expanding.pop(node_id)
+        missing = sorted(s for s in pending.sources() if s not in self.values)
+        if missing:  # an engine bug, never a silent wrong value
+            raise RuntimeError(f"node {node_id}: the outputs of {missing} it expanded into "
+                               "are gone")
+        outputs = resolve_outputs(self.vp.nodes[node_id].cls, pending, self.values)
+        self._finish_node(node_id, outputs, pending.ui, pending.notes, pending.started)
 
     def _deliver(self, node_id: str, outputs: Outputs, ui: Any, *, cached: bool) -> None:
         if ui:

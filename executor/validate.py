@@ -9,6 +9,7 @@ omitted input and its default mean the same thing everywhere, cache keys include
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +29,6 @@ from nodes.api import (
     Node,
     Registry,
     SchemaContext,
-    types_match,
 )
 from nodes.api.text import shown
 
@@ -90,7 +90,7 @@ def _check_link(graph: Graph, registry: Registry, inp: Input, link: LinkRef) -> 
             linked_node=[link.node_id, link.slot],
         )
     received = outputs[link.slot].type_name
-    if not types_match(received, inp.type_name):
+    if not inp.accepts_type(received):
         return _issue(
             "return_type_mismatch", "Return type mismatch between linked nodes",
             f"{inp.name}, received_type({received}) mismatch input_type({inp.type_name})", inp,
@@ -218,6 +218,22 @@ def _check_types_known(graph: Graph, registry: Registry) -> None:
             )
 
 
+def _linked_types(graph: Graph, registry: Registry, node: BoundNode) -> dict[str, Any]:
+    """The declared output type feeding each linked input (links already checked)."""
+    found = {}
+    for name, ref in node.links.items():
+        source = graph.nodes[ref.node_id]
+        found[name] = registry.get(source.class_type).outputs[ref.slot].type_name
+    return found
+
+
+def bind_node(graph: Graph, registry: Registry, node_id: str
+              ) -> tuple[BoundNode, list[InputIssue]]:
+    """One node of ``graph`` bound to its class: constants coerced and checked, links checked
+    against their sources (node expansion binds the nodes it adds this way)."""
+    return _check_inputs(graph, registry, node_id)
+
+
 def _own_issues(
     graph: Graph, registry: Registry, needed: list[str], cyclic: dict[str, str],
     fctx_for: FingerprintContexts,
@@ -227,7 +243,9 @@ def _own_issues(
     for node_id in needed:
         node, found = _check_inputs(graph, registry, node_id)
         if not found and _has_custom_validation(node.cls):
-            custom = _custom_validation(node, fctx_for(node_id))
+            fctx = dataclasses.replace(fctx_for(node_id),
+                                       input_types=_linked_types(graph, registry, node))
+            custom = _custom_validation(node, fctx)
             found = [custom] if custom else []
         if node_id in cyclic:
             found.append(InputIssue("dependency_cycle", "Dependency cycle detected",

@@ -41,12 +41,19 @@ logger = logging.getLogger(__name__)
 SEND_ERRORS = (pickle.PicklingError, TypeError, AttributeError, ValueError)  # unpicklable
 
 
+MessageSend = Callable[[str, Any, "str | None"], None]
+"""``send(event, data, sid)``: a custom websocket message, to one client (sid) or all."""
+
+
 @dataclass(frozen=True)
 class WorkerSetup:
-    """What a worker runs jobs with: its engine and how it encodes previews."""
+    """What a worker runs jobs with: its engine, how it encodes previews and, optionally, what
+    to give the function that sends custom websocket messages to the server (called once,
+    before the first job: node packs' ``send_sync`` from the worker)."""
 
     engine: Engine
     encode_preview: PreviewEncoder = encoded_bytes_only
+    connect_messages: Callable[[MessageSend], None] | None = None
 
 
 WorkerBuild = Callable[[], WorkerSetup]
@@ -80,10 +87,21 @@ class WorkerLoop:
         self.conn = conn
         self._send_lock = threading.Lock()
         self._job: tuple[str, threading.Event] | None = None
+        if setup.connect_messages is not None:
+            setup.connect_messages(self.send_message)
 
     def send(self, message: Message) -> None:
         with self._send_lock:
             self.conn.send(message)
+
+    def send_message(self, event: str, data: Any, sid: str | None = None) -> None:
+        """A custom websocket message, from any thread; one the pipe cannot carry is dropped
+        (logged), as a message to a closed pipe is."""
+        try:
+            self.send({"kind": "message", "event": str(event), "data": data,
+                       "sid": None if sid is None else str(sid)})
+        except (*SEND_ERRORS, OSError):
+            logger.exception("websocket message %r dropped", event)
 
     def serve(self) -> None:
         self.send({"kind": "ready", "pid": os.getpid(), "devices": self._devices()})

@@ -2,7 +2,8 @@
 
 The reader thread is the only one that receives from the pipe and the only one that waits for
 the process to end (so its exit status is read exactly once). It routes what arrives: ``ready``
-and ``fatal`` to this handle, replies to the request waiting for them, everything of a job to
+and ``fatal`` to this handle, replies to the request waiting for them, custom websocket messages
+to the owner's ``on_message``, everything of a job to
 ``job_messages``; when the pipe closes it adds ``{"kind": "exited"}`` there and tells the owner.
 """
 
@@ -45,7 +46,8 @@ class WorkerHandle:
     """Starts one worker process and talks to it; used from any thread."""
 
     def __init__(self, context: SpawnContext, build: WorkerBuild,
-                 on_exit: Callable[[WorkerHandle], None]) -> None:
+                 on_exit: Callable[[WorkerHandle], None],
+                 on_message: Callable[[Message], None] | None = None) -> None:
         parent, child = context.Pipe()
         self.process = context.Process(target=child_main, args=(build, child),
                                        name="latentgraph-worker")
@@ -60,6 +62,7 @@ class WorkerHandle:
         self._ids = itertools.count(1)
         self._send_lock = threading.Lock()
         self._on_exit = on_exit
+        self._on_message = on_message
         self.process.start()
         child.close()  # only the worker holds that end: its death closes the pipe
         threading.Thread(target=self._read, daemon=True, name="worker-reader").start()
@@ -143,5 +146,8 @@ class WorkerHandle:
             future = self._replies.get(message.get("id", -1))
             if future is not None and not future.done():
                 future.set_result(message.get("value"))
+        elif kind == "message":
+            if self._on_message is not None:
+                self._on_message(message)
         else:
             self.job_messages.put(message)

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any
 
-from executor.worker_child import WorkerBuild
+from executor.worker_child import MessageSend, WorkerBuild
 from executor.worker_handle import WorkerHandle
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,9 @@ class WorkerSupervisor:
         self._closing = False
         self._retiring = False
         self._last_devices: list[dict[str, Any]] = []
+        self.message_sink: MessageSend | None = None
+        """Where the workers' custom websocket messages go (``send(event, data, sid)``);
+        dropped while None."""
 
     def start(self) -> None:
         """Start the worker process (it builds its engine in the background)."""
@@ -57,8 +60,19 @@ class WorkerSupervisor:
 
     def _spawn(self) -> None:  # under self._lock
         self._timer = None
-        self._handle = WorkerHandle(self._context, self._build, self._exited)
+        self._handle = WorkerHandle(self._context, self._build, self._exited, self._message)
         logger.info("worker process %s started", self._handle.pid)
+
+    def _message(self, message: dict[str, Any]) -> None:
+        sink = self.message_sink
+        if sink is None:
+            logger.debug("message %r from the worker dropped: nothing receives it",
+                         message.get("event"))
+            return
+        try:
+            sink(str(message.get("event")), message.get("data"), message.get("sid"))
+        except Exception:  # a receiver's failure never stops the pipe's reader
+            logger.exception("delivering the worker's message %r failed", message.get("event"))
 
     def _respawn(self) -> None:
         with self._lock:

@@ -22,6 +22,8 @@ Worker → server (the messages of one job arrive in the order they were made, i
     {"kind": "outcome", "outcome": <JobOutcome.to_dict()>}
     {"kind": "prompt_error", "issue": dict, "node_errors": dict}   re-validation refused it
     {"kind": "job_error", "type": str, "message": str, "traceback": list}  outside any node
+    {"kind": "message", "event": str, "data": Any, "sid": str | None}  a custom websocket
+        message (a node pack's ``send_sync``), to one client (sid) or all
 """
 
 from __future__ import annotations

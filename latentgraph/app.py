@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from executor.cache import OutputCache, make_cache
 from executor.engine import Engine
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from executor.worker_supervisor import WorkerSupervisor
     from latentgraph.worker_main import WorkerSpec
     from nodes.models import ModelFolders
+    from nodes.plugins.host import MessageSink
 
 EXTRA_MODEL_PATHS = "extra_model_paths.yaml"
 
@@ -87,6 +88,44 @@ def build_engine(
         ports = dataclasses.replace(ports, memory=budget_from_devices(ports.devices))
     return Engine(registry, cache if cache is not None else make_cache("bytes"),
                   folders=folders, ports=ports)
+
+
+def connect_plugins(app: Any, registry: Registry,
+                    supervisor: WorkerSupervisor | None = None) -> None:
+    """Mount the aiohttp routes ComfyUI packs registered (``PromptServer.instance.routes``) in
+    the server's ``app`` (behind its security checks) and deliver their ``send_sync`` messages
+    through its websocket hub: those sent in this process, and with a ``supervisor``, those its
+    worker process forwards (sent by the worker's copy of the packs while their nodes run; and
+    the memory a pack's node kept run after run, noted in the pack's report here). Nothing to
+    do when no pack was loaded into ``registry``."""
+    from nodes.plugins.host import installed
+
+    host = installed()
+    if host is None or host.registry is not registry:
+        return
+    from server.plugin_bridge import add_plugin_routes, message_sink
+
+    if host.route_count():
+        add_plugin_routes(app, host.routes)
+    host.send = message_sink(app)
+    if supervisor is not None:
+        supervisor.message_sink = _from_worker(registry, host.send)
+
+
+def _from_worker(registry: Registry, send: MessageSink) -> MessageSink:
+    """The worker's messages: a pack node's retained memory goes to the pack's report here
+    (what ``GET /api/plugins`` shows), everything else to the websocket."""
+    from nodes.plugins.host import RETAINED_MESSAGE
+
+    def deliver(event: str, data: Any, sid: str | None) -> None:
+        if event != RETAINED_MESSAGE:
+            send(event, data, sid)
+            return
+        for report in registry.pack_reports():
+            if isinstance(data, dict) and report.name == data.get("pack"):
+                report.note_retained(str(data.get("node")), int(data.get("bytes", 0)))
+
+    return deliver
 
 
 def start_worker(spec: WorkerSpec) -> WorkerSupervisor:

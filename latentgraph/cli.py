@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="list why each node ran or was reused")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     add_noise_compat(run)
+    from latentgraph.cli_plugins import add_plugin_arguments
+
+    add_plugin_arguments(run)
     from latentgraph.cli_serve import add_serve_parser
 
     add_serve_parser(commands)

@@ -14,6 +14,7 @@ from executor.errors import PromptError
 from executor.events import Event, NodeProgress, NodeStarted
 from executor.jobs import JobOutcome, JobRequest
 from latentgraph.app import build_engine, build_registry, default_model_folders, folders_under
+from latentgraph.cli_plugins import load_cli_plugins
 from nodes.api import Folders, Registry
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -165,6 +166,11 @@ def run_command(args: argparse.Namespace, registry: Registry | None) -> int:
     model_folders = default_model_folders(folders, args.models_dir)
     registry = registry if registry is not None else build_registry(
         folders, model_folders, noise_compat=args.comfy_noise)
+    try:
+        load_cli_plugins(registry, args, args.base_dir, sys.stderr)
+    except ValueError as exc:  # a malformed --node-pack
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_INVALID
     try:
         prompt, extra = load_workflow(args.workflow, registry)
         apply_overrides(prompt, args.overrides)

@@ -7,7 +7,9 @@ the queue, pending jobs stay queued.
 
 Nodes run in a supervised worker process (``executor.process_backend``), started with the
 server; ``--in-process`` runs them in the server's process instead (debugging: one process to
-attach to, but a crashing or hanging node then takes the server with it).
+attach to, but a crashing or hanging node then takes the server with it). Node packs
+(``latentgraph.cli_plugins``) load in both processes from the same settings: the server's copy
+lists and validates, the worker's runs (``latentgraph.worker_main``).
 """
 
 from __future__ import annotations
@@ -15,9 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import importlib
 import logging
-import os
 import signal
 import sqlite3
 from pathlib import Path
@@ -30,10 +30,10 @@ if TYPE_CHECKING:  # the server is imported only when serving: `latentgraph run`
 
     from executor.worker_supervisor import WorkerSupervisor
     from nodes.models import ModelFolders
+    from nodes.plugins.settings import PluginSettings
     from server.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
-NODE_PACKS_ENV = "LATENTGRAPH_NODE_PACKS"
 PREVIEW_METHODS = ("none", "auto", "latent2rgb", "taesd")  # server.previews.PREVIEW_METHODS
 TOKEN_ENV = "LATENTGRAPH_TOKEN"  # read by server.security.load_token
 
@@ -84,14 +84,15 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument("--frontend", choices=("latentgraph", "comfyui"), default="latentgraph",
                        help="the UI at /: our editor, or the official ComfyUI frontend (install "
                             "it yourself: pip install comfyui-frontend-package)")
-    serve.add_argument("--node-pack", action="append", default=[], metavar="MODULE:FUNCTION",
-                       help=f"also register nodes with FUNCTION(registry) (or {NODE_PACKS_ENV})")
     serve.add_argument("--in-process", action="store_true",
                        help="run nodes in the server's process, not in a supervised worker "
                             "process (debugging; a crashing node takes the server down)")
     serve.add_argument("--cancel-grace", type=float, default=10.0, metavar="SECONDS",
                        help="after a cancel, how long a node may run on before its worker "
                             "process is killed and restarted")
+    from latentgraph.cli_plugins import add_plugin_arguments
+
+    add_plugin_arguments(serve)
 
 
 def parse_size(text: str) -> int:
@@ -110,17 +111,10 @@ def parse_size(text: str) -> int:
 
 
 def load_node_packs(registry: Registry, specs: list[str]) -> None:
-    for spec in specs:
-        module_name, sep, function_name = spec.partition(":")
-        if not sep or not module_name or not function_name:
-            raise ValueError(f"--node-pack expects MODULE:FUNCTION, got {spec!r}")
-        module = importlib.import_module(module_name)
-        getattr(module, function_name)(registry)
-        web_directory = getattr(module, "WEB_DIRECTORY", None)  # ComfyUI's convention
-        if web_directory and getattr(module, "__file__", None):
-            folder = Path(module.__file__).parent / web_directory
-            registry.register_web_directory(module_name.rsplit(".", 1)[-1], folder)
-        logger.info("node pack %s loaded", spec)
+    """Load ``--node-pack`` modules (``MODULE`` or ``MODULE:FUNCTION``) into ``registry``."""
+    from nodes.plugins import PluginSettings, load_plugins
+
+    load_plugins(registry, PluginSettings(modules=tuple(specs)))
 
 
 def _frontend(args: argparse.Namespace) -> dict[str, Any]:
@@ -192,13 +186,15 @@ def _checked_settings(args: argparse.Namespace) -> ServerSettings:
 
 def _build_app(args: argparse.Namespace, settings: ServerSettings, registry: Registry | None
                ) -> tuple[web.Application, ServerSettings]:
-    from latentgraph.app import build_registry, default_model_folders, model_roots
+    from latentgraph.app import build_registry, connect_plugins, default_model_folders, model_roots
+    from latentgraph.cli_plugins import load_and_report, plugin_settings
     from server.settings import MODEL_FOLDERS
 
-    packs = (*[p for p in os.environ.get(NODE_PACKS_ENV, "").split(",") if p], *args.node_pack)
+    plugins = plugin_settings(args, settings.base_dir)
     in_process = args.in_process or registry is not None  # a given registry runs here
-    # the worker starts first: it imports and registers its nodes while this process does
-    supervisor = None if in_process else _start_worker(args, settings, packs)
+    # the worker starts first: it imports and registers its nodes (and the same node packs)
+    # while this process does
+    supervisor = None if in_process else _start_worker(args, settings, plugins)
     try:
         folders = Folders(settings.input_dir, settings.output_dir, settings.temp_dir)
         model_folders = default_model_folders(folders, settings.models_dir)
@@ -206,25 +202,27 @@ def _build_app(args: argparse.Namespace, settings: ServerSettings, registry: Reg
             settings, model_roots=model_roots(model_folders, MODEL_FOLDERS))
         registry = registry if registry is not None else build_registry(
             folders, model_folders, noise_compat=args.comfy_noise)
-        load_node_packs(registry, list(packs))
+        load_and_report(registry, plugins)
         if supervisor is None:
-            return _in_process_app(args, settings, registry, folders, model_folders), settings
-        return _supervised_app(args, settings, registry, folders, model_folders,
-                               supervisor), settings
+            app = _in_process_app(args, settings, registry, folders, model_folders)
+        else:
+            app = _supervised_app(args, settings, registry, folders, model_folders, supervisor)
+        connect_plugins(app, registry, supervisor)
+        return app, settings
     except BaseException:
         if supervisor is not None:
             supervisor.close()
         raise
 
 
-def _start_worker(args: argparse.Namespace, settings: ServerSettings, packs: tuple[str, ...]
+def _start_worker(args: argparse.Namespace, settings: ServerSettings, plugins: PluginSettings
                   ) -> WorkerSupervisor:
     from latentgraph.app import start_worker
     from latentgraph.worker_main import WorkerSpec
 
     return start_worker(WorkerSpec(
         settings.input_dir, settings.output_dir, settings.temp_dir, settings.models_dir,
-        args.comfy_noise, packs, args.cache, args.cache_bytes,
+        args.comfy_noise, plugins, args.cache, args.cache_bytes,
         logging.getLogger().getEffectiveLevel()))
 
 

@@ -2,10 +2,14 @@
 
 The server builds a :class:`WorkerSpec` (plain, picklable) and the process backend starts
 ``build_worker(spec)`` in the worker process (``spawn``): the worker builds its own registry (the
-built-in nodes and the same node packs as the server, loaded again in this process), its output
-cache and its model ports. So a node pack is imported by both processes: the server's copy
-answers ``/object_info`` and validates, the worker's copy runs. A pack must therefore register
-the same nodes wherever it is imported (no state shared between the two copies).
+built-in nodes and the same node packs as the server — ``custom_nodes`` folders, ``--custom-nodes``,
+``--node-pack``, the allow-list — loaded again in this process from the same
+:class:`~nodes.plugins.settings.PluginSettings`), its output cache and its model ports. So a node
+pack is imported by both processes: the server's copy answers ``/object_info``, validates and
+serves the pack's routes, the worker's copy runs (its ``INPUT_TYPES`` is called here too, before
+its nodes first run, so state a pack keeps from it exists where the node runs). A pack must
+therefore register the same nodes wherever it is imported (no state shared between the two
+copies).
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from executor.worker_child import WorkerSetup
+from executor.worker_child import MessageSend, WorkerSetup
 from executor.worker_wire import EncodedPreview
 from nodes.api import ClientImage, Folders
+from nodes.plugins.settings import PluginSettings
 
 FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
 
@@ -31,7 +36,7 @@ class WorkerSpec:
     temp_dir: Path
     models_dir: Path | None = None
     noise_compat: str = "current"
-    node_packs: tuple[str, ...] = ()
+    plugins: PluginSettings = PluginSettings()
     cache: str = "bytes"
     cache_bytes: int | None = None
     log_level: int = logging.WARNING
@@ -53,14 +58,32 @@ def build_worker(spec: WorkerSpec) -> WorkerSetup:
     """Runs in the worker process: the engine the server's jobs run on."""
     from executor.cache import make_cache
     from latentgraph.app import build_engine, build_registry, default_model_folders
-    from latentgraph.cli_serve import load_node_packs
 
     logging.basicConfig(level=spec.log_level,
                         format="%(levelname)s %(name)s [worker]: %(message)s")
     folders = Folders(spec.input_dir, spec.output_dir, spec.temp_dir)
     model_folders = default_model_folders(folders, spec.models_dir)
     registry = build_registry(folders, model_folders, noise_compat=spec.noise_compat)
-    load_node_packs(registry, list(spec.node_packs))
+    connect = None
+    if not spec.plugins.empty:
+        from nodes.plugins import load_plugins
+
+        load_plugins(registry, spec.plugins)  # failures logged here, tabled by the server
+        connect = _pack_messages
     cache = make_cache(spec.cache, max_bytes=spec.cache_bytes)
     engine = build_engine(registry, folders, cache, model_folders=model_folders)
-    return WorkerSetup(engine, encode_preview)
+    return WorkerSetup(engine, encode_preview, connect)
+
+
+def _pack_messages(send: MessageSend) -> None:
+    """Node packs' ``PromptServer.instance.send_sync`` in the worker, and the memory a pack's
+    node keeps run after run: forwarded to the server, which delivers the messages to the
+    websocket and notes the memory in its pack report (``latentgraph.app.connect_plugins``)."""
+    from nodes.plugins.host import RETAINED_MESSAGE, installed
+
+    host = installed()
+    if host is None:
+        return
+    host.send = send
+    host.on_retained = lambda pack, node, nbytes: send(
+        RETAINED_MESSAGE, {"pack": pack, "node": node, "bytes": nbytes}, None)

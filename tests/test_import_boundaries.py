@@ -81,6 +81,17 @@ def test_plugin_packs_use_only_the_contract(pack: str) -> None:
     assert _violations(pack, BUILTIN_PACK | {"executor", "server", "latentgraph"}) == []
 
 
+# Pure tensor helpers of the built-in pack the ComfyUI compatibility layer reuses (ComfyUI's
+# common_upscale, bislerp, PNG text chunks); everything else it reaches through the registry.
+COMPAT_HELPERS = {"nodes.images.resize", "nodes.latents.resample", "nodes.images.png_metadata"}
+
+
+def test_the_plugin_layer_reaches_built_in_nodes_only_through_the_registry() -> None:
+    bad = [v for v in _violations("nodes/plugins", BUILTIN_PACK)
+           if not any(v.endswith(f"imports {helper}") for helper in COMPAT_HELPERS)]
+    assert bad == []  # the helpers above are the only exceptions
+
+
 def test_diffusion_text_sits_below_loading() -> None:
     # diffusion.loading builds text encoders, so diffusion.text must not point back up at it
     # (not even under TYPE_CHECKING: TextSlot lives in diffusion.text.slots).

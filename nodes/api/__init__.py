@@ -33,11 +33,14 @@ from nodes.api.memory import MemoryBudget, MemoryEstimate, TensorSpec
 from nodes.api.node import (
     Blocked,
     CachePolicy,
+    Expansion,
     Hidden,
     Node,
     NodeResult,
     Output,
+    OutputRef,
 )
+from nodes.api.packs import PackFailure, PackReport
 from nodes.api.ports import (
     ModelFiles,
     ModelStore,
@@ -88,11 +91,11 @@ __all__ = [
     "IMAGE", "LATENT", "LATENT_OPERATION", "MASK", "MODEL", "NOISE", "PHOTOMAKER", "SAMPLER",
     "SIGMAS", "STYLE_MODEL", "TIMESTEPS_RANGE", "UPSCALE_MODEL", "VAE",
     "Blocked", "Boolean", "CachePolicy", "ClientImage", "CoercionError", "Combo",
-    "DuplicateNodeError",
+    "DuplicateNodeError", "Expansion", "OutputRef",
     "FilenamePrefix", "FingerprintContext", "Float", "Floats", "Folders", "Hidden", "Input",
     "Int", "Issue", "IssueError",
     "Link", "MemoryBudget", "MemoryEstimate", "ModelFiles", "ModelFolderFiles", "ModelStore",
-    "Node", "NodeInterrupted",
+    "Node", "NodeInterrupted", "PackFailure", "PackReport",
     "NodeResult", "Output", "PortUnavailableError", "Ports", "Problem", "Registry",
     "RunContext", "SamplerNames", "SamplingTable", "SchedulerNames", "SchemaChoices",
     "SchemaContext", "Socket",

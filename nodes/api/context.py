@@ -42,9 +42,11 @@ class SchemaContext:
 @dataclass(frozen=True, kw_only=True)
 class FingerprintContext(SchemaContext):
     """What ``Node.fingerprint`` and ``Node.validate`` may use: the schema context plus the
-    node's id."""
+    node's id; at validation also the declared type of the output feeding each linked input
+    (``input_types``, ComfyUI's ``VALIDATE_INPUTS(input_types=…)``)."""
 
     node_id: str
+    input_types: Mapping[str, Any] = field(default_factory=dict)
 
 
 class RunContext(Protocol):

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 from nodes.api.context import SchemaContext
 from nodes.api.issues import Issue
-from nodes.api.sockets import Socket
+from nodes.api.sockets import Socket, types_match
 from nodes.api.text import DEFAULT_MAX_LENGTH, lone_surrogate, shown
 
 INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # the bounds of an INT that declares none
@@ -103,6 +103,11 @@ class Input:
     def extra_widget_values(self) -> int:
         """How many extra UI-only values follow this widget in ``widgets_values``."""
         return 0
+
+    def accepts_type(self, received: Any) -> bool:
+        """Whether a link from an output of type ``received`` may feed this input
+        (:func:`~nodes.api.sockets.types_match` on the declared types)."""
+        return types_match(received, self.type_name)
 
 
 def _put(opts: dict[str, Any], key: str, value: Any) -> None:

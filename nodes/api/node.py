@@ -59,11 +59,36 @@ class Blocked:
 
 
 @dataclass(frozen=True)
+class OutputRef:
+    """Output ``slot`` of node ``node_id``: in the values of a :class:`NodeResult` that
+    expands, it stands for that output's value once the node producing it has run."""
+
+    node_id: str
+    slot: int
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """Nodes a node adds to its running job (ComfyUI's node expansion), in API-prompt form:
+    ``{id: {"class_type": …, "inputs": {…}}}``; inputs may link to these nodes and to the
+    prompt's. The ids must be new to the job (``<node id>.<call>.<n>`` keeps them unique). The
+    added nodes are validated, cached and reported like the prompt's; output nodes among them
+    run too."""
+
+    nodes: Mapping[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
 class NodeResult:
-    """Output values plus UI data (images to show, text …) for the editor and history."""
+    """Output values plus UI data (images to show, text …) for the editor and history.
+
+    With ``expand``, values may be :class:`OutputRef` references to the added nodes' outputs:
+    the node completes once those have run.
+    """
 
     values: tuple[Any, ...] = ()
     ui: Mapping[str, list[Any]] | None = None
+    expand: Expansion | None = None
 
 
 class Node:
@@ -136,3 +161,9 @@ class Node:
     @classmethod
     def uses_node_id(cls) -> bool:
         return Hidden.UNIQUE_ID in cls.hidden
+
+    @classmethod
+    def extend_info(cls, info: dict[str, Any]) -> dict[str, Any]:
+        """The ``/object_info`` definition generated from the declaration, for a node to
+        complete (adapters of ComfyUI classes add their hidden inputs, search aliases …)."""
+        return info

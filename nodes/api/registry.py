@@ -11,6 +11,7 @@ from typing import Any
 
 from nodes.api.context import Folders, SchemaContext
 from nodes.api.node import Hidden, Node
+from nodes.api.packs import PackReport
 from nodes.api.ports import ModelFiles, UnwiredModelFiles
 from nodes.api.sampling_table import SamplingTable
 
@@ -61,6 +62,7 @@ class Registry:
         self._modules: dict[str, str] = {}
         self._instances: dict[str, Node] = {}
         self._web_dirs: dict[str, Path] = {}
+        self._packs: dict[str, PackReport] = {}
         self.samplers = SamplingTable()
         self.schema = SchemaContext(folders=folders,
                                     model_files=model_files or UnwiredModelFiles(),
@@ -125,6 +127,15 @@ class Registry:
     def web_directories(self) -> dict[str, Path]:
         return dict(self._web_dirs)
 
+    def add_pack_report(self, report: PackReport) -> None:
+        """How loading a node pack went (``nodes.plugins``); a later report of the same pack
+        name replaces the earlier one."""
+        self._packs[report.name] = report
+
+    def pack_reports(self) -> list[PackReport]:
+        """Every node pack's report, in loading order."""
+        return list(self._packs.values())
+
     def object_info(self) -> dict[str, dict[str, Any]]:
         """ComfyUI's ``/object_info`` dict for every registered node."""
         return {name: self.node_info(name) for name in self._nodes}
@@ -158,7 +169,7 @@ class Registry:
             info["deprecated"] = True
         if node.experimental:
             info["experimental"] = True
-        return info
+        return node.extend_info(info)
 
 
 def _check_declaration(node: type[Node]) -> None:

@@ -195,14 +195,26 @@ class BOOLEAN(Socket):
     type_name = "BOOLEAN"
 
 
-@lru_cache(maxsize=4096)
-def types_match(output_type: str, input_type: str) -> bool:
+def types_match(output_type: object, input_type: object) -> bool:
     """Whether an output of ``output_type`` may feed an input of ``input_type``.
 
-    As in ComfyUI, a type string may be a comma-separated set; two sets match when they overlap,
-    and ``*`` matches anything.
+    As in ComfyUI, the declared objects are compared with ``!=`` first, so a ``str`` subclass
+    whose ``__ne__`` (or ``__eq__``) always says "equal" — the wildcard packs declare — matches
+    everything; a type string may be a comma-separated set and two sets match when they overlap;
+    ``*`` matches anything.
     """
-    if ANY_TYPE in (output_type, input_type):
+    if type(output_type) is str and type(input_type) is str:
+        return _string_types_match(output_type, input_type)
+    if not output_type != input_type:  # noqa: SIM202 (a subclass may override __ne__ alone)
+        return True
+    if not isinstance(output_type, str) or not isinstance(input_type, str):
+        return False
+    return _string_types_match(str.__str__(output_type), str.__str__(input_type))
+
+
+@lru_cache(maxsize=4096)
+def _string_types_match(output_type: str, input_type: str) -> bool:
+    if output_type == input_type or ANY_TYPE in (output_type, input_type):
         return True
     outs = {t.strip() for t in output_type.split(",")}
     ins = {t.strip() for t in input_type.split(",")}

@@ -21,7 +21,7 @@ from server.errors import BadRequestError, NotFoundError
 from server.frontend_loaders import missing_loaders
 from server.routes.common import reply
 from server.settings import COMFYUI_VERSION, MODEL_FOLDERS
-from server.state import BACKEND, INSTANCE, REGISTRY, SETTINGS
+from server.state import BACKEND, INSTANCE, REDACTOR, REGISTRY, SETTINGS
 
 routes = web.RouteTableDef()
 
@@ -101,6 +101,15 @@ async def system_stats(request: web.Request) -> web.Response:
 @routes.get("/features")
 async def features(request: web.Request) -> web.Response:
     return reply(server_features(request.app[SETTINGS]))
+
+
+@routes.get("/plugins")
+async def plugins(request: web.Request) -> web.Response:
+    """The node packs and how their loading went: status (loaded, failed, disabled), import
+    time, nodes (and nodes left out), the error with its traceback and the missing module,
+    memory a node kept run after run. Paths are shown relative to the server's folders."""
+    packs = [report.to_dict() for report in request.app[REGISTRY].pack_reports()]
+    return reply({"packs": request.app[REDACTOR].value(packs)})
 
 
 def _web_folders(request: web.Request) -> dict[str, Path]:

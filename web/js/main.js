@@ -91,6 +91,8 @@ export class App {
     this.extensions.call("setup");
     this.panels.refreshQueue();
     this.panels.refreshHistory();
+    this.api.get("/api/plugins").then((data) => this.panels.showPackProblems(data?.packs ?? []))
+      .catch(() => {});  // a server without the route: nothing to show
     document.body.dataset.ready = "true";
   }
 

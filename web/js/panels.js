@@ -143,6 +143,26 @@ export class Panels {
     this.errors.dataset.kind = "message";
   }
 
+  /** Node packs that failed to load (GET /api/plugins): pack, error, nodes left out. */
+  showPackProblems(packs) {
+    const broken = packs.filter((p) => p.status === "failed" ||
+      Object.keys(p.left_out ?? {}).length > 0);
+    if (!broken.length) return;
+    clear(this.errors);
+    const list = el("ul");
+    for (const pack of broken) {
+      const why = pack.error ? `${pack.error.exception_type}: ${pack.error.message}`
+        : `nodes left out: ${Object.keys(pack.left_out).join(", ")}`;
+      list.append(el("li", { dataset: { pack: pack.name } }, el("b", { text: pack.name }),
+        ` ${why}`));
+    }
+    this.errors.append(el("h3", { text: "Some node packs could not be loaded" }), list,
+      el("p", { text: "The server runs without them; details at /api/plugins." }),
+      this.closeButton());
+    this.errors.hidden = false;
+    this.errors.dataset.kind = "plugins";
+  }
+
   closeButton() {
     return el("button", { type: "button", class: "close", text: "Dismiss",
       onclick: () => this.clearErrors() });

@@ -1,0 +1,2 @@
+"""ComfyUI's ``comfy_execution``: ``graph`` (``ExecutionBlocker``, ``DynamicPrompt``) and
+``graph_utils`` (``GraphBuilder``, ``is_link``)."""

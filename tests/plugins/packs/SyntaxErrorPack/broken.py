@@ -1,0 +1,5 @@
+NODE_CLASS_MAPPINGS = {
+    "Broken": Broken,
+
+def oops(:
+    pass
