@@ -6,10 +6,11 @@ through ``SIZES``, submitted so that one job waits while another runs. Meanwhile
 
 - a poster process posts a 16 MB body to ``/prompt`` over and over (``--gap`` seconds between
   posts): the demo prompt with ``steps`` 0 and a 16 MB string in ``extra_data``, so the whole
-  body is read, parsed and validated, and refused (400) without storing 16 MB per post;
+  body is read, parsed (in the server's JSON helper process) and validated, and refused (400)
+  without storing 16 MB per post;
 - a probe process sends ``GET /prompt`` every 20 ms;
-- this process samples the resident memory (VmRSS) of the server and of its worker every
-  0.25 s, marking the samples taken while a large body was in flight.
+- this process samples the resident memory (VmRSS) of the server, its worker and its JSON
+  helper every 0.25 s, marking the samples taken while a large body was in flight.
 
 Reports the jobs, RSS after the warm-up (the first ``--warmup`` jobs) at rest (no large body in
 flight) and at peak, and the latency of ``POST /prompt`` (the job submissions) and of the probe,
@@ -117,8 +118,16 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def workers_of(pid: int) -> list[int]:
-    """The server's worker processes (multiprocessing ``spawn`` children)."""
+def has_torch(pid: int) -> bool:
+    try:
+        return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+def children_of(pid: int) -> tuple[list[int], list[int]]:
+    """The server's ``spawn`` children: (worker processes, which load torch; helpers, which
+    do not: the JSON parser of large bodies)."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -128,25 +137,26 @@ def workers_of(pid: int) -> list[int]:
             continue
         if parent == pid and b"spawn_main" in command:
             found.append(int(stat.parent.name))
-    return found
+    workers = [child for child in found if has_torch(child)]
+    return workers, [child for child in found if child not in workers]
 
 
 @dataclass
 class Samples:
-    """(time, server MiB, worker MiB, a large body in flight, jobs finished so far)."""
+    """(time, server MiB, worker MiB, helper MiB, a large body in flight, jobs finished)."""
 
-    rows: list[tuple[float, float, float, bool, int]] = field(default_factory=list)
+    rows: list[tuple[float, float, float, float, bool, int]] = field(default_factory=list)
     worker_pids: set[int] = field(default_factory=set)
 
 
 def sample(server_pid: int, in_flight: Any, finished: list[int], stop: threading.Event,
            samples: Samples) -> None:
     while not stop.is_set():
-        workers = workers_of(server_pid)
+        workers, helpers = children_of(server_pid)
         samples.worker_pids.update(workers)
         busy = bool(in_flight.value)
         row = (time.perf_counter(), rss_mib(server_pid), sum(rss_mib(w) for w in workers),
-               busy or bool(in_flight.value), finished[0])
+               sum(rss_mib(h) for h in helpers), busy or bool(in_flight.value), finished[0])
         samples.rows.append(row)
         stop.wait(0.25)
 
@@ -172,15 +182,18 @@ class Submitted:
     overlapped: bool
 
 
-def run_jobs(client: Http, jobs: int, in_flight: Any, finished: list[int]
-             ) -> tuple[list[Submitted], list[str], list[float]]:
-    """Submit ``jobs`` jobs, ``QUEUE_DEPTH`` at a time; their submissions, statuses and
-    finish times."""
+def run_jobs(client: Http, jobs: int, in_flight: Any, finished: list[int],
+             budget_s: float | None = None) -> tuple[list[Submitted], list[str], list[float]]:
+    """Submit ``jobs`` jobs (fewer if ``budget_s`` seconds pass first), ``QUEUE_DEPTH`` at a
+    time; their submissions, statuses and finish times."""
+    deadline = time.perf_counter() + budget_s if budget_s is not None else None
     submitted: list[Submitted] = []
     open_ids: list[str] = []
     statuses: list[str] = []
     ends: list[float] = []
     for index in range(jobs):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
         while len(open_ids) >= QUEUE_DEPTH:
             open_ids = collect(client, open_ids, statuses, ends)
             finished[0] = len(statuses)
@@ -242,13 +255,16 @@ def report(jobs: int, warmup: int, wall: float, statuses: list[str], samples: Sa
     print(f"{jobs} jobs in {wall / 60:.1f} min ({wall / jobs:.2f} s per job): {done} completed, "
           f"{len(statuses) - done} not ({sorted(set(statuses))}); worker pids seen: "
           f"{len(samples.worker_pids)}")
-    rows = [r for r in samples.rows if r[4] >= warmup]
-    rest = [r for r in rows if not r[3]]
-    busy = [r for r in rows if r[3]]
+    rows = [r for r in samples.rows if r[5] >= warmup]
+    rest = [r for r in rows if not r[4]]
+    busy = [r for r in rows if r[4]]
     print(f"RSS samples after the first {warmup} jobs: {len(rest)} at rest, {len(busy)} with a "
           "large body in flight")
     print("  " + rss_report("server", [r[1] for r in rest], [r[1] for r in busy]))
     print("  " + rss_report("worker", [r[2] for r in rest], [r[2] for r in busy]))
+    helper = [r[3] for r in rest if r[3]]
+    if helper:
+        print("  " + rss_report("JSON helper", helper, [r[3] for r in busy]))
     windows = [(start, start + seconds) for start, seconds, _ in posts]
 
     def overlapped(start: float, seconds: float) -> bool:
@@ -271,7 +287,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=None,
                         help="jobs before RSS counts (default: a tenth, at least 12)")
-    parser.add_argument("--gap", type=float, default=0.25, help="seconds between 16 MB posts")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="submit no new job after this many minutes (a busy machine)")
+    parser.add_argument("--gap", type=float, default=1.0, help="seconds between 16 MB posts")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (OMP_NUM_THREADS)")
     parser.add_argument("--serve-option", action="append", default=[], metavar="OPTION",
                         help="passed to latentgraph serve (repeat; e.g. --serve-option="
@@ -294,7 +312,8 @@ def main() -> None:
         for helper in helpers:
             helper.start()
         started = time.perf_counter()
-        submitted, statuses, _ = run_jobs(client, args.jobs, in_flight, finished)
+        submitted, statuses, _ = run_jobs(client, args.jobs, in_flight, finished,
+                                          args.minutes * 60 if args.minutes else None)
         wall = time.perf_counter() - started
         stop.set()
         results = dict(out.get(timeout=120) for _ in helpers)
@@ -302,7 +321,7 @@ def main() -> None:
             helper.join(30)
         sampling.set()
         sampler.join()
-        report(args.jobs, warmup, wall, statuses, samples, submitted, results["probe"],
+        report(len(statuses), warmup, wall, statuses, samples, submitted, results["probe"],
                results["poster"])
     finally:
         stop.set()

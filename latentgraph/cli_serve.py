@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 NODE_PACKS_ENV = "LATENTGRAPH_NODE_PACKS"
 PREVIEW_METHODS = ("none", "auto", "latent2rgb", "taesd")  # server.previews.PREVIEW_METHODS
 TOKEN_ENV = "LATENTGRAPH_TOKEN"  # read by server.security.load_token
-WORKER_NICE = 0
+WORKER_NICE = 0  # serve --worker-nice: 0 keeps the worker at the server's priority
 WORKER_MEMORY_SHARE = 0.8  # of the RAM: the worker's default memory limit
 
 
