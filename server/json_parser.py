@@ -56,7 +56,9 @@ class JsonParser:
         if len(raw) < self.process_bytes or self._closed or self._unavailable:
             return await loop.run_in_executor(None, parse_json, raw, max_depth)
         try:
-            pool = self._pool or await loop.run_in_executor(None, self._start_helper)
+            pool = self._pool
+            if pool is None:
+                pool = await loop.run_in_executor(None, self._start_helper)
         except (RuntimeError, OSError) as exc:  # it cannot be started at all
             logger.warning("no JSON helper process (%s); large bodies are parsed in a thread",
                            str(exc).strip().splitlines()[0])
