@@ -238,6 +238,8 @@ def percentiles(name: str, seconds: list[float]) -> str:
 
 
 def rss_report(name: str, values: list[float], peaks: list[float]) -> str:
+    if not values:
+        return f"{name} RSS: no samples at rest after the warm-up (run more jobs)"
     middle = statistics.median(values)
     tenth = max(1, len(values) // 10)
     first, last = statistics.median(values[:tenth]), statistics.median(values[-tenth:])
@@ -296,6 +298,8 @@ def main() -> None:
                              "--worker-nice=0)")
     args = parser.parse_args()
     warmup = args.warmup if args.warmup is not None else max(12, args.jobs // 10)
+    if args.minutes and args.warmup is None:
+        warmup = 6  # a time budget on a busy machine: few jobs may fit
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
     base = Path(tempfile.mkdtemp(prefix="lg-soak-"))
     server, url = start_server(base, args.threads, args.serve_option)

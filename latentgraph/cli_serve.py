@@ -198,7 +198,10 @@ async def _serve(app: web.Application, settings: ServerSettings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    print("latentgraph stopping", flush=True)
+    try:
+        print("latentgraph stopping", flush=True)
+    except OSError:  # nobody reads stdout any more (a closed pipe): stop all the same
+        logger.info("latentgraph stopping")
     await runner.cleanup()
 
 

@@ -8,7 +8,8 @@ therefore parsed and checked in a helper process, started for the first such bod
 with the app; this process only copies the bytes out and the value in. Refusals come back as
 plain tuples and are raised here again. A helper process that died is replaced, and the body
 it had is parsed in a thread; if no helper can be started (a program that embeds the server
-without a ``__main__`` guard cannot spawn), every body is parsed in a thread.
+without a ``__main__`` guard cannot spawn), every body is parsed in a thread. The helper exits
+when the server's process ends, however it ends (``kill -9`` included).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -39,6 +41,19 @@ def parse_plain(raw: bytes | bytearray, max_depth: int) -> tuple[Any, ...]:
         issue = exc.issue
         return ("refused", type(exc).__name__, issue.code, issue.message, issue.details,
                 dict(issue.extra_info))
+
+
+def _exit_with_parent() -> None:
+    """Runs in the helper as it starts: end it when the server's process ends."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()  # its sentinel closes when the parent exits, by any means
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
 class JsonParser:
@@ -79,7 +94,8 @@ class JsonParser:
         """The helper process's pool, its process started (in a thread: not on the loop)."""
         with self._lock:
             if self._pool is None:
-                pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=_exit_with_parent)
                 try:
                     pool.submit(int).result()  # the process starts with its first call
                 except BaseException:
