@@ -41,7 +41,6 @@ from nodes.api import (
     RunContext,
 )
 from nodes.api.ports import UnwiredModelStore
-from nodes.images.filenames import write_exclusive
 from tests.server import slow_pack
 from tests.server.stub_pack import server_registry
 
@@ -135,6 +134,8 @@ class SaveBlob(_Fault):
     inputs = (Int("kb", default=1, min=1, max=2**20), Int("token", default=0, min=0, max=10**9))
 
     def run(self, ctx: RunContext, kb: int, token: int) -> NodeResult:
+        from nodes.images.filenames import write_exclusive  # nodes.images imports torch
+
         assert ctx.folders is not None
         record_run(ctx, "SaveBlob")
         filename, _ = write_exclusive(ctx.folders.output, "blob", 1, "_.bin", b"\x07" * kb * 1024)
