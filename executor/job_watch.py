@@ -6,7 +6,10 @@ outcome, or the error that stopped it) only after all of them. A cancel is sent 
 has not ended ``grace`` seconds later, the worker is killed (the owner restarts it) and the job
 ends interrupted. If the worker dies on its own, the job fails with ``WorkerCrashed`` naming the
 exit status or signal and the node that was running, and the outcome's ``crash`` says so (the
-queue uses it for its poison-job protection).
+queue uses it for its poison-job protection). With a ``memory_limit``, the worker's resident
+memory is read every ``MEMORY_POLL_S`` seconds; a worker over it (a node that leaks, or one
+that allocates far more than it should) is killed before the kernel's out-of-memory killer
+picks a process, and the job fails the same way, saying so.
 """
 
 from __future__ import annotations
@@ -38,8 +41,13 @@ from executor.worker_wire import (
 
 logger = logging.getLogger(__name__)
 POLL_S = 0.05  # how often a waiting job looks at its cancel event
+MEMORY_POLL_S = 0.25  # how often the worker's resident memory is read (memory_limit)
 CRASH_TYPE = "WorkerCrashed"
 OOM_KILLER_HINT = " (as the kernel's out-of-memory killer does when memory runs out)"
+
+
+def mib(size: int) -> str:
+    return f"{size / 2**20:,.0f} MiB"
 
 
 class WorkerJobError(RuntimeError):
@@ -55,9 +63,11 @@ class JobWatch:
     """Runs ``request`` on ``handle``; used once."""
 
     def __init__(self, handle: WorkerHandle, request: JobRequest, sink: EventSink,
-                 cancel: threading.Event, grace: float) -> None:
+                 cancel: threading.Event, grace: float, memory_limit: int | None = None
+                 ) -> None:
         self.handle, self.request, self.sink = handle, request, sink
-        self.cancel, self.grace = cancel, grace
+        self.cancel, self.grace, self.memory_limit = cancel, grace, memory_limit
+        self.over_limit: str | None = None  # why the worker was killed for its memory
         self.node: tuple[str, str] | None = None  # the node running now (id, type)
         self.executed: list[str] = []
 
@@ -73,7 +83,11 @@ class JobWatch:
             raise WorkerGoneError(f"the worker process {self.handle.exit_description()} "
                                   "before it received the job")
         cancel_sent: float | None = None
+        next_memory_check = time.monotonic()
         while True:
+            if self.memory_limit is not None and time.monotonic() >= next_memory_check:
+                next_memory_check = time.monotonic() + MEMORY_POLL_S
+                self._check_memory(self.memory_limit)
             if cancel_sent is None and self.cancel.is_set():
                 self.handle.send({"kind": "cancel", "job_id": self.job_id})
                 cancel_sent = time.monotonic()
@@ -118,14 +132,27 @@ class JobWatch:
             self.node = None
         self.sink(event)
 
+    def _check_memory(self, limit: int) -> None:
+        used = self.handle.resident_bytes()
+        if used is None or used <= limit or self.over_limit is not None:
+            return
+        self.over_limit = (f"it used {mib(used)} of memory, more than its limit of {mib(limit)} "
+                           "(serve --worker-max-memory)")
+        logger.error("job %s: the worker process %s %s%s; killing it", self.job_id,
+                     self.handle.pid, self.over_limit, self._where())
+        self.handle.kill()  # its exit arrives as the "exited" message: _crashed
+
     def _where(self) -> str:
         return f" while node {self.node[0]} ({self.node[1]}) was running" if self.node else ""
 
     def _crashed(self) -> JobOutcome:
         exit_code = self.handle.process.exitcode
-        hint = OOM_KILLER_HINT if exit_code == -signal.SIGKILL else ""
-        message = (f"the worker process {self.handle.exit_description()}{hint}{self._where()}; "
-                   "it was restarted")
+        if self.over_limit is not None:
+            how = f"was killed: {self.over_limit}"
+        else:
+            hint = OOM_KILLER_HINT if exit_code == -signal.SIGKILL else ""
+            how = f"{self.handle.exit_description()}{hint}"
+        message = f"the worker process {how}{self._where()}; it was restarted"
         logger.error("job %s: %s", self.job_id, message)
         node_id, node_type = self.node or (None, None)
         self.sink(JobFailed(self.job_id, node_id, node_type, CRASH_TYPE, message, (), {},

@@ -7,7 +7,10 @@ stay loaded from job to job. The server's process keeps the HTTP side up whateve
   with the exit status or signal and the node (``executor.job_watch``) and is started again
   (``executor.worker_supervisor``);
 - a cancel is cooperative first; a job still running ``cancel_grace_s`` later is stopped by
-  killing the worker, which is started again.
+  killing the worker, which is started again;
+- with a ``memory_limit`` (``serve --worker-max-memory``), a worker over it during a job is
+  killed (the job fails, as for a crash), and one over it after a job is replaced before the
+  next: a node that leaks a little on every run cannot grow the worker without end.
 
 Validation happens in the server's process with the registry the server holds anyway for
 ``/object_info`` (``executor.prompt_validator``), against the memory the worker's devices
@@ -26,11 +29,11 @@ from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any
 
 from executor.events import Event, EventSink, JobInterrupted
-from executor.job_watch import JobWatch
+from executor.job_watch import JobWatch, mib
 from executor.jobs import JobOutcome, JobRequest, JobStatus
 from executor.prompt_validator import PromptValidator
 from executor.validate import ValidatedPrompt
-from executor.worker_handle import REAP_TIMEOUT_S, WorkerGoneError
+from executor.worker_handle import REAP_TIMEOUT_S, WorkerGoneError, WorkerHandle
 from executor.worker_supervisor import WorkerSupervisor
 
 logger = logging.getLogger(__name__)
@@ -45,10 +48,11 @@ class ProcessBackend:
     """Runs jobs one at a time on the supervisor's worker; validates with ``validator``."""
 
     def __init__(self, supervisor: WorkerSupervisor, validator: PromptValidator, *,
-                 cancel_grace_s: float = 10.0) -> None:
+                 cancel_grace_s: float = 10.0, memory_limit: int | None = None) -> None:
         self.supervisor = supervisor
         self.validator = validator
         self.cancel_grace_s = cancel_grace_s
+        self.memory_limit = memory_limit
         self._job_lock = threading.Lock()
         self._running: tuple[str, threading.Event] | None = None
 
@@ -78,7 +82,7 @@ class ProcessBackend:
         handle = self.supervisor.ready_worker(cancel=cancel)
         if handle is not None:
             try:
-                return JobWatch(handle, request, sink, cancel, self.cancel_grace_s).run()
+                return self._run_on(handle, request, sink, cancel)
             except WorkerGoneError:  # it died between jobs: the job never reached it
                 logger.warning("job %s goes to the next worker process", request.job_id)
                 handle.exited.wait(REAP_TIMEOUT_S)
@@ -86,7 +90,25 @@ class ProcessBackend:
         if handle is None:  # cancelled while waiting for a worker: nothing ran
             sink(JobInterrupted(request.job_id, None, None, ()))
             return JobOutcome(request.job_id, JobStatus.INTERRUPTED)
-        return JobWatch(handle, request, sink, cancel, self.cancel_grace_s).run()
+        return self._run_on(handle, request, sink, cancel)
+
+    def _run_on(self, handle: WorkerHandle, request: JobRequest, sink: EventSink,
+                cancel: threading.Event) -> JobOutcome:
+        watch = JobWatch(handle, request, sink, cancel, self.cancel_grace_s, self.memory_limit)
+        try:
+            return watch.run()
+        finally:
+            self._recycle_if_over(handle, request.job_id)
+
+    def _recycle_if_over(self, handle: WorkerHandle, job_id: str) -> None:
+        """Replace a worker whose memory is over the limit after a job (before the next)."""
+        used = handle.resident_bytes() if self.memory_limit is not None else None
+        if used is None or self.memory_limit is None or used <= self.memory_limit:
+            return
+        logger.warning("after job %s the worker process %s uses %s, more than its limit of %s "
+                       "(serve --worker-max-memory); replacing it (models load again)", job_id,
+                       handle.pid, mib(used), mib(self.memory_limit))
+        handle.stop(self.supervisor.stop_timeout_s)
 
     async def execute_async(self, request: JobRequest, sink: EventSink | None = None,
                             validated: ValidatedPrompt | None = None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import queue
 import signal
 import threading
@@ -24,6 +25,17 @@ from executor.worker_wire import Message
 
 logger = logging.getLogger(__name__)
 REAP_TIMEOUT_S = 5.0
+
+
+def resident_bytes(pid: int | None) -> int | None:
+    """The resident memory of process ``pid`` (``None``: unknown, not Linux, or gone)."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class WorkerGoneError(RuntimeError):
@@ -74,6 +86,10 @@ class WorkerHandle:
     @property
     def usable(self) -> bool:
         return self.ready.is_set() and not self.exited.is_set()
+
+    def resident_bytes(self) -> int | None:
+        """Its resident memory now (``None`` once it has exited, or where unknown)."""
+        return None if self.exited.is_set() else resident_bytes(self.pid)
 
     def exit_description(self) -> str:
         return describe_exit(self.process.exitcode)

@@ -142,8 +142,8 @@ def start_worker(spec: WorkerSpec) -> WorkerSupervisor:
 
 
 def build_process_backend(supervisor: WorkerSupervisor, registry: Registry, folders: Folders,
-                          model_files: ModelFiles, *, cancel_grace_s: float = 10.0
-                          ) -> ProcessBackend:
+                          model_files: ModelFiles, *, cancel_grace_s: float = 10.0,
+                          memory_limit: int | None = None) -> ProcessBackend:
     """The supervised backend: jobs run on the supervisor's worker; prompts are validated
     here with ``registry`` (the server's, holding the same nodes as the worker's) against the
     memory of the devices the worker reported."""
@@ -152,7 +152,8 @@ def build_process_backend(supervisor: WorkerSupervisor, registry: Registry, fold
 
     validator = PromptValidator(registry, folders, model_files,
                                 budget_from_devices(supervisor.known_devices))
-    return ProcessBackend(supervisor, validator, cancel_grace_s=cancel_grace_s)
+    return ProcessBackend(supervisor, validator, cancel_grace_s=cancel_grace_s,
+                          memory_limit=memory_limit)
 
 
 def stop_with_app(app: web.Application, backend: ProcessBackend) -> None:

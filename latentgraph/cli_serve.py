@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import signal
 import sqlite3
 from pathlib import Path
@@ -36,6 +37,8 @@ if TYPE_CHECKING:  # the server is imported only when serving: `latentgraph run`
 logger = logging.getLogger(__name__)
 PREVIEW_METHODS = ("none", "auto", "latent2rgb", "taesd")  # server.previews.PREVIEW_METHODS
 TOKEN_ENV = "LATENTGRAPH_TOKEN"  # read by server.security.load_token
+WORKER_NICE = 0  # serve --worker-nice: 0 keeps the worker at the server's priority
+WORKER_MEMORY_SHARE = 0.8  # of the RAM: the worker's default memory limit
 
 
 def add_serve_parser(commands: Any) -> None:
@@ -90,6 +93,15 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument("--cancel-grace", type=float, default=10.0, metavar="SECONDS",
                        help="after a cancel, how long a node may run on before its worker "
                             "process is killed and restarted")
+    serve.add_argument("--worker-max-memory", type=parse_size, default=None, metavar="SIZE",
+                       help="the most resident memory the worker process may use (e.g. 12G, "
+                            f"0 for no limit; default {WORKER_MEMORY_SHARE:.0%} of the RAM): "
+                            "over it during a job, the worker is killed and the job fails; "
+                            "after a job, the worker is replaced")
+    serve.add_argument("--worker-nice", type=int, default=WORKER_NICE, metavar="N",
+                       help="the worker process's niceness (0..19): when the CPUs are busy, "
+                            "requests are answered before node code runs on")
+
     from latentgraph.cli_plugins import add_plugin_arguments
 
     add_plugin_arguments(serve)
@@ -108,6 +120,17 @@ def parse_size(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"a size cannot be negative: {text!r}")
     return int(value)
+
+
+def worker_memory_limit(given: int | None) -> int | None:
+    """``--worker-max-memory``, or ``WORKER_MEMORY_SHARE`` of the RAM (``None``: unknown)."""
+    if given is not None:
+        return given or None  # 0: no limit
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+                   * WORKER_MEMORY_SHARE)
+    except (ValueError, OSError):
+        return None
 
 
 def load_node_packs(registry: Registry, specs: list[str]) -> None:
@@ -171,7 +194,10 @@ async def _serve(app: web.Application, settings: ServerSettings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    print("latentgraph stopping", flush=True)
+    try:
+        print("latentgraph stopping", flush=True)
+    except OSError:  # nobody reads stdout any more (a closed pipe): stop all the same
+        logger.info("latentgraph stopping")
     await runner.cleanup()
 
 
@@ -220,10 +246,12 @@ def _start_worker(args: argparse.Namespace, settings: ServerSettings, plugins: P
     from latentgraph.app import start_worker
     from latentgraph.worker_main import WorkerSpec
 
+    if not 0 <= args.worker_nice <= 19:
+        raise ValueError(f"--worker-nice must be 0..19, got {args.worker_nice}")
     return start_worker(WorkerSpec(
         settings.input_dir, settings.output_dir, settings.temp_dir, settings.models_dir,
         args.comfy_noise, plugins, args.cache, args.cache_bytes,
-        logging.getLogger().getEffectiveLevel()))
+        logging.getLogger().getEffectiveLevel(), args.worker_nice))
 
 
 def _in_process_app(args: argparse.Namespace, settings: ServerSettings, registry: Registry,
@@ -245,7 +273,8 @@ def _supervised_app(args: argparse.Namespace, settings: ServerSettings, registry
     from server.app import create_app
 
     backend = build_process_backend(supervisor, registry, folders, model_folders,
-                                    cancel_grace_s=args.cancel_grace)
+                                    cancel_grace_s=args.cancel_grace,
+                                    memory_limit=worker_memory_limit(args.worker_max_memory))
     # the job a shutdown interrupts ends within the cancel grace (its worker killed at worst)
     grace = max(settings.shutdown_grace_s, args.cancel_grace + 5)
     app = create_app(backend, registry, dataclasses.replace(settings, shutdown_grace_s=grace))

@@ -15,6 +15,7 @@ copies).
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ class WorkerSpec:
     cache: str = "bytes"
     cache_bytes: int | None = None
     log_level: int = logging.WARNING
+    nice: int = 0  # added to the worker's niceness: the HTTP side wins the CPU when both want it
 
 
 def encode_preview(preview: Any) -> EncodedPreview | None:
@@ -61,6 +63,8 @@ def build_worker(spec: WorkerSpec) -> WorkerSetup:
 
     logging.basicConfig(level=spec.log_level,
                         format="%(levelname)s %(name)s [worker]: %(message)s")
+    if spec.nice:
+        os.nice(spec.nice)
     folders = Folders(spec.input_dir, spec.output_dir, spec.temp_dir)
     model_folders = default_model_folders(folders, spec.models_dir)
     registry = build_registry(folders, model_folders, noise_compat=spec.noise_compat)

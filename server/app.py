@@ -22,6 +22,7 @@ from executor.backend import ExecutionBackend
 from nodes.api import Registry
 from server.comfy_site import add_comfy_site, seed_user_folder
 from server.job_queue import JobQueue
+from server.json_parser import JsonParser
 from server.middleware import error_middleware
 from server.previews import PreviewSettings
 from server.redact import PathRedactor
@@ -35,6 +36,7 @@ from server.state import (
     BACKEND,
     HUB,
     INSTANCE,
+    PARSER,
     QUEUE,
     REDACTOR,
     REGISTRY,
@@ -63,6 +65,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await worker.stop(task, settings.shutdown_grace_s)
     await app[HUB].close_all()
     await asyncio.get_running_loop().run_in_executor(None, queue.close)
+    await asyncio.get_running_loop().run_in_executor(None, app[PARSER].close)
     logger.info("server stopped")
 
 
@@ -90,6 +93,7 @@ def create_app(backend: ExecutionBackend, registry: Registry, settings: ServerSe
     app[WORKER] = Worker(queue, backend, previews, redactor,
                          requeue_crashed=settings.on_crash == "requeue")
     app[INSTANCE] = Instance()
+    app[PARSER] = JsonParser()
     add_routes(app)
     add_template_routes(app)
     if settings.frontend_root is not None:  # the official ComfyUI frontend: last, a catch-all

@@ -10,7 +10,8 @@
     400 ``json_too_deep`` naming the limit and where it was passed;
   - a lone surrogate (``"\\ud800"``: not Unicode text, so SQLite and the file system refuse it)
     anywhere, keys included, is 400 ``invalid_text`` naming the field (``prompt.3.inputs.text``).
-- Python's JSON parser holds the GIL, so a thread alone does not keep the loop responsive:
+- Python's JSON parser holds the GIL, so a thread alone does not keep the loop responsive
+  (large bodies are parsed in a helper process, ``server.json_parser``):
   millions of tiny values (16 MB of ``0,``) take ~0.6 s to parse, all of it blocking. Bodies
   are therefore also limited to ``MAX_VALUES`` JSON values (1,000,000; ComfyUI's largest
   official workflow has 14,533), counted cheaply before parsing: 413 ``json_too_many_values``.
@@ -21,12 +22,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from nodes.api.text import lone_surrogate
 from server.errors import BadRequestError, PayloadTooLargeError
+
+if TYPE_CHECKING:
+    from server.json_parser import JsonParser
 
 # A lone surrogate can only come from a \uD800-\uDFFF escape or from raw ED A0..BF bytes (JSON
 # bytes are decoded with "surrogatepass"); a body with neither needs no string check.
@@ -143,11 +147,14 @@ def parse_json(raw: bytes | bytearray, max_depth: int, max_values: int = MAX_VAL
 
 
 async def read_json_body(request: web.Request, limit: int, max_depth: int, *,
-                         empty: Any = None) -> Any:
-    """The body parsed as JSON whatever the Content-Type says (``empty`` for no body)."""
+                         empty: Any = None, parser: JsonParser | None = None) -> Any:
+    """The body parsed as JSON whatever the Content-Type says (``empty`` for no body), by
+    ``parser`` (large bodies in its helper process) or else in a thread."""
     raw = await read_limited(request, limit)
     if not raw or raw.isspace():
         if empty is not None:
             return empty
         raise BadRequestError("invalid_json", "The request body is empty", "expected JSON")
+    if parser is not None:
+        return await parser.parse(raw, max_depth)
     return await asyncio.get_running_loop().run_in_executor(None, parse_json, raw, max_depth)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from executor.backend import ExecutionBackend
 from nodes.api import Registry
+from server.json_parser import JsonParser
 from server.redact import PathRedactor
 from server.settings import ServerSettings
 
@@ -36,4 +37,5 @@ HUB: web.AppKey[WebSocketHub] = web.AppKey("hub")
 WORKER: web.AppKey[Worker] = web.AppKey("worker")
 INSTANCE = web.AppKey("instance", Instance)
 REDACTOR = web.AppKey("redactor", PathRedactor)
+PARSER = web.AppKey("parser", JsonParser)
 REQUEST_ID = "latentgraph.request_id"

@@ -1,7 +1,8 @@
 """The job database's integrity: checked at start-up, checked and backed up from the CLI.
 
 At start-up (:func:`open_store`) SQLite's ``quick_check`` reads every page. A damaged file (or
-one that is not a database at all) is never opened for writing: a copy is kept next to it
+one that is not a database at all, or a ``-wal`` left without its database: SQLite would
+silently delete it and the jobs in it) is never opened for writing: a copy is kept next to it
 (``jobs.db.damaged-<UTC time>``, with its ``-wal``), and :class:`DamagedStoreError` says which
 file, what is wrong and how to recover. The server then refuses to start, unless it was told to
 start with an empty store (``serve --start-empty-if-damaged``): the damaged files are moved
@@ -43,7 +44,12 @@ def check_store(path: Path, *, full: bool = False) -> list[str]:
 
     ``full`` runs ``integrity_check`` (indexes too), else the faster ``quick_check``.
     """
+    wal = Path(f"{path}-wal")
     if not path.exists():
+        if wal.exists() and wal.stat().st_size > 0:
+            return [f"the file is missing but its write-ahead log {wal.name} "
+                    f"({wal.stat().st_size} bytes) is there: jobs in it cannot be read "
+                    "without the file it belongs to"]
         return []
     pragma = "integrity_check" if full else "quick_check"
     try:
@@ -68,7 +74,10 @@ def _digest(path: Path) -> str:
 
 def keep_damaged_copy(path: Path) -> Path:
     """Copy ``path`` (and its ``-wal``) to ``<path>.damaged-<UTC time>``; an identical earlier
-    copy is reused, so a restart loop does not fill the disk."""
+    copy is reused, so a restart loop does not fill the disk. A ``-wal`` left without its
+    database is copied to ``<path>.damaged-<UTC time>-wal``."""
+    if not path.exists():
+        return _keep_orphan_wal(path)
     digest = _digest(path)
     for earlier in sorted(path.parent.glob(f"{path.name}{DAMAGED}*"), reverse=True):
         if not earlier.name.endswith(SIDE_FILES) and _digest(earlier) == digest:
@@ -78,6 +87,17 @@ def keep_damaged_copy(path: Path) -> Path:
     wal = Path(f"{path}-wal")
     if wal.exists():
         shutil.copy2(wal, Path(f"{copy}-wal"))
+    return copy
+
+
+def _keep_orphan_wal(path: Path) -> Path:
+    wal = Path(f"{path}-wal")
+    digest = _digest(wal)
+    for earlier in sorted(path.parent.glob(f"{path.name}{DAMAGED}*-wal"), reverse=True):
+        if _digest(earlier) == digest:
+            return earlier.with_name(earlier.name.removesuffix("-wal"))
+    copy = path.with_name(f"{path.name}{DAMAGED}{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+    shutil.copy2(wal, Path(f"{copy}-wal"))
     return copy
 
 
@@ -91,15 +111,23 @@ def recovery_advice(path: Path, problems: list[str], copy: Path | None) -> str:
     shown = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)"
                                       if len(problems) > 3 else "")
     kept = [f"A copy was kept: {copy} (with its -wal file, if there was one)."] if copy else []
+    if path.exists():
+        restore = [
+            f"  - restore a backup made with 'latentgraph db backup': copy it to {path} and "
+            f"delete {path}-wal and {path}-shm;",
+            f"  - or salvage the readable jobs: latentgraph db salvage {path}.salvaged --db "
+            f"{copy or path}, then move {path}.salvaged to {path} and delete {path}-wal and "
+            f"{path}-shm;"]
+    else:  # a -wal without its database: only the file it belongs to can read it
+        restore = [f"  - put the database file back at {path} if it was moved away (its -wal "
+                   "holds only the latest changes, readable with it alone);",
+                   f"  - or restore a backup made with 'latentgraph db backup': copy it to "
+                   f"{path} and delete {path}-wal and {path}-shm;"]
     return "\n".join([
         f"the job database {path} is damaged: {shown}",
         *kept,
         "To recover, stop every server using it, then either:",
-        f"  - restore a backup made with 'latentgraph db backup': copy it to {path} and delete "
-        f"{path}-wal and {path}-shm;",
-        f"  - or salvage the readable jobs: latentgraph db salvage {path}.salvaged --db "
-        f"{copy or path}, then move {path}.salvaged to {path} and delete {path}-wal and "
-        f"{path}-shm;",
+        *restore,
         "  - or start with an empty job store (queue and history are lost; the copy stays): "
         "add --start-empty-if-damaged to 'latentgraph serve'.",
     ])

@@ -9,7 +9,7 @@ from aiohttp import web
 from server.errors import BadRequestError
 from server.json_text import to_json
 from server.request_body import read_json_body
-from server.state import SETTINGS
+from server.state import PARSER, SETTINGS
 
 
 async def read_json(request: web.Request, *, empty: Any = None) -> Any:
@@ -17,7 +17,7 @@ async def read_json(request: web.Request, *, empty: Any = None) -> Any:
     nesting and text are checked (``server.request_body``)."""
     settings = request.app[SETTINGS]
     return await read_json_body(request, settings.body_limit, settings.max_json_depth,
-                                empty=empty)
+                                empty=empty, parser=request.app[PARSER])
 
 
 async def read_object(request: web.Request, *, empty: bool = False) -> dict[str, Any]:

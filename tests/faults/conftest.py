@@ -76,19 +76,21 @@ async def poll(read: Callable[[], Any], done: Callable[[Any], bool],
 
 
 def fault_backend(settings: ServerSettings, grace: float = GRACE_S,
-                  build: Callable[[str], WorkerSetup] = build_worker) -> ProcessBackend:
+                  build: Callable[[str], WorkerSetup] = build_worker,
+                  memory_limit: int | None = None) -> ProcessBackend:
     """A started worker running the fault pack, and the backend over it."""
     supervisor = WorkerSupervisor(functools.partial(build, str(settings.base_dir)))
     supervisor.start()
     folders = Folders(settings.input_dir, settings.output_dir, settings.temp_dir)
     return build_process_backend(supervisor, fault_registry(), folders, UnwiredModelFiles(),
-                                 cancel_grace_s=grace)
+                                 cancel_grace_s=grace, memory_limit=memory_limit)
 
 
 async def serve(aiohttp_client: ClientFactory, base: Path,
-                build: Callable[[str], WorkerSetup] = build_worker, **options: Any) -> Served:
+                build: Callable[[str], WorkerSetup] = build_worker,
+                memory_limit: int | None = None, **options: Any) -> Served:
     settings = make_settings(base, **options)
-    backend = fault_backend(settings, build=build)
+    backend = fault_backend(settings, build=build, memory_limit=memory_limit)
     app = create_app(backend, fault_registry(), settings)
     stop_with_app(app, backend)
     return Served(await aiohttp_client(app), backend, settings)

@@ -6,7 +6,12 @@ nodes (``tests.server.stub_pack``) and ``tests.server.slow_pack``'s ``Sleep``/``
 
 - ``Crash``: ``os._exit(code)`` mid-node; ``Segfault``: a real SIGSEGV (no core file);
 - ``Hang``: sleeps ``seconds`` without ever checking for cancellation;
-- ``Oom``: raises ``MemoryError``.
+- ``Oom``: raises ``MemoryError``;
+- ``SaveBlob``: saves ``kb`` KiB to the output folder with the save nodes' own helper
+  (``nodes.images.filenames.write_exclusive``); with ``full_disk_worker`` the kernel refuses
+  every file write past ``FULL_DISK_BYTES`` (``RLIMIT_FSIZE``), a disk that fills mid-file;
+- ``Leak``: keeps ``mb`` MiB (touched) in a module-level list on every run, ``times`` times
+  ``pause_ms`` apart: a plugin that leaks.
 
 As a ``--node-pack`` of a real server: ``tests.faults.fault_pack:register``; as the worker of
 an in-test server: ``functools.partial(build_worker, base_dir)`` (no built-in nodes, no torch).
@@ -17,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -103,7 +109,41 @@ class Oom(_Fault):
         raise MemoryError("cannot allocate 1 TiB (fault injection)")
 
 
-FAULTS = (Crash, Segfault, Hang, Oom)
+LEAKED: list[bytes] = []  # what Leak keeps: lives as long as the worker process
+
+
+class Leak(_Fault):
+    """Keeps ``mb`` MiB more alive on each of ``times`` steps (``pause_ms`` apart)."""
+
+    inputs = (Int("mb", default=16, min=1, max=4096), Int("times", default=1, min=1, max=10_000),
+              Int("pause_ms", default=0, min=0, max=10_000),
+              Int("token", default=0, min=0, max=10**9))
+
+    def run(self, ctx: RunContext, mb: int, times: int, pause_ms: int, token: int
+            ) -> NodeResult:
+        record_run(ctx, "Leak")
+        for _ in range(times):
+            LEAKED.append(b"\x01" * (mb * 2**20))  # written: resident, not just reserved
+            time.sleep(pause_ms / 1000)
+        return NodeResult((), {"text": [f"{len(LEAKED)} blocks kept"]})
+
+
+class SaveBlob(_Fault):
+    """Saves ``kb`` KiB as ``blob_<counter>_.bin`` in the output folder."""
+
+    inputs = (Int("kb", default=1, min=1, max=2**20), Int("token", default=0, min=0, max=10**9))
+
+    def run(self, ctx: RunContext, kb: int, token: int) -> NodeResult:
+        from nodes.images.filenames import write_exclusive  # nodes.images imports torch
+
+        assert ctx.folders is not None
+        record_run(ctx, "SaveBlob")
+        filename, _ = write_exclusive(ctx.folders.output, "blob", 1, "_.bin", b"\x07" * kb * 1024)
+        return NodeResult((), {"images": [{"filename": filename, "subfolder": "",
+                                           "type": "output"}]})
+
+
+FAULTS = (Crash, Segfault, Hang, Oom, Leak, SaveBlob)
 
 
 def register(registry: Registry) -> None:
@@ -149,6 +189,17 @@ def build_worker(base: str) -> WorkerSetup:
     ports = Ports(models=MarkedModelStore(root / "temp" / "unloaded"), devices=worker_devices)
     return WorkerSetup(Engine(fault_registry(), make_cache("lru", max_entries=1000),
                               folders=folders, ports=ports))
+
+
+FULL_DISK_BYTES = 64 * 1024
+
+
+def full_disk_worker(base: str) -> WorkerSetup:
+    """A worker that cannot write more than ``FULL_DISK_BYTES`` into any file (EFBIG)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+    resource.setrlimit(resource.RLIMIT_FSIZE,
+                       (FULL_DISK_BYTES, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    return build_worker(base)
 
 
 def broken_worker(base: str) -> WorkerSetup:

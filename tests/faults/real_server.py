@@ -17,15 +17,18 @@ ROOT = Path(__file__).resolve().parents[2]
 PACK = "tests.faults.fault_pack:register"
 
 
+def serve_command(base: Path, *options: str) -> list[str]:
+    return [sys.executable, "-m", "latentgraph.cli", "serve", "--port", "0", "--base-dir",
+            str(base), "--node-pack", PACK, *options]
+
+
 class RealServer:
-    def __init__(self, base: Path, *options: str) -> None:
+    def __init__(self, base: Path, *options: str, env: dict[str, str] | None = None) -> None:
         self.base = base
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "LATENTGRAPH_TOKEN": ""}
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "LATENTGRAPH_TOKEN": "", **(env or {})}
         self.log = (base / "server.log").open("a")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "latentgraph.cli", "serve", "--port", "0", "--base-dir",
-             str(base), "--node-pack", PACK, *options],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.process = subprocess.Popen(serve_command(base, *options), cwd=ROOT, env=env,
+                                        stdout=subprocess.PIPE, stderr=self.log, text=True)
         assert self.process.stdout is not None
         line = self.process.stdout.readline()  # the URL is the first line on stdout
         assert "serving on" in line, (line, (base / "server.log").read_text())

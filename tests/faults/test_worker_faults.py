@@ -1,6 +1,7 @@
 """Fault injection against the supervised worker: for every fault the server stays up, no job is
 lost, a job that crashed its worker is not run again (or once, with ``on_crash=requeue``), and
-the next queued job completes. The worker runs the fault pack (``tests/faults/fault_pack.py``),
+the next queued job completes; a worker over its memory limit is replaced (after a job) or
+killed (during one). The worker runs the fault pack (``tests/faults/fault_pack.py``),
 with a cancel grace of ``GRACE_S``."""
 
 from __future__ import annotations
@@ -13,9 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from executor.worker_handle import resident_bytes
 from server.job_store import JobStore
 from tests.faults.conftest import GRACE_S, Served, poll, serve
-from tests.faults.fault_pack import broken_worker, fault, runs, slow_worker
+from tests.faults.fault_pack import (
+    broken_worker,
+    fault,
+    full_disk_worker,
+    runs,
+    slow_worker,
+)
 from tests.faults.real_server import gone
 from tests.server.conftest import ClientFactory, connect, is_end_of, messages_until
 from tests.server.slow_pack import sleep_prompt
@@ -166,3 +174,69 @@ async def test_a_job_waiting_for_a_starting_worker_can_be_cancelled(
     response = await served.client.post("/interrupt", json={"prompt_id": "waiting"})
     assert response.status == 200
     assert (await served.finished("waiting", timeout=5))["status"] == "cancelled"
+
+
+async def leak_limit(served: Served, headroom_mib: int) -> tuple[int, int]:
+    """(pid of the ready worker, the limit set ``headroom_mib`` above its memory now)."""
+    pid = await served.new_worker(None)
+    used = resident_bytes(pid)
+    assert used is not None
+    served.backend.memory_limit = used + headroom_mib * 2**20
+    return pid, served.backend.memory_limit
+
+
+async def test_a_worker_that_leaks_between_jobs_is_replaced(served: Served) -> None:
+    first, _ = await leak_limit(served, 100)
+    for token in (1, 2):  # 40 then 80 MiB kept: under the limit
+        await served.queue(fault("Leak", mb=40, token=token), f"leak-{token}")
+        assert (await served.finished(f"leak-{token}"))["status"] == "completed"
+    assert served.backend.supervisor.worker_pid == first
+    await served.queue(fault("Leak", mb=40, token=3), "leak-3")  # 120 MiB: over, after the job
+    assert (await served.finished("leak-3"))["status"] == "completed"
+    second = await served.new_worker(first)
+    assert second != first and served.backend.supervisor.restarts == 1
+    await served.queue(fault("Leak", mb=40, token=4), "leak-4")  # a fresh worker: 40 MiB
+    job = await served.finished("leak-4")
+    assert job["status"] == "completed" and job["outputs"]["1"] == {"text": ["1 blocks kept"]}
+    await assert_next_job_completes(served)
+    assert served.backend.supervisor.worker_pid == second
+    assert len(runs(served.settings.output_dir, "Leak")) == 4  # each ran once
+
+
+async def test_a_worker_over_its_memory_limit_mid_node_is_killed(served: Served) -> None:
+    first, limit = await leak_limit(served, 100)
+    await served.queue(fault("Leak", mb=20, times=100, pause_ms=50), "leaky")  # 2 GiB in 5 s
+    job = await served.finished("leaky")
+    assert job["status"] == "failed"
+    error = job["execution_error"]
+    assert error["exception_type"] == "WorkerCrashed" and error["node_id"] == "1"
+    message = error["exception_message"]
+    assert f"more than its limit of {limit / 2**20:,.0f} MiB" in message, message
+    assert "node 1 (Leak)" in message and "--worker-max-memory" in message
+    assert await served.new_worker(first) != first
+    await assert_next_job_completes(served)
+    assert len(runs(served.settings.output_dir, "Leak")) == 1  # never re-run
+
+
+async def test_a_full_disk_while_saving_fails_the_job_and_serves_no_partial_file(
+    aiohttp_client: ClientFactory, tmp_path: Path,
+) -> None:
+    served = await serve(aiohttp_client, tmp_path, build=full_disk_worker)
+    first = await served.new_worker(None)
+    await served.queue(fault("SaveBlob", kb=1024), "full")
+    job = await served.finished("full")
+    assert job["status"] == "failed" and job["execution_error"]["node_id"] == "1"
+    error = job["execution_error"]
+    assert error["exception_type"] == "OSError" and "File too large" in error["exception_message"]
+    assert list(served.settings.output_dir.glob("blob*")) == []  # the partial file is gone
+    view = await served.client.get("/view", params={"filename": "blob_00001__.bin",
+                                                    "type": "output"})
+    assert view.status == 404
+    await served.queue(fault("SaveBlob", kb=8, token=1), "fits")
+    job = await served.finished("fits")
+    assert job["status"] == "completed", job
+    (saved,) = job["outputs"]["1"]["images"]
+    view = await served.client.get("/view", params={**saved})
+    assert view.status == 200 and await view.read() == b"\x07" * 8 * 1024
+    await assert_next_job_completes(served)
+    assert served.backend.supervisor.worker_pid == first  # a failed write is no crash

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import nodes.images.filenames as filenames
 import nodes.images.io as image_io
 from executor.engine import Engine
 from executor.errors import PromptError
@@ -165,6 +167,48 @@ def test_a_prefix_through_a_link_out_of_the_folder_fails_when_saving(
     assert repr(prefix) in result.failure.message
     assert str(tmp_path) not in result.failure.message  # no server paths in errors
     assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+class FullDisk:
+    """A file that takes ``room`` bytes, then fails as a full disk does (ENOSPC)."""
+
+    def __init__(self, out: Any, room: int) -> None:
+        self.out, self.room = out, room
+
+    def __enter__(self) -> FullDisk:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.out.close()
+
+    def write(self, data: bytes) -> int:
+        taken = self.out.write(data[:self.room])
+        self.out.flush()  # on disk: a partial file is there when the write fails
+        self.room -= taken
+        if taken < len(data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return taken
+
+
+def test_a_full_disk_fails_the_job_and_leaves_no_partial_file(
+    engine: Engine, folders: Folders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    partial: list[int] = []
+    real_fdopen = os.fdopen
+
+    def full_disk(fd: int, mode: str = "r") -> FullDisk:
+        partial.append(fd)
+        return FullDisk(real_fdopen(fd, mode), room=40)
+
+    monkeypatch.setattr(filenames.os, "fdopen", full_disk)
+    result = engine.execute(JobRequest("full", save_prompt(width=64, height=64)))
+    assert partial  # the save did start writing
+    assert result.status == "failed" and result.failure is not None
+    assert result.failure.node_id == "2" and "No space left on device" in result.failure.message
+    assert list(folders.output.rglob("*")) == []  # the 40 bytes written were removed
+    monkeypatch.undo()
+    assert execute(engine, save_prompt(width=64, height=64)).ok  # room again: saved
+    assert [p.name for p in folders.output.iterdir()] == ["ComfyUI_00001_.png"]
 
 
 def test_identical_resubmit_writes_nothing_and_replays_the_ui(
