@@ -13,6 +13,7 @@ from diffusion.latent_format import LatentFormat
 from diffusion.sampling.model_sampling import ModelSampling
 from diffusion.unet.config import SDXL_ADM_CHANNELS, SDXL_REFINER_ADM_CHANNELS
 from diffusion.unet.model import UNetModel
+from diffusion.weight_cast import compute_dtype_of
 
 INPAINT_EXTRA_CHANNELS = 5  # mask + masked-image latent
 
@@ -65,6 +66,6 @@ class GuidedModel:
                 f"in_channels={cfg.in_channels} with out_channels={cfg.out_channels}: "
                 f"expected equal or {INPAINT_EXTRA_CHANNELS} more (inpainting)"
             )
-        dtype = next(unet.parameters()).dtype
+        dtype = compute_dtype_of(unet)  # fp32 for half weights upcast per layer
         return cls(unet, model_sampling, latent_format, adm, extra == INPAINT_EXTRA_CHANNELS,
                    dtype, hooks, unet_for)

@@ -9,13 +9,14 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 
 from diffusion import latent_format
 from diffusion.latent_format import LatentFormat
+from diffusion.loading.arena import HostArena
 from diffusion.loading.detect import (
     UNET_PREFIX,
     VAE_PREFIX,
@@ -34,6 +35,7 @@ from diffusion.loading.files import TensorSource, read_tensor_file
 from diffusion.text.clip import CLIPTextModel, OpenCLIPTextModel, TextEncoderConfig
 from diffusion.unet.model import UNetModel
 from diffusion.vae.model import AutoencoderKL
+from diffusion.weight_cast import CAST_TYPES, cast_weights
 
 logger = logging.getLogger(__name__)
 
@@ -166,21 +168,87 @@ def check_layout(path: Path | str, found: Shapes, expected: Shapes) -> None:
         )
 
 
-def load_into(modules: Mapping[str, nn.Module], source: TensorSource, dtype: torch.dtype) -> None:
-    """Streams tensors from ``source`` into the meta-built ``modules`` (assign, no double copy)."""
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+_SLOT_PAD = 64  # bytes per tensor the arena may skip for alignment
+
+
+def _kept(tensor: Tensor, dtype: torch.dtype, keep_half: bool) -> bool:
+    """Whether ``tensor`` is used as read: already ``dtype``, or half precision kept."""
+    return tensor.dtype == dtype or (keep_half and dtype.is_floating_point
+                                     and tensor.dtype in HALF_DTYPES)
+
+
+def _arena_bytes(shapes: Mapping[str, tuple[int, ...]], dtype: torch.dtype) -> int:
+    return sum(math.prod(shape) * dtype.itemsize + _SLOT_PAD for shape in shapes.values())
+
+
+def _read_state(prefix: str, expected: Mapping[str, tuple[int, ...]], source: TensorSource,
+                dtype: torch.dtype, keep_half: bool) -> tuple[dict[str, Tensor], list[Tensor]]:
+    """The module's state from ``source`` and the tensors kept as read (zero-copy views).
+
+    Converted tensors are written straight into their final storage, one ``HostArena`` per
+    module (no intermediate copy); the source view of each is dropped right after.
+    """
+    present = [k for k in expected if k in source.shapes]
+    state: dict[str, Tensor] = {}
+    kept: list[Tensor] = []
+    arena: HostArena | None = None
+    for key, tensor in source.tensors(present):
+        if _kept(tensor, dtype, keep_half):
+            kept.append(tensor)
+            state[key[len(prefix) :]] = tensor
+            continue
+        if arena is None:
+            arena = HostArena(_arena_bytes(expected, dtype))
+        state[key[len(prefix) :]] = arena.take(tuple(tensor.shape), dtype).copy_(tensor)
+    for key in expected.keys() - set(present):
+        default = optional_default(key, expected[key])
+        assert default is not None, key  # check_layout let only optional keys be absent
+        logger.info("%s: %s absent; using a neutral default", source.path, key)
+        state[key[len(prefix) :]] = default.to(dtype)
+    return state, kept
+
+
+def stored_nbytes(module: nn.Module, prefix: str, source: TensorSource, dtype: torch.dtype, *,
+                  keep_half: bool = False) -> int:
+    """Bytes the meta-built ``module`` will occupy once ``load_into`` has filled it: ``dtype``
+    per element, or the stored size of fp16/bf16 tensors kept with ``keep_half`` (when
+    ``source`` can tell stored dtypes from its header)."""
+    stored = getattr(source, "dtype_of", None)
+    total = 0
+    for name, sub in module.named_modules():
+        castable = type(sub) in CAST_TYPES  # other modules' half tensors are converted
+        own = [*sub.named_parameters(recurse=False), *sub.named_buffers(recurse=False)]
+        for key, tensor in own:
+            full = prefix + (f"{name}.{key}" if name else key)
+            size = dtype.itemsize
+            if keep_half and castable and callable(stored) and full in source.shapes:
+                file_dtype = stored(full)
+                size = file_dtype.itemsize if file_dtype in HALF_DTYPES else size
+            total += tensor.numel() * size
+    return total
+
+
+def load_into(modules: Mapping[str, nn.Module], source: TensorSource, dtype: torch.dtype, *,
+              keep_half: bool = False) -> None:
+    """Streams tensors from ``source`` into the meta-built ``modules`` (assign, no double copy).
+
+    A tensor stored in ``dtype`` is used as read: for a safetensors file, a view of its private
+    memory map (file-backed, no copy). With ``keep_half`` an fp16/bf16 tensor is kept too and the
+    module computes in ``dtype`` by upcasting per layer (``diffusion.weight_cast``). Any other
+    tensor is converted once into an arena (``diffusion.loading.arena``). Kept file pages are
+    faulted in here, so the file is read once, during the load.
+    """
     for prefix, module in modules.items():
         expected = {prefix + k: tuple(v.shape) for k, v in module.state_dict().items()}
-        present = [k for k in expected if k in source.shapes]
-        state: dict[str, Tensor] = {}
-        for key, tensor in source.tensors(present):
-            state[key[len(prefix) :]] = tensor.to(dtype)
-        for key in expected.keys() - set(present):
-            default = optional_default(key, expected[key])
-            assert default is not None, key  # check_layout let only optional keys be absent
-            logger.info("%s: %s absent; using a neutral default", source.path, key)
-            state[key[len(prefix) :]] = default.to(dtype)
+        state, kept = _read_state(prefix, expected, source, dtype, keep_half)
+        populate = getattr(source, "populate", None)
+        if callable(populate):
+            populate(kept)
         module.load_state_dict(state, strict=True, assign=True)
         module.eval().requires_grad_(False)
+        if any(t.dtype != dtype and t.is_floating_point() for t in kept):
+            cast_weights(module, dtype)
 
 
 def _read_source(path: Path) -> TensorSource:
@@ -232,20 +300,24 @@ class OpenedCheckpoint:
         with torch.device("meta"):
             return build_modules(self.layout)[prefixes[name]]
 
-    def nbytes(self, name: str, *, dtype: torch.dtype = torch.float32) -> int:
-        """Bytes component ``name`` occupies once loaded as ``dtype`` (computed on meta)."""
-        module = self.empty(name)
-        floats = sum(t.numel() for t in [*module.parameters(), *module.buffers()])
-        return floats * dtype.itemsize
+    supports_keep_half: ClassVar[bool] = True  # ``load``/``nbytes`` take ``keep_half``
 
-    def load(self, name: str, *, dtype: torch.dtype = torch.float32) -> nn.Module:
-        """Builds component ``name`` and reads only its tensors."""
+    def nbytes(self, name: str, *, dtype: torch.dtype = torch.float32,
+               keep_half: bool = False) -> int:
+        """Bytes component ``name`` occupies once loaded as ``dtype`` (computed on meta); with
+        ``keep_half``, its fp16/bf16 tensors count at their stored size."""
+        return stored_nbytes(self.empty(name), self.prefixes()[name], self.source, dtype,
+                             keep_half=keep_half)
+
+    def load(self, name: str, *, dtype: torch.dtype = torch.float32,
+             keep_half: bool = False) -> nn.Module:
+        """Builds component ``name`` and reads only its tensors (``load_into``)."""
         prefixes = self.prefixes()
         if name not in prefixes:
             raise KeyError(f"component {name!r} not in {self.source.path}; has {sorted(prefixes)}")
         with torch.device("meta"):
             module = build_modules(self.layout)[prefixes[name]]
-        load_into({prefixes[name]: module}, self.source, dtype)
+        load_into({prefixes[name]: module}, self.source, dtype, keep_half=keep_half)
         return module
 
 
