@@ -6,8 +6,12 @@ them with ``assign=True``), so only one copy of the weights is in memory. Also r
 FLOP/s (FLOPs counted by ``torch.utils.flop_counter`` on our forward) divided by the machine's
 measured fp32 matmul FLOP/s.
 
-Run: python benchmarks/unet_step.py [--latent 32|64] [--repeat 3] [--smoke]
+Run: python benchmarks/unet_step.py [--latent 32|64] [--repeat 3] [--smoke] [--compiled]
 Goal (issue 3): ours / diffusers <= 1.0.
+
+``--compiled`` instead compares our UNet compiled by TorchCompileModel's wrapper
+(``torch.compile``, inductor) with the same UNet eager: the first call's compile time, then the
+interleaved forward times and compiled / eager (issue 14).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from diffusion.model_patches import TorchCompile  # noqa: E402
 from diffusion.unet import UNetConfig, UNetModel, sd1_config  # noqa: E402
 
 logger = logging.getLogger("unet_step")
@@ -79,14 +84,48 @@ def matmul_flops(size: int = 2048, repeat: int = 5) -> float:
     return 2 * size**3 * repeat / (time.perf_counter() - start)
 
 
+def compiled_vs_eager(cfg: UNetConfig, latent: int, repeat: int, label: str) -> None:
+    """Our UNet through TorchCompileModel's wrapper vs eager, interleaved."""
+    torch.manual_seed(0)
+    ours = UNetModel(cfg).eval().requires_grad_(False)
+    compiled = TorchCompile("inductor")(ours)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 4, latent, latent, generator=gen)
+    t = torch.tensor([999.0, 500.0])
+    context = torch.randn(2, 77, cfg.context_dim, generator=gen)
+    with torch.inference_mode():
+        start = time.perf_counter()
+        got = compiled(x, t, context)
+        compile_s = time.perf_counter() - start
+        want = ours(x, t, context)
+        rel = float((got - want).abs().max() / want.abs().max())
+        times: dict[str, list[float]] = {"eager": [], "compiled": []}
+        for _ in range(repeat):
+            for name, fn in (("eager", ours), ("compiled", compiled)):
+                start = time.perf_counter()
+                fn(x, t, context)
+                times[name].append(time.perf_counter() - start)
+    eager_s, fast_s = statistics.median(times["eager"]), statistics.median(times["compiled"])
+    print(f"unet {label} batch 2 latent {latent}x{latent} fp32, torch.compile inductor, "
+          f"{torch.get_num_threads()} threads")
+    print(f"first compiled call (compile) {compile_s:.1f} s")
+    print(f"eager {eager_s:.3f} s  compiled {fast_s:.3f} s  compiled/eager {fast_s / eager_s:.3f}"
+          f"  (max rel diff {rel:.1e}, median of {repeat})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latent", type=int, default=32, choices=(32, 64))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--smoke", action="store_true", help="tiny UNet, finishes in seconds")
+    parser.add_argument("--compiled", action="store_true",
+                        help="compiled (TorchCompileModel) vs eager instead of vs diffusers")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = _smoke_config() if args.smoke else sd1_config()
+    if args.compiled:
+        compiled_vs_eager(cfg, args.latent, args.repeat, "smoke" if args.smoke else "sd15")
+        return
     ours, ref = build_pair(cfg)
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(2, 4, args.latent, args.latent, generator=gen)

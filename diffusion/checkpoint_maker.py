@@ -23,30 +23,49 @@ from diffusion.saving.stream import TensorEntry, write_safetensors
 from diffusion.text.clip import CLIP_L, OPEN_CLIP_BIGG, OPEN_CLIP_H, TextEncoderConfig
 from diffusion.unet.config import Family, UNetConfig, family_config
 from diffusion.vae.model import VAEConfig
+from diffusion.vision.config import VIT_H_14, VIT_L_14, VisionConfig
+from diffusion.vision.keys import open_clip_visual_shapes
 
 logger = logging.getLogger(__name__)
 
-Arch = Literal["sd15", "sd15-inpaint", "sd21", "sd21-v", "sd2-inpaint", "sdxl", "sdxl-refiner"]
+Arch = Literal["sd15", "sd15-inpaint", "sd15-ip2p", "sd21", "sd21-v", "sd2-inpaint", "sdxl",
+               "sdxl-refiner", "sd21-unclip-h", "sd21-unclip-l"]
 ARCHS: tuple[Arch, ...] = (
     "sd15",
     "sd15-inpaint",
+    "sd15-ip2p",
     "sd21",
     "sd21-v",
     "sd2-inpaint",
     "sdxl",
     "sdxl-refiner",
+    "sd21-unclip-h",
+    "sd21-unclip-l",
 )
 WeightDtype = Literal["fp16", "bf16", "fp32"]
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 _FAMILY: dict[Arch, tuple[Family, int]] = {
     "sd15": ("sd1", 4),
     "sd15-inpaint": ("sd1", 9),
+    "sd15-ip2p": ("sd1", 8),  # InstructPix2Pix: latent + the source image's latent
     "sd21": ("sd2", 4),
     "sd21-v": ("sd2", 4),
     "sd2-inpaint": ("sd2", 9),
     "sdxl": ("sdxl", 4),
     "sdxl-refiner": ("sdxl_refiner", 4),
+    "sd21-unclip-h": ("sd2", 4),
+    "sd21-unclip-l": ("sd2", 4),
 }
+# SD2.1 unCLIP: the image tower under embedder.model.visual. (OpenCLIP layout) and the noise
+# augmentor's schedule buffers (the original's persistent ones; ComfyUI recomputes them)
+UNCLIP_VISION: dict[Arch, VisionConfig] = {"sd21-unclip-h": VIT_H_14, "sd21-unclip-l": VIT_L_14}
+TINY_VISION = VisionConfig(width=64, layers=2, heads=1, mlp_width=128, projection_dim=32,
+                           patch_size=8, image_size=32, activation="gelu")
+UNCLIP_VISION_PREFIX = "embedder.model.visual."
+NOISE_AUGMENTOR_BUFFERS = ("betas", "alphas_cumprod", "alphas_cumprod_prev",
+                           "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
+                           "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod",
+                           "sqrt_recipm1_alphas_cumprod")
 _FULL_TEXT: dict[Family, tuple[TextEncoderConfig, ...]] = {
     "sd1": (CLIP_L,),
     "sd2": (OPEN_CLIP_H,),
@@ -101,7 +120,22 @@ def checkpoint_layout(arch: Arch, *, tiny: bool = False) -> CheckpointLayout:
         pooled = texts[-1].projection_dim or texts[-1].width
         unet = _tiny_unet(family, in_channels, context, pooled)
         vae = VAEConfig(ch=32, ch_mult=(1, 1, 2, 2), num_res_blocks=1)
+    if arch in UNCLIP_VISION:  # ADM input: image embedding + noise level embedding
+        unet = unet.replace(adm_in_channels=2 * unclip_vision(arch, tiny=tiny).projection_dim)
     return CheckpointLayout(family, unet, vae, tuple(zip(TEXT_SLOTS[family], texts, strict=True)))
+
+
+def unclip_vision(arch: Arch, *, tiny: bool = False) -> VisionConfig:
+    """The image tower an SD2.1 unCLIP ``arch`` carries."""
+    return TINY_VISION if tiny else UNCLIP_VISION[arch]
+
+
+def _unclip_shapes(arch: Arch, tiny: bool) -> dict[str, tuple[int, ...]]:
+    cfg = unclip_vision(arch, tiny=tiny)
+    visual = open_clip_visual_shapes(cfg.width, cfg.layers, cfg.mlp_width, cfg.projection_dim,
+                                     cfg.patch_size, cfg.num_positions)
+    shapes = {UNCLIP_VISION_PREFIX + k: v for k, v in visual.items()}
+    return shapes | {f"noise_augmentor.{name}": (1000,) for name in NOISE_AUGMENTOR_BUFFERS}
 
 
 def layout_shapes(arch: Arch, *, tiny: bool = False) -> dict[str, tuple[int, ...]]:
@@ -115,6 +149,8 @@ def layout_shapes(arch: Arch, *, tiny: bool = False) -> dict[str, tuple[int, ...
             shapes[key] = (1, text_cfg.max_positions)
     if arch == "sd21-v":
         shapes[V_PRED_KEY] = (0,)
+    if arch in UNCLIP_VISION:
+        shapes |= _unclip_shapes(arch, tiny)
     return shapes
 
 
@@ -187,7 +223,7 @@ def make_checkpoint(
         return out
     torch_dtype = _DTYPES[dtype]
     metadata = {"latentgraph.arch": arch, "latentgraph.seed": str(seed)}
-    if arch == "sd21-v":
+    if arch == "sd21-v" or arch in UNCLIP_VISION:
         metadata["modelspec.prediction_type"] = "v"
     dtypes = {k: _dtype_of(k, torch_dtype) for k in shapes}
     # Widest dtypes first, so every tensor's data offset is aligned to its element size.

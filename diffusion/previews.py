@@ -3,7 +3,9 @@
 ComfyUI's ``latent2rgb`` previewer: each latent channel contributes a fixed RGB vector (its
 ``latent_rgb_factors``, plus a bias for SDXL), applied to the model-space x0 prediction of the
 first sample, then ``(rgb + 1) / 2`` clamped to [0, 1] and quantised to 8 bits. A 64×64 latent
-costs well under a millisecond.
+costs well under a millisecond. The projection has one pixel per latent cell; like ComfyUI's
+previewer, :func:`preview_frame` asks for it to be shown fitted into
+``MAX_PREVIEW_RESOLUTION`` (upscaled by whoever encodes it, only for the previews kept).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ _SDXL_FACTORS = (
 )
 _SDXL_BIAS = (0.1084, -0.0175, -0.0011)
 _NO_BIAS = (0.0, 0.0, 0.0)
+MAX_PREVIEW_RESOLUTION = 512  # ComfyUI's --preview-size default
 
 LATENT_RGB: MappingProxyType[str, tuple[tuple[tuple[float, ...], ...], tuple[float, ...]]] = (
     MappingProxyType({
@@ -60,3 +63,9 @@ def latent_to_rgb(x0: Tensor, family: str) -> Tensor:
 def preview_image(x0: Tensor, family: str) -> Image.Image:
     """:func:`latent_to_rgb` as a PIL image (one pixel per latent cell)."""
     return Image.fromarray(latent_to_rgb(x0, family).numpy())  # mode RGB
+
+
+def preview_frame(x0: Tensor, family: str) -> tuple[str, Image.Image, int]:
+    """ComfyUI's previewer result: ``("JPEG", image, MAX_PREVIEW_RESOLUTION)``, the image to be
+    fitted (up or down) into that size for display."""
+    return "JPEG", preview_image(x0, family), MAX_PREVIEW_RESOLUTION

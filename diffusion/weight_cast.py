@@ -18,7 +18,9 @@ forward, like OpenCLIP's fused ``in_proj_weight``) is converted once, here. The 
 equal a load-time upcast bit for bit (fp16/bf16 -> fp32 is exact), and so do the outputs.
 
 ``compute_dtype_of(module)`` is the dtype inputs should be given in: the module's own
-``compute_dtype`` set here, else the dtype of its first floating parameter.
+``compute_dtype`` set here, else the dtype of its first floating parameter. Inside
+``computing_in(dtype)`` every ``Cast*`` layer computes in ``dtype`` instead (in this thread):
+ComfyUI's manual cast (``ModelComputeDtype``) on a model that keeps half weights.
 """
 
 from __future__ import annotations
@@ -96,46 +98,70 @@ def _input(x: Tensor, dtype: torch.dtype) -> Tensor:
     return x.to(dtype) if x.is_floating_point() and x.dtype != dtype else x
 
 
+_override = threading.local()
+
+
+@contextmanager
+def computing_in(dtype: torch.dtype) -> Iterator[None]:
+    """Every ``Cast*`` layer run in this thread inside the block computes in ``dtype``."""
+    previous = getattr(_override, "dtype", None)
+    _override.dtype = dtype
+    try:
+        yield
+    finally:
+        _override.dtype = previous
+
+
 class _Cast:
     """Mixin state of a ``Cast*`` layer (set by ``cast_weights``)."""
 
     compute_dtype: torch.dtype
     cast_scratch: CastScratch
 
+    @property
+    def active_dtype(self) -> torch.dtype:
+        override: torch.dtype | None = getattr(_override, "dtype", None)
+        return override or self.compute_dtype
+
 
 class CastLinear(nn.Linear, _Cast):
     def forward(self, x: Tensor) -> Tensor:
-        with self.cast_scratch.cast((self.weight, self.bias), self.compute_dtype) as (w, b):
+        dtype = self.active_dtype
+        with self.cast_scratch.cast((self.weight, self.bias), dtype) as (w, b):
             assert w is not None
-            return F.linear(_input(x, self.compute_dtype), w, b)
+            return F.linear(_input(x, dtype), w, b)
 
 
 class CastConv1d(nn.Conv1d, _Cast):
     def forward(self, x: Tensor) -> Tensor:
-        with self.cast_scratch.cast((self.weight, self.bias), self.compute_dtype) as (w, b):
+        dtype = self.active_dtype
+        with self.cast_scratch.cast((self.weight, self.bias), dtype) as (w, b):
             assert w is not None
-            out: Tensor = self._conv_forward(_input(x, self.compute_dtype), w, b)
+            out: Tensor = self._conv_forward(_input(x, dtype), w, b)
             return out
 
 
 class CastConv2d(nn.Conv2d, _Cast):
     def forward(self, x: Tensor) -> Tensor:
-        with self.cast_scratch.cast((self.weight, self.bias), self.compute_dtype) as (w, b):
+        dtype = self.active_dtype
+        with self.cast_scratch.cast((self.weight, self.bias), dtype) as (w, b):
             assert w is not None
-            out: Tensor = self._conv_forward(_input(x, self.compute_dtype), w, b)
+            out: Tensor = self._conv_forward(_input(x, dtype), w, b)
             return out
 
 
 class CastGroupNorm(nn.GroupNorm, _Cast):
     def forward(self, x: Tensor) -> Tensor:
-        with self.cast_scratch.cast((self.weight, self.bias), self.compute_dtype) as (w, b):
-            return F.group_norm(_input(x, self.compute_dtype), self.num_groups, w, b, self.eps)
+        dtype = self.active_dtype
+        with self.cast_scratch.cast((self.weight, self.bias), dtype) as (w, b):
+            return F.group_norm(_input(x, dtype), self.num_groups, w, b, self.eps)
 
 
 class CastLayerNorm(nn.LayerNorm, _Cast):
     def forward(self, x: Tensor) -> Tensor:
-        with self.cast_scratch.cast((self.weight, self.bias), self.compute_dtype) as (w, b):
-            return F.layer_norm(_input(x, self.compute_dtype), self.normalized_shape, w, b,
+        dtype = self.active_dtype
+        with self.cast_scratch.cast((self.weight, self.bias), dtype) as (w, b):
+            return F.layer_norm(_input(x, dtype), self.normalized_shape, w, b,
                                 self.eps)
 
 
@@ -145,7 +171,7 @@ class CastEmbedding(nn.Embedding, _Cast):
     def forward(self, ids: Tensor) -> Tensor:
         rows = F.embedding(ids, self.weight, self.padding_idx, self.max_norm, self.norm_type,
                            self.scale_grad_by_freq, self.sparse)
-        return rows.to(self.compute_dtype)
+        return rows.to(self.active_dtype)
 
 
 CAST_TYPES: dict[type[nn.Module], type[nn.Module]] = {
@@ -229,4 +255,6 @@ def compute_dtype_of(module: nn.Module) -> torch.dtype:
     return torch.get_default_dtype()
 
 
-__all__ = ["CAST_TYPES", "CastReport", "CastScratch", "cast_weights", "compute_dtype_of"]
+__all__ = [
+    "CAST_TYPES", "CastReport", "CastScratch", "cast_weights", "compute_dtype_of", "computing_in",
+]

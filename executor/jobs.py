@@ -64,6 +64,9 @@ class JobOutcome:
     node_errors: dict[str, Any] = field(default_factory=dict)
     interrupted_at: str | None = None
     notes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # why the process running the job died (exit status or signal, and the node), ``None``
+    # when it did not: the queue's poison-job protection counts these
+    crash: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -78,7 +81,7 @@ class JobOutcome:
             "executed": self.executed, "cached": self.cached, "timings": self.timings,
             "failure": None if self.failure is None else self.failure.to_dict(),
             "node_errors": self.node_errors, "interrupted_at": self.interrupted_at,
-            "notes": self.notes,
+            "notes": self.notes, "crash": self.crash,
         }
 
     @classmethod
@@ -98,6 +101,7 @@ class JobOutcome:
             node_errors=dict(data.get("node_errors") or {}),
             interrupted_at=data.get("interrupted_at"),
             notes={k: dict(v) for k, v in (data.get("notes") or {}).items()},
+            crash=data.get("crash"),
         )
 
 

@@ -10,9 +10,14 @@ from typing import TYPE_CHECKING
 from executor.cache import OutputCache, make_cache
 from executor.engine import Engine
 from executor.memory import budget_from_devices
-from nodes.api import Folders, Ports, Registry
+from nodes.api import Folders, ModelFiles, Ports, Registry
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
+    from executor.process_backend import ProcessBackend
+    from executor.worker_supervisor import WorkerSupervisor
+    from latentgraph.worker_main import WorkerSpec
     from nodes.models import ModelFolders
 
 EXTRA_MODEL_PATHS = "extra_model_paths.yaml"
@@ -82,3 +87,46 @@ def build_engine(
         ports = dataclasses.replace(ports, memory=budget_from_devices(ports.devices))
     return Engine(registry, cache if cache is not None else make_cache("bytes"),
                   folders=folders, ports=ports)
+
+
+def start_worker(spec: WorkerSpec) -> WorkerSupervisor:
+    """The supervisor of the worker process built from ``spec``, started now: the worker
+    imports and registers its nodes while the caller builds the server's registry."""
+    from functools import partial
+
+    from executor.worker_supervisor import WorkerSupervisor
+    from latentgraph.worker_main import build_worker
+
+    supervisor = WorkerSupervisor(partial(build_worker, spec))
+    supervisor.start()
+    return supervisor
+
+
+def build_process_backend(supervisor: WorkerSupervisor, registry: Registry, folders: Folders,
+                          model_files: ModelFiles, *, cancel_grace_s: float = 10.0
+                          ) -> ProcessBackend:
+    """The supervised backend: jobs run on the supervisor's worker; prompts are validated
+    here with ``registry`` (the server's, holding the same nodes as the worker's) against the
+    memory of the devices the worker reported."""
+    from executor.process_backend import ProcessBackend
+    from executor.prompt_validator import PromptValidator
+
+    validator = PromptValidator(registry, folders, model_files,
+                                budget_from_devices(supervisor.known_devices))
+    return ProcessBackend(supervisor, validator, cancel_grace_s=cancel_grace_s)
+
+
+def stop_with_app(app: web.Application, backend: ProcessBackend) -> None:
+    """Stop the worker process when the app stops, after its job worker (whose running job
+    is interrupted first, within the backend's cancel grace); from the start of the shutdown
+    on, a worker that ends is not replaced."""
+    import asyncio
+
+    async def retire(_: web.Application) -> None:
+        backend.stop_restarting()
+
+    async def close(_: web.Application) -> None:
+        await asyncio.to_thread(backend.close)
+
+    app.on_shutdown.append(retire)
+    app.on_cleanup.append(close)

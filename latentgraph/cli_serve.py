@@ -4,6 +4,10 @@ The base folder holds ``input/``, ``output/``, ``temp/``, ``user/``, ``models/``
 ``--models-dir``) and the job database ``jobs.db``. The URL is printed once the socket listens.
 SIGINT and SIGTERM stop the server gracefully: the running job is interrupted and put back in
 the queue, pending jobs stay queued.
+
+Nodes run in a supervised worker process (``executor.process_backend``), started with the
+server; ``--in-process`` runs them in the server's process instead (debugging: one process to
+attach to, but a crashing or hanging node then takes the server with it).
 """
 
 from __future__ import annotations
@@ -24,10 +28,13 @@ from nodes.api import Folders, Registry
 if TYPE_CHECKING:  # the server is imported only when serving: `latentgraph run` stays light
     from aiohttp import web
 
+    from executor.worker_supervisor import WorkerSupervisor
+    from nodes.models import ModelFolders
     from server.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
 NODE_PACKS_ENV = "LATENTGRAPH_NODE_PACKS"
+PREVIEW_METHODS = ("none", "auto", "latent2rgb", "taesd")  # server.previews.PREVIEW_METHODS
 TOKEN_ENV = "LATENTGRAPH_TOKEN"  # read by server.security.load_token
 
 
@@ -53,8 +60,8 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                        help="accept state-changing requests from this origin")
     serve.add_argument("--requeue-interrupted", action="store_true",
-                       help="after a crash, run the job that was running again "
-                            "(default: mark it lost)")
+                       help="after a crash of the server or its worker, run the job that "
+                            "was running again, once (default: fail it / mark it lost)")
     serve.add_argument("--history-limit", type=int, default=10_000,
                        help="finished jobs kept (oldest dropped first)")
     serve.add_argument("--max-upload-mb", type=int, default=100,
@@ -69,8 +76,22 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument("--start-empty-if-damaged", action="store_true",
                        help="if the job database is damaged, keep a copy and start with an "
                             "empty one (queue and history are lost) instead of refusing")
+    serve.add_argument("--preview-method", choices=PREVIEW_METHODS, default="none",
+                       help="live sampler previews for every prompt, as ComfyUI: none (a client "
+                            "may still ask per prompt with extra_data.preview_method), auto or "
+                            "latent2rgb (latent→RGB projection); taesd falls back to latent2rgb "
+                            "(no TAESD decoder here)")
+    serve.add_argument("--frontend", choices=("latentgraph", "comfyui"), default="latentgraph",
+                       help="the UI at /: our editor, or the official ComfyUI frontend (install "
+                            "it yourself: pip install comfyui-frontend-package)")
     serve.add_argument("--node-pack", action="append", default=[], metavar="MODULE:FUNCTION",
                        help=f"also register nodes with FUNCTION(registry) (or {NODE_PACKS_ENV})")
+    serve.add_argument("--in-process", action="store_true",
+                       help="run nodes in the server's process, not in a supervised worker "
+                            "process (debugging; a crashing node takes the server down)")
+    serve.add_argument("--cancel-grace", type=float, default=10.0, metavar="SECONDS",
+                       help="after a cancel, how long a node may run on before its worker "
+                            "process is killed and restarted")
 
 
 def parse_size(text: str) -> int:
@@ -102,10 +123,26 @@ def load_node_packs(registry: Registry, specs: list[str]) -> None:
         logger.info("node pack %s loaded", spec)
 
 
+def _frontend(args: argparse.Namespace) -> dict[str, Any]:
+    """The official frontend's folder and the workflow templates, for ``--frontend comfyui``
+    (refused, saying how to install it, when the package is missing)."""
+    if args.frontend != "comfyui":
+        return {}
+    from server.comfy_site import find_comfyui_frontend
+    from server.templates import find_template_folders
+
+    return {"frontend_root": find_comfyui_frontend(),
+            "template_folders": find_template_folders()}
+
+
 def _settings(args: argparse.Namespace) -> ServerSettings:
+    from latentgraph.cli import version
     from server.security import load_token
     from server.settings import ServerSettings
 
+    if args.preview_method == "taesd":
+        logger.warning("--preview-method taesd: latentgraph has no TAESD decoder; previews use "
+                       "the latent→RGB projection (latent2rgb) instead")
     return ServerSettings.under(
         args.base_dir, args.models_dir, host=args.host, port=args.port,
         token=load_token(args.token_file), insecure_no_auth=args.insecure_no_auth,
@@ -114,6 +151,7 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         history_limit=args.history_limit, max_upload_bytes=args.max_upload_mb * 2**20,
         max_body_bytes=args.max_body_mb * 2**20,
         start_empty_if_damaged=args.start_empty_if_damaged,
+        preview_method=args.preview_method, version=version(), **_frontend(args),
     )
 
 
@@ -154,22 +192,67 @@ def _checked_settings(args: argparse.Namespace) -> ServerSettings:
 
 def _build_app(args: argparse.Namespace, settings: ServerSettings, registry: Registry | None
                ) -> tuple[web.Application, ServerSettings]:
-    from executor.cache import make_cache
-    from latentgraph.app import build_engine, build_registry, default_model_folders, model_roots
-    from server.app import create_app
+    from latentgraph.app import build_registry, default_model_folders, model_roots
     from server.settings import MODEL_FOLDERS
 
-    folders = Folders(settings.input_dir, settings.output_dir, settings.temp_dir)
-    model_folders = default_model_folders(folders, settings.models_dir)
-    settings = dataclasses.replace(
-        settings, model_roots=model_roots(model_folders, MODEL_FOLDERS))
-    registry = registry if registry is not None else build_registry(
-        folders, model_folders, noise_compat=args.comfy_noise)
-    packs = [p for p in os.environ.get(NODE_PACKS_ENV, "").split(",") if p]
-    load_node_packs(registry, [*packs, *args.node_pack])
+    packs = (*[p for p in os.environ.get(NODE_PACKS_ENV, "").split(",") if p], *args.node_pack)
+    in_process = args.in_process or registry is not None  # a given registry runs here
+    # the worker starts first: it imports and registers its nodes while this process does
+    supervisor = None if in_process else _start_worker(args, settings, packs)
+    try:
+        folders = Folders(settings.input_dir, settings.output_dir, settings.temp_dir)
+        model_folders = default_model_folders(folders, settings.models_dir)
+        settings = dataclasses.replace(
+            settings, model_roots=model_roots(model_folders, MODEL_FOLDERS))
+        registry = registry if registry is not None else build_registry(
+            folders, model_folders, noise_compat=args.comfy_noise)
+        load_node_packs(registry, list(packs))
+        if supervisor is None:
+            return _in_process_app(args, settings, registry, folders, model_folders), settings
+        return _supervised_app(args, settings, registry, folders, model_folders,
+                               supervisor), settings
+    except BaseException:
+        if supervisor is not None:
+            supervisor.close()
+        raise
+
+
+def _start_worker(args: argparse.Namespace, settings: ServerSettings, packs: tuple[str, ...]
+                  ) -> WorkerSupervisor:
+    from latentgraph.app import start_worker
+    from latentgraph.worker_main import WorkerSpec
+
+    return start_worker(WorkerSpec(
+        settings.input_dir, settings.output_dir, settings.temp_dir, settings.models_dir,
+        args.comfy_noise, packs, args.cache, args.cache_bytes,
+        logging.getLogger().getEffectiveLevel()))
+
+
+def _in_process_app(args: argparse.Namespace, settings: ServerSettings, registry: Registry,
+                    folders: Folders, model_folders: ModelFolders) -> web.Application:
+    from executor.cache import make_cache
+    from latentgraph.app import build_engine
+    from server.app import create_app
+
     cache = make_cache(args.cache, max_bytes=args.cache_bytes)
     engine = build_engine(registry, folders, cache, model_folders=model_folders)
-    return create_app(engine, registry, settings), settings
+    return create_app(engine, registry, settings)
+
+
+def _supervised_app(args: argparse.Namespace, settings: ServerSettings, registry: Registry,
+                    folders: Folders, model_folders: ModelFolders, supervisor: WorkerSupervisor
+                    ) -> web.Application:
+    """The app over the worker process; it stops the worker when it stops."""
+    from latentgraph.app import build_process_backend, stop_with_app
+    from server.app import create_app
+
+    backend = build_process_backend(supervisor, registry, folders, model_folders,
+                                    cancel_grace_s=args.cancel_grace)
+    # the job a shutdown interrupts ends within the cancel grace (its worker killed at worst)
+    grace = max(settings.shutdown_grace_s, args.cancel_grace + 5)
+    app = create_app(backend, registry, dataclasses.replace(settings, shutdown_grace_s=grace))
+    stop_with_app(app, backend)
+    return app
 
 
 def serve_command(args: argparse.Namespace, registry: Registry | None) -> int:

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ARCH_CHOICES = ["sd15", "sd15-inpaint", "sd21", "sd21-v", "sd2-inpaint", "sdxl", "sdxl-refiner"]
+ARCH_CHOICES = ["sd15", "sd15-inpaint", "sd15-ip2p", "sd21", "sd21-v", "sd2-inpaint", "sdxl",
+                "sdxl-refiner", "sd21-unclip-h", "sd21-unclip-l"]
 
 
 def add_make_checkpoint_parser(commands: Any) -> None:

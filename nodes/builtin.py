@@ -11,21 +11,27 @@ from nodes.api import Node, Registry
 from nodes.conditioning import CONDITIONING_NODES
 from nodes.conditioning.area_strength import ConditioningSetAreaStrength
 from nodes.conditioning.inpaint import INPAINT_NODES
+from nodes.conditioning.ip2p import IP2P_NODES
+from nodes.controlnet import CONTROLNET_EXTRAS_MODULES, CONTROLNET_NODES
 from nodes.hooks import HOOK_NODES, HOOKS_EXTRAS_MODULES
 from nodes.images import IMAGE_EXTRAS_MODULES, IMAGE_NODES
+from nodes.ipadapter import IPADAPTER_MODULE, IPADAPTER_NODES
 from nodes.latents import LATENT_CATALOGUE, LATENT_EXTRAS_MODULES, LATENT_NODES
 from nodes.masks import MASK_CATALOGUE, MASK_EXTRAS_MODULES
 from nodes.models import MODEL_EXTRAS_MODULES, MODEL_NODES
 from nodes.models.legacy_loaders import LEGACY_LOADER_NODES
+from nodes.patches import PATCH_EXTRAS_MODULES, PATCH_NODES
 from nodes.primitives import PRIMITIVE_EXTRAS_MODULES, PRIMITIVE_NODES
 from nodes.sampling import SAMPLING_EXTRAS_MODULES, SAMPLING_NODES
 from nodes.vae import VAE_NODES
+from nodes.vision import VISION_NODES
 
 # Node classes of the built-in pack, in palette order.
 BUILTIN_NODES: list[type[Node]] = [
     *IMAGE_NODES, *MASK_CATALOGUE, *MODEL_NODES, *LEGACY_LOADER_NODES, *CONDITIONING_NODES,
-    ConditioningSetAreaStrength, *INPAINT_NODES, *LATENT_NODES, *LATENT_CATALOGUE, *VAE_NODES,
-    *SAMPLING_NODES, *HOOK_NODES, *PRIMITIVE_NODES,
+    ConditioningSetAreaStrength, *INPAINT_NODES, *IP2P_NODES, *LATENT_NODES, *LATENT_CATALOGUE,
+    *VAE_NODES, *SAMPLING_NODES, *PATCH_NODES, *HOOK_NODES, *PRIMITIVE_NODES, *CONTROLNET_NODES,
+    *VISION_NODES, *IPADAPTER_NODES,
 ]
 
 
@@ -46,6 +52,10 @@ EXTRAS_MODULES = {
     **PRIMITIVE_EXTRAS_MODULES,
     **SAMPLING_EXTRAS_MODULES,
     **HOOKS_EXTRAS_MODULES,
+    **PATCH_EXTRAS_MODULES,
+    "InstructPixToPixConditioning": "comfy_extras.nodes_ip2p",
+    **CONTROLNET_EXTRAS_MODULES,
+    **{node.type_name: IPADAPTER_MODULE for node in IPADAPTER_NODES},
 }
 
 

@@ -22,6 +22,7 @@ from torch import Tensor
 from diffusion.guidance import NO_HOOKS, GuidedModel, Guider, ModelHooks
 from diffusion.guidance.adm import AdmKind
 from diffusion.guidance.hooked import HookGroup
+from diffusion.guidance.unclip import NoiseAugmentor
 from diffusion.latent_format import LatentFormat
 from diffusion.memory import ModelHandle
 from diffusion.patching import PatchSet
@@ -94,7 +95,9 @@ class DiffusionModel:
     weight patches (LoRA …) applied when the UNet is made resident (the base module is never
     modified; the manager keeps one patched copy per patch set). ``hooks``: post-CFG functions,
     conditioning modifiers and attention processors applied while it is sampled. A patch node
-    derives a new payload with ``dataclasses.replace``.
+    derives a new payload with ``dataclasses.replace``. ``noise_augmentor``: set for SD2.1
+    unCLIP UNets (an SD2.x UNet with an ADM input), whose ADM input is the noise-augmented CLIP
+    image embedding of unCLIPConditioning.
     """
 
     unet: ModelHandle
@@ -104,12 +107,16 @@ class DiffusionModel:
     in_channels: int = 4
     patches: PatchSet = field(default=PatchSet.EMPTY)
     hooks: ModelHooks = NO_HOOKS
+    noise_augmentor: NoiseAugmentor | None = None
 
     nbytes = 0  # a handle, not weights
 
     @property
     def adm(self) -> AdmKind:
-        """The UNet's ADM input kind (SDXL micro-conditioning) for ``GuidedModel``."""
+        """The UNet's ADM input kind (SDXL micro-conditioning, SD2.1 unCLIP) for
+        ``GuidedModel``."""
+        if self.noise_augmentor is not None:
+            return "unclip"
         return _ADM.get(self.family, "none")
 
     def summary(self) -> str:

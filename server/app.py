@@ -1,5 +1,8 @@
 """The application factory: ``create_app(backend, registry, settings)``.
 
+The UI at ``/`` is our editor, or the official ComfyUI frontend when ``settings.frontend_root``
+names its folder (``server.comfy_site``).
+
 Middlewares (outermost first): ``error_middleware`` (the one place errors become HTTP), then the
 security checks. The worker task, the job store and the websocket sessions live in
 ``cleanup_ctx``: they start with the app and stop gracefully with it (SIGTERM included, via
@@ -17,11 +20,14 @@ from aiohttp import web
 
 from executor.backend import ExecutionBackend
 from nodes.api import Registry
+from server.comfy_site import add_comfy_site, seed_user_folder
 from server.job_queue import JobQueue
 from server.middleware import error_middleware
+from server.previews import PreviewSettings
 from server.redact import PathRedactor
 from server.routes import add_routes
 from server.routes.editor import add_web_routes
+from server.routes.frontend_data import add_template_routes
 from server.routes.info import server_features
 from server.security import check_bind, security_middleware
 from server.settings import ServerSettings
@@ -80,9 +86,16 @@ def create_app(backend: ExecutionBackend, registry: Registry, settings: ServerSe
     app[QUEUE] = queue
     redactor = PathRedactor.for_settings(settings)
     app[REDACTOR] = redactor
-    app[WORKER] = Worker(queue, backend, settings.preview_interval_s, redactor)
+    previews = PreviewSettings(settings.preview_method, settings.preview_interval_s)
+    app[WORKER] = Worker(queue, backend, previews, redactor,
+                         requeue_crashed=settings.on_crash == "requeue")
     app[INSTANCE] = Instance()
     add_routes(app)
-    add_web_routes(app)
+    add_template_routes(app)
+    if settings.frontend_root is not None:  # the official ComfyUI frontend: last, a catch-all
+        add_comfy_site(app, settings.frontend_root)
+        seed_user_folder(settings.user_dir / "default")
+    else:
+        add_web_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     return app

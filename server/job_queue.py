@@ -121,6 +121,22 @@ class JobQueue:
         self._resolve(prompt_id, result.status)
         return remaining
 
+    async def crashed(self, running: RunningJob, result: FinishedJob, *, requeue: bool
+                      ) -> tuple[bool, int]:
+        """The process running the job died: re-queue it once (``requeue``) or write its
+        history entry (the crash is counted in the store, across restarts)."""
+        prompt_id = running.prompt_id
+        try:
+            requeued, remaining = await self.call(self.store.record_crash, prompt_id, result,
+                                                  requeue=requeue)
+        finally:
+            self._forget(prompt_id)
+        if requeued:
+            self._wake.set()
+        else:
+            self._resolve(prompt_id, result.status)
+        return requeued, remaining
+
     async def requeue(self, running: RunningJob) -> int:
         try:
             return await self.call(self.store.requeue, running.prompt_id)

@@ -53,6 +53,7 @@ TERMINAL_STATUSES = (*HISTORY_STATUSES, JobStatus.CANCELLED)
 _PENDING, _RUNNING = PENDING.value, RUNNING.value  # as stored
 _HISTORY = tuple(s.value for s in HISTORY_STATUSES)
 _TERMINAL = tuple(s.value for s in TERMINAL_STATUSES)
+MAX_CRASH_REQUEUES = 1  # a job that crashed its process is re-queued at most once
 SORT_COLUMNS = {"created_at": "create_time", "execution_duration":
                 "COALESCE(end_time - start_time, -1)"}
 
@@ -73,7 +74,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     start_time INTEGER,
     end_time INTEGER,
     done_seq INTEGER,
-    result TEXT
+    result TEXT,
+    crashes INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, number, seq);
 CREATE INDEX IF NOT EXISTS jobs_done ON jobs (done_seq);
@@ -99,6 +101,13 @@ class JobStore:
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Files written before a column existed get it (with its default)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "crashes" not in columns:
+            self._db.execute("ALTER TABLE jobs ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -150,18 +159,48 @@ class JobStore:
             epoch = self._bump(db, "epoch")
             stranded = [r[0] for r in db.execute(
                 "SELECT prompt_id FROM jobs WHERE status = ? ORDER BY number, seq", (_RUNNING,))]
-            for prompt_id in stranded:
-                if on_crash == "requeue":
-                    db.execute("UPDATE jobs SET status = ?, start_time = NULL WHERE prompt_id = ?",
-                               (_PENDING, prompt_id))
-                else:
-                    self._finish(db, prompt_id, _lost_result(prompt_id))
+            requeued = [p for p in stranded if self._crashed(db, p, on_crash == "requeue")]
+            for prompt_id in (p for p in stranded if p not in requeued):
+                self._finish(db, prompt_id, _lost_result(prompt_id, self._crashes(db, prompt_id)))
         if stranded:
-            logger.warning("%d job(s) were running when the server stopped; %s: %s",
-                           len(stranded), "re-queued" if on_crash == "requeue" else "marked lost",
-                           stranded)
+            logger.warning("%d job(s) were running when the server stopped; re-queued: %s; "
+                           "marked lost: %s", len(stranded), requeued,
+                           [p for p in stranded if p not in requeued])
         self.checkpoint("TRUNCATE")
         return instance_id, epoch, stranded
+
+    # -- poison-job protection ------------------------------------------------------------
+    def _crashes(self, db: sqlite3.Connection, prompt_id: str) -> int:
+        row = db.execute("SELECT crashes FROM jobs WHERE prompt_id = ?", (prompt_id,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _crashed(self, db: sqlite3.Connection, prompt_id: str, requeue: bool) -> bool:
+        """Count a crash of a running job; put it back in the queue (at its old place) if
+        ``requeue`` and it never crashed before. Returns whether it was re-queued."""
+        db.execute("UPDATE jobs SET crashes = crashes + 1 WHERE prompt_id = ?", (prompt_id,))
+        if not requeue or self._crashes(db, prompt_id) > MAX_CRASH_REQUEUES:
+            return False
+        db.execute("UPDATE jobs SET status = ?, start_time = NULL WHERE prompt_id = ? AND "
+                   "status = ?", (_PENDING, prompt_id, _RUNNING))
+        return True
+
+    def record_crash(self, prompt_id: str, result: FinishedJob, *, requeue: bool
+                     ) -> tuple[bool, int]:
+        """The process running a job died: count it and re-queue the job once (``requeue``)
+        or finish it with ``result``. Returns (re-queued, jobs queued or running)."""
+        with self._tx() as db:
+            requeued = self._crashed(db, prompt_id, requeue)
+            if not requeued:
+                self._finish(db, prompt_id, result)
+            remaining = self._remaining(db)
+        if remaining == 0:
+            self.checkpoint()
+        return requeued, remaining
+
+    def crashes(self, prompt_id: str) -> int:
+        """How many crashes the job was running during (0 for an unknown job)."""
+        with self._lock:
+            return self._crashes(self._db, prompt_id)
 
     # -- queue ----------------------------------------------------------------------------
     def _remaining(self, db: sqlite3.Connection) -> int:
@@ -332,9 +371,11 @@ def _damaged_result(prompt_id: str, exc: DamagedRecordError) -> FinishedJob:
     return FinishedJob(JobOutcome(prompt_id, JobStatus.FAILED), [], error)
 
 
-def _lost_result(prompt_id: str) -> FinishedJob:
+def _lost_result(prompt_id: str, crashes: int = 1) -> FinishedJob:
     message = ("the server stopped while this job was running (crash or kill); "
                "it was not run again")
+    if crashes > 1:
+        message += f" (it was running during {crashes} crashes)"
     error: dict[str, Any] = {"prompt_id": prompt_id, "node_id": None, "node_type": None,
              "exception_type": "ServerStopped", "exception_message": message,
              "traceback": [], "executed": []}

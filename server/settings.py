@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+COMFYUI_VERSION = "0.3.64"  # the ComfyUI release whose API and nodes we follow
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 CRASH_POLICIES = ("interrupt", "requeue")
 MODEL_FOLDERS = (
@@ -45,6 +46,9 @@ class ServerSettings:
     on_crash: str = "interrupt"
     run_timeout_s: float = 600.0
     preview_interval_s: float = 0.1
+    preview_method: str = "none"  # none|auto|latent2rgb|taesd; a prompt may ask for another
+    frontend_root: Path | None = None  # the official frontend's static folder (None: our editor)
+    template_folders: tuple[Path, ...] = ()  # installed workflow templates (server.templates)
     shutdown_grace_s: float = 30.0
     ws_queue_limit: int = 10_000
     version: str = "0.1.0"

@@ -155,7 +155,10 @@ def salvage_store(source: Path, dest: Path) -> int:
         db.execute("ATTACH DATABASE ? AS rescued", (str(dest),))
         with salvaged(db) as table:
             db.execute("BEGIN")
-            db.execute(f"INSERT INTO rescued.jobs SELECT * FROM {table}")
+            # by name: a file from before a column was added copies with its default
+            names = ", ".join(d[0] for d in db.execute(f"SELECT * FROM {table} LIMIT 0")
+                              .description)
+            db.execute(f"INSERT INTO rescued.jobs ({names}) SELECT {names} FROM {table}")
             copied = int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
             _salvage_meta(db)
             db.execute("COMMIT")

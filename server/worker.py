@@ -4,7 +4,9 @@ Per job: claim it (``status``), run it on the execution backend with a sink that
 events back to the loop, then write the history entry *before* the terminal message, the
 ``status`` showing the new count, and ``executing {node: null}`` — so a client that reacts to
 any of those finds the entry. On shutdown the running job is interrupted and put back in the
-queue at its old place.
+queue at its old place. A job whose outcome reports a crash (the worker process died under it)
+is failed, or re-queued once when ``requeue_crashed``; the store counts its crashes, so a job
+that crashed twice is never run again (a restart of the server included).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from executor.events import Event, JobFailed, NodeProgress
 from executor.jobs import JobOutcome, JobRequest, JobStatus
 from server.finished_job import FinishedJob
 from server.job_queue import JobQueue, RunningJob
-from server.previews import PreviewLimiter
+from server.previews import PreviewSettings
 from server.redact import NO_REDACTION, PathRedactor
 
 logger = logging.getLogger(__name__)
@@ -32,11 +34,13 @@ class Worker:
     """Pulls jobs from the queue and runs them on the execution backend."""
 
     def __init__(self, queue: JobQueue, backend: ExecutionBackend,
-                 preview_interval: float, redactor: PathRedactor = NO_REDACTION) -> None:
+                 previews: PreviewSettings, redactor: PathRedactor = NO_REDACTION, *,
+                 requeue_crashed: bool = False) -> None:
         self.queue = queue
         self.backend = backend
-        self.preview_interval = preview_interval
+        self.previews = previews
         self.redactor = redactor
+        self.requeue_crashed = requeue_crashed  # once; a second crash fails the job
         self.free_flags: dict[str, bool] = {}
         self.stopping = False
 
@@ -57,7 +61,7 @@ class Worker:
             self.apply_free()
 
     def _sink(self, running: RunningJob, loop: asyncio.AbstractEventLoop) -> Any:
-        previews = PreviewLimiter(self.preview_interval)
+        previews = self.previews.limiter(running.record.extra_data)
 
         def sink(event: Event) -> None:  # called on the job's worker thread
             if isinstance(event, NodeProgress):
@@ -107,7 +111,15 @@ class Worker:
             self.queue.broadcast_status(await self.queue.requeue(running))
             logger.info("job %s put back in the queue for the next start", running.prompt_id)
             return
-        remaining = await self.queue.finish(running, finished)
+        if finished.outcome.crash is not None:
+            requeued, remaining = await self.queue.crashed(running, finished,
+                                                           requeue=self.requeue_crashed)
+            if requeued:
+                logger.warning("job %s crashed its worker; re-queued once", running.prompt_id)
+                self.queue.broadcast_status(remaining)
+                return
+        else:
+            remaining = await self.queue.finish(running, finished)
         hub, client_id = self.queue.hub, running.record.client_id
         if running.messages.terminal is not None:
             hub.publish(client_id, running.messages.terminal)

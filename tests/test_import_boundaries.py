@@ -60,9 +60,9 @@ def test_package_imports_flow_one_way(package: str) -> None:
 
 
 # The built-in node pack: what no plugin and no part of the contract may import.
-BUILTIN_PACK = {"nodes.builtin", "nodes.conditioning", "nodes.hooks", "nodes.images",
-                "nodes.latents", "nodes.masks", "nodes.models", "nodes.primitives",
-                "nodes.sampling", "nodes.vae"}
+BUILTIN_PACK = {"nodes.builtin", "nodes.conditioning", "nodes.controlnet", "nodes.hooks",
+                "nodes.images", "nodes.ipadapter", "nodes.latents", "nodes.masks", "nodes.models",
+                "nodes.patches", "nodes.primitives", "nodes.sampling", "nodes.vae", "nodes.vision"}
 
 
 def test_nodes_api_stands_alone() -> None:

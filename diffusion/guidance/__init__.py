@@ -1,6 +1,7 @@
 """Guidance: CONDITIONING entries, classifier-free guidance with area / mask / timestep-range
-composition, SDXL micro-conditioning, inpainting, model hooks, weight hooks on conditioning
-(``hooked``), guiders and the ``sample`` run.
+composition, SDXL micro-conditioning, inpainting and InstructPix2Pix inputs, model hooks (and
+their per-run state and model calls), weight hooks on conditioning (``hooked``), guiders and the
+``sample`` run.
 
 Pure torch; knows nothing of graphs, nodes, JSON or HTTP.
 """
@@ -16,6 +17,8 @@ from diffusion.guidance.cond import (
     Conditioning,
     ControlHook,
     ControlInputs,
+    ControlRun,
+    RunControl,
     replace_all,
 )
 from diffusion.guidance.denoiser import (
@@ -39,17 +42,24 @@ from diffusion.guidance.hooked import (
 )
 from diffusion.guidance.hooks import (
     NO_HOOKS,
+    CFGArgs,
+    CFGFunction,
     CondModifier,
+    ModelAccess,
     ModelHooks,
     PostCFGArgs,
     PostCFGFunction,
     PreCFGArgs,
     PreCFGFunction,
     StepConds,
+    UNetWrapper,
 )
-from diffusion.guidance.inpaint import inpaint_concat, noise_mask_inpaint
+from diffusion.guidance.inpaint import inpaint_concat, ip2p_concat, noise_mask_inpaint
+from diffusion.guidance.mask_hooks import DenoiseMaskFunction, MaskStep
+from diffusion.guidance.model_calls import ModelCalls
 from diffusion.guidance.perp_neg import PerpNegGuider, perp_neg
 from diffusion.guidance.resolve import ModelInputs, ResolvedCond, resolve_conditioning
+from diffusion.guidance.run_state import RunBound, RunState
 from diffusion.guidance.sample import ProgressCallback, sample
 from diffusion.guidance.shapes import reshape_mask
 
@@ -69,8 +79,18 @@ __all__ = [
     "DualCFGGuider",
     "PerpNegGuider",
     "UncondGuider",
+    "CFGArgs",
+    "CFGFunction",
     "CondModifier",
+    "DenoiseMaskFunction",
     "Guider",
+    "MaskStep",
+    "ModelAccess",
+    "ModelCalls",
+    "RunBound",
+    "RunState",
+    "UNetWrapper",
+    "ip2p_concat",
     "ModelHooks",
     "StepConds",
     "Area",
@@ -79,6 +99,8 @@ __all__ = [
     "Conditioning",
     "ControlHook",
     "ControlInputs",
+    "ControlRun",
+    "RunControl",
     "GuidedModel",
     "ModelInputs",
     "PostCFGArgs",

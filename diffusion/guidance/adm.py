@@ -5,6 +5,10 @@ embeddings of (height, width, crop_h, crop_w, target_height, target_width); refi
 (height, width, crop_h, crop_w, aesthetic_score). Width/height default to the latent size x 8
 (what a plain CLIPTextEncode gives), targets to width/height, the aesthetic score to 6 for the
 positive side and 2.5 for the negative.
+
+unCLIP conditioning (``diffusion.guidance.unclip``): an SD2.1 unCLIP model (``"unclip"``) takes
+the noise-augmented image embeddings (zeros without them) as its whole ADM input; SDXL and the
+refiner take them in place of the pooled text embedding (Revision).
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import torch
 from torch import Tensor
 
 from diffusion.guidance.cond import Cond
+from diffusion.guidance.unclip import AdmNoise, unclip_adm, zero_adm
 from diffusion.unet.model import sdxl_adm
 
-AdmKind = Literal["none", "sdxl", "sdxl_refiner"]
+AdmKind = Literal["none", "sdxl", "sdxl_refiner", "unclip"]
 Side = Literal["positive", "negative"]
 
 REFINER_AESTHETIC_POSITIVE = 6.0
@@ -43,19 +48,36 @@ def sdxl_micro_conditions(
 
 
 def encode_adm(
-    cond: Cond, kind: AdmKind, side: Side, latent_height: int, latent_width: int
+    cond: Cond, kind: AdmKind, side: Side, latent_height: int, latent_width: int,
+    noise: AdmNoise | None = None,
 ) -> Tensor | None:
-    """The (b, pooled + 256 * n) ADM vector of ``cond``, or None for models without ADM."""
+    """The (b, adm) ADM vector of ``cond``, or None for models without ADM. ``noise`` (the
+    model's unCLIP noise augmentation and the run's seed) is needed by ``"unclip"`` models and
+    by SDXL entries with unCLIP conditioning."""
     if kind not in get_args(AdmKind):
         raise ValueError(f"adm must be one of {get_args(AdmKind)}, got {kind!r}")
     if kind == "none":
         return None
-    if cond.pooled_output is None:
+    if kind == "unclip":
+        noise = _need_noise(noise, kind)
+        return unclip_adm(cond.unclip, noise) if cond.unclip else zero_adm(noise)
+    if cond.unclip:
+        noise = _need_noise(noise, kind)
+        pooled = unclip_adm(cond.unclip, noise)[:, :noise.augmentor.dim]  # (1, 1280)
+    elif cond.pooled_output is None:
         raise ValueError(
             f"adm={kind!r} needs pooled_output on every conditioning entry; got None "
             "(encode the prompt with the model's CLIP, or use ConditioningZeroOut)"
         )
-    pooled = cond.pooled_output.float()  # (b, P)
+    else:
+        pooled = cond.pooled_output.float()  # (b, P)
     values = sdxl_micro_conditions(cond, kind, side, latent_height, latent_width)
     micro = [torch.full((pooled.shape[0],), v, device=pooled.device) for v in values]
     return sdxl_adm(pooled, micro)  # (b, P + 256 * len(values))
+
+
+def _need_noise(noise: AdmNoise | None, kind: AdmKind) -> AdmNoise:
+    if noise is None:
+        raise ValueError(f"adm={kind!r}: unCLIP conditioning needs the model's noise "
+                         "augmentation and the run's seed (GuidedModel.adm_noise), got None")
+    return noise

@@ -176,23 +176,31 @@ def _add(a: Tensor | None, b: Tensor | None) -> Tensor | None:
     return a if b is None else a + b
 
 
+def _merge_lists(a: Sequence[Tensor | None], b: Sequence[Tensor | None]
+                 ) -> tuple[Tensor | None, ...]:
+    """Element-wise sum; the shorter list counts as padded with None."""
+    longest = max(len(a), len(b))
+    padded_a = [*a, *([None] * (longest - len(a)))]
+    padded_b = [*b, *([None] * (longest - len(b)))]
+    return tuple(_add(x, y) for x, y in zip(padded_a, padded_b, strict=True))
+
+
 def merge_residuals(parts: Sequence[UNetResiduals]) -> UNetResiduals | None:
     """The sum of several hooks' residuals (ComfyUI chains ControlNets by adding outputs)."""
     if not parts:
         return None
-    skips: list[Tensor | None] = list(parts[0].skips)
+    skips: Sequence[Tensor | None] = parts[0].skips
+    inputs: Sequence[Tensor | None] = parts[0].inputs
     middle = parts[0].middle
     for part in parts[1:]:
-        if not skips:
-            skips = list(part.skips)
-        elif part.skips:
-            if len(part.skips) != len(skips):
-                raise ValueError(
-                    f"control hooks returned {len(skips)} and {len(part.skips)} skip residuals"
-                )
-            skips = [_add(a, b) for a, b in zip(skips, part.skips, strict=True)]
+        if skips and part.skips and len(part.skips) != len(skips):
+            raise ValueError(
+                f"control hooks returned {len(skips)} and {len(part.skips)} skip residuals"
+            )
+        skips = _merge_lists(skips, part.skips)
+        inputs = _merge_lists(inputs, part.inputs)
         middle = _add(middle, part.middle)
-    return UNetResiduals(skips=tuple(skips), middle=middle)
+    return UNetResiduals(skips=tuple(skips), middle=middle, inputs=tuple(inputs))
 
 
 def _control_residuals(

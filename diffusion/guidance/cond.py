@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
 from diffusion.guidance.hooked import HookGroup
+from diffusion.sampling.model_sampling import ModelSampling
 from diffusion.unet.hooks import UNetResiduals
 
 
@@ -84,6 +86,44 @@ class ControlHook(Protocol):
 
 
 @dataclass(frozen=True, eq=False)
+class ControlRun:
+    """The sampling run a control source joins: the model's noise schedule (timestep windows,
+    input scaling), the UNet's compute dtype and the UNet itself (a Control-LoRA rebuilds its
+    ControlNet from the UNet's weights; None when the run has no module to offer)."""
+
+    model_sampling: ModelSampling
+    dtype: torch.dtype | None = None
+    unet: nn.Module | None = None
+
+
+@runtime_checkable
+class RunControl(Protocol):
+    """A control source that prepares itself once per sampling run (ComfyUI's ``pre_run``):
+    ``bind`` returns the hook the run calls. The same source object on several entries is bound
+    once per run, so those entries still batch together; per-run caches (resized hints, adapter
+    features, a rebuilt ControlNet) live in the bound hook and end with the run."""
+
+    def bind(self, run: ControlRun) -> ControlHook: ...
+
+
+@dataclass(frozen=True, eq=False)
+class UnclipEntry:
+    """One unCLIPConditioning: CLIP vision image embeddings (n, D), how strongly they
+    condition and how much noise augmentation they get (0..1)."""
+
+    image_embeds: Tensor
+    strength: float
+    noise_augmentation: float
+
+    def __post_init__(self) -> None:
+        if self.image_embeds.ndim != 2:
+            raise ValueError(f"image_embeds must be (n, D), got {tuple(self.image_embeds.shape)}")
+        if not 0.0 <= self.noise_augmentation <= 1.0:
+            raise ValueError(f"noise_augmentation must be in [0, 1], got "
+                             f"{self.noise_augmentation!r}")
+
+
+@dataclass(frozen=True, eq=False)
 class Cond:
     """One conditioning entry.
 
@@ -95,13 +135,16 @@ class Cond:
     SDXL: width/height default to the latent size x 8 (None = that default), crop 0,
     target = width/height; refiner: aesthetic_score defaults to 6 (positive) / 2.5 (negative).
     concat_latent_image / concat_mask: per-entry inpaint-model inputs (InpaintModelConditioning);
-    by default the sampled latent and its noise mask are used. control: residual hooks.
+    by default the sampled latent and its noise mask are used. control: residual hooks
+    (ControlNets, T2I-Adapters; ``RunControl`` sources are bound once per sampling run).
     hooks: weight hooks the entry is evaluated with (``diffusion.guidance.hooked``; None or an
     empty group: the plain model). default: a default entry (ConditioningSetDefaultCombine),
     used only where the side's other active entries leave weight below 1 (``defaults``).
     clip_start_percent / clip_end_percent: the keyframe range a scheduled CLIP encoded this
     entry for (SetClipHooks with schedule_clip); the entry is active only where both its own
     range and this one hold.
+    unclip: unCLIP image conditioning (unCLIPConditioning), in the order applied: SD2.1
+    unCLIP's ADM input, SDXL's pooled input (Revision); other models ignore it, as ComfyUI.
     """
 
     cross_attn: Tensor
@@ -122,11 +165,12 @@ class Cond:
     aesthetic_score: float | None = None
     concat_latent_image: Tensor | None = None
     concat_mask: Tensor | None = None
-    control: tuple[ControlHook, ...] = ()
+    control: tuple[ControlHook | RunControl, ...] = ()
     hooks: HookGroup | None = None
     default: bool = False
     clip_start_percent: float | None = None
     clip_end_percent: float | None = None
+    unclip: tuple[UnclipEntry, ...] = ()
 
     def __post_init__(self) -> None:
         if self.cross_attn.ndim != 3:
@@ -148,6 +192,9 @@ class Cond:
                              f"{self.clip_start_percent!r} and {self.clip_end_percent!r}")
         if not isinstance(self.control, tuple):
             raise TypeError(f"control must be a tuple of hooks, got {type(self.control).__name__}")
+        if not isinstance(self.unclip, tuple):
+            raise TypeError(f"unclip must be a tuple of UnclipEntry, got "
+                            f"{type(self.unclip).__name__}")
         if self.hooks is not None and not isinstance(self.hooks, HookGroup):
             raise TypeError(f"hooks must be a HookGroup or None, got {type(self.hooks).__name__}")
 
@@ -163,8 +210,9 @@ class Cond:
     def nbytes(self) -> int:
         """Bytes of the tensors this entry holds (for the output cache's byte budget)."""
         tensors = (self.cross_attn, self.pooled_output, self.mask, self.concat_latent_image,
-                   self.concat_mask)
-        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+                   self.concat_mask, *(u.image_embeds for u in self.unclip))
+        own = sum(t.numel() * t.element_size() for t in tensors if t is not None)
+        return own + sum(int(getattr(c, "nbytes", 0)) for c in self.control)
 
 
 Conditioning = tuple[Cond, ...]

@@ -26,6 +26,7 @@ from diffusion.guidance.cond import Cond
 from diffusion.guidance.denoiser import cfg_function
 from diffusion.guidance.guided_model import GuidedModel
 from diffusion.guidance.guider import model_sides
+from diffusion.guidance.model_calls import ModelCalls
 from diffusion.sampling.model_sampling import Denoiser
 from diffusion.sampling.uncond import UncondTap
 
@@ -51,7 +52,9 @@ class DualCFGGuider:
 
     def skipped(self, tap: UncondTap | None) -> tuple[int, ...]:
         """Sides the regular style leaves out (never with a tap, never when nested)."""
-        if tap is not None or self.nested or not math.isclose(self.cfg_cond2_negative, 1.0):
+        if tap is not None or self.nested or self.model.hooks.needs_uncond:
+            return ()
+        if not math.isclose(self.cfg_cond2_negative, 1.0):
             return ()
         return (NEGATIVE, MIDDLE) if math.isclose(self.cfg_conds, 1.0) else (NEGATIVE,)
 
@@ -61,15 +64,21 @@ class DualCFGGuider:
         sides: tuple[tuple[Sequence[Cond], Side], ...] = (
             (self.cond1, "positive"), (self.cond2, "negative"), (self.negative, "negative"))
         evaluate = model_sides(self.model, sides, latent, mask, self.max_batch_area, (2, 1, 0))
-        post = self.model.hooks.post_cfg
+        hooks = evaluate.hooks
         skip = self.skipped(tap)
+        # the post-CFG functions' (cond, uncond): (positive, middle) nested, else (middle, negative)
+        calls = (ModelCalls(evaluate, POSITIVE, MIDDLE) if self.nested else
+                 ModelCalls(evaluate, None if MIDDLE in skip else MIDDLE,
+                            None if NEGATIVE in skip else NEGATIVE))
 
         def denoise(x: Tensor, sigma: Tensor, **_extra: Any) -> Tensor:
             neg, mid, pos = evaluate(x, sigma, skip)
             if self.nested:
-                text = cfg_function(pos, mid, self.cfg_conds, x, sigma, post, tap)
+                text = cfg_function(pos, mid, self.cfg_conds, x, sigma, hooks.post_cfg, tap,
+                                    custom=hooks.cfg, model=calls)
                 return neg + self.cfg_cond2_negative * (text - neg)
-            guided = cfg_function(mid, neg, self.cfg_cond2_negative, x, sigma, post, tap)
+            guided = cfg_function(mid, neg, self.cfg_cond2_negative, x, sigma, hooks.post_cfg,
+                                  tap, custom=hooks.cfg, model=calls)
             return guided + (pos - mid) * self.cfg_conds
 
         return denoise

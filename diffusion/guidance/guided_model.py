@@ -9,6 +9,7 @@ import torch
 from diffusion.guidance.adm import AdmKind
 from diffusion.guidance.denoiser import UNetFn, UNetProvider
 from diffusion.guidance.hooks import NO_HOOKS, ModelHooks
+from diffusion.guidance.unclip import AdmNoise
 from diffusion.latent_format import LatentFormat
 from diffusion.sampling.model_sampling import ModelSampling
 from diffusion.unet.config import SDXL_ADM_CHANNELS, SDXL_REFINER_ADM_CHANNELS
@@ -16,16 +17,20 @@ from diffusion.unet.model import UNetModel
 from diffusion.weight_cast import compute_dtype_of
 
 INPAINT_EXTRA_CHANNELS = 5  # mask + masked-image latent
+IP2P_EXTRA_CHANNELS = 4  # InstructPix2Pix: the source image's latent
 
 
 @dataclass(frozen=True, eq=False)
 class GuidedModel:
     """The network, its noise schedule and latent scale, its ADM kind, whether it is a 9-channel
-    inpainting model, its compute dtype (None: inputs as they are) and its hooks.
+    inpainting model, its compute dtype (None: inputs as they are), its hooks, and whether it is
+    an 8-channel InstructPix2Pix model.
 
     ``unet_for(active)`` gives the network patched by a conditioning entry's weight hooks at
     their current strengths (``diffusion.guidance.hooked``); None refuses hooked entries (a
-    run that has some must say which weights they mean). ``unet`` serves every other entry."""
+    run that has some must say which weights they mean). ``unet`` serves every other entry.
+    ``adm_noise``: the unCLIP noise augmentation and the run's seed, for entries with unCLIP
+    conditioning (SD2.1 unCLIP always needs it; None refuses such entries)."""
 
     unet: UNetFn
     model_sampling: ModelSampling
@@ -35,6 +40,8 @@ class GuidedModel:
     dtype: torch.dtype | None = None
     hooks: ModelHooks = NO_HOOKS
     unet_for: UNetProvider | None = None
+    ip2p_concat: bool = False
+    adm_noise: AdmNoise | None = None
 
     @classmethod
     def from_unet(
@@ -45,9 +52,11 @@ class GuidedModel:
         adm: AdmKind | None = None,
         hooks: ModelHooks = NO_HOOKS,
         unet_for: UNetProvider | None = None,
+        adm_noise: AdmNoise | None = None,
     ) -> GuidedModel:
-        """ADM kind, inpaint concat and compute dtype read from the module (full-size ADM
-        widths are recognised; pass ``adm`` for other widths)."""
+        """ADM kind, concat input (5 extra channels: inpainting, 4: InstructPix2Pix) and compute
+        dtype read from the module (full-size ADM widths are recognised; pass ``adm`` for other
+        widths)."""
         cfg = unet.config
         if adm is None:
             known: dict[int | None, AdmKind] = {
@@ -61,11 +70,12 @@ class GuidedModel:
                 )
             adm = known[cfg.adm_in_channels]
         extra = cfg.in_channels - cfg.out_channels
-        if extra not in (0, INPAINT_EXTRA_CHANNELS):
+        if extra not in (0, INPAINT_EXTRA_CHANNELS, IP2P_EXTRA_CHANNELS):
             raise ValueError(
                 f"in_channels={cfg.in_channels} with out_channels={cfg.out_channels}: "
-                f"expected equal or {INPAINT_EXTRA_CHANNELS} more (inpainting)"
+                f"expected equal, {INPAINT_EXTRA_CHANNELS} more (inpainting) or "
+                f"{IP2P_EXTRA_CHANNELS} more (InstructPix2Pix)"
             )
         dtype = compute_dtype_of(unet)  # fp32 for half weights upcast per layer
         return cls(unet, model_sampling, latent_format, adm, extra == INPAINT_EXTRA_CHANNELS,
-                   dtype, hooks, unet_for)
+                   dtype, hooks, unet_for, extra == IP2P_EXTRA_CHANNELS, adm_noise)

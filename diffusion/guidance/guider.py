@@ -15,8 +15,9 @@ from typing import Protocol, runtime_checkable
 from torch import Tensor
 
 from diffusion.guidance.adm import Side
+from diffusion.guidance.apply_model import ModelApplier
 from diffusion.guidance.cond import Cond
-from diffusion.guidance.denoiser import guided_denoiser, hooked_apply_models, make_apply_model
+from diffusion.guidance.denoiser import guided_denoiser
 from diffusion.guidance.guided_model import GuidedModel
 from diffusion.guidance.sides import SideEvaluator, SideInputs, side_evaluator
 from diffusion.sampling.model_sampling import Denoiser
@@ -51,14 +52,14 @@ def model_sides(
     max_batch_area: int | None = None,
     order: Sequence[int] | None = None,
 ) -> SideEvaluator:
-    """The evaluator of ``sides`` of ``model`` for a run over ``latent`` (``side_evaluator``)."""
+    """The evaluator of ``sides`` of ``model`` for a run over ``latent`` (``side_evaluator``),
+    with the model's hooks bound for this run (the evaluator's ``hooks``: use those, not the
+    model's, for the rest of the run)."""
     inputs = SideInputs(latent.shape, model.adm, model.inpaint_concat, latent, mask,
-                        model.latent_format.process_in, max_batch_area, model.dtype)
-    apply = make_apply_model(model.unet, model.model_sampling, model.dtype, model.hooks)
-    apply_for = hooked_apply_models(model.unet_for, model.model_sampling, model.dtype,
-                                    model.hooks)
-    return side_evaluator(apply, model.model_sampling, sides, inputs, model.hooks, order,
-                          apply_for)
+                        model.latent_format.process_in, max_batch_area, model.dtype,
+                        model.ip2p_concat, model.adm_noise)
+    applier = ModelApplier(model.unet, model.model_sampling, model.dtype, model.unet_for)
+    return side_evaluator(applier, sides, inputs, model.hooks.for_run(), order)
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,6 +98,8 @@ class CFGGuider:
             dtype=model.dtype,
             uncond_tap=tap,
             unet_for=model.unet_for,
+            ip2p_concat=model.ip2p_concat,
+            adm_noise=model.adm_noise,
         )
 
 

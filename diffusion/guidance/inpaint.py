@@ -1,5 +1,6 @@
-"""Inpainting: the noise-mask wrapper (ComfyUI's ``KSamplerX0Inpaint``) and the 9-channel
-inpainting models' concat input (``BaseModel.concat_cond`` with keys ``mask``, ``masked_image``).
+"""Inpainting: the noise-mask wrapper (ComfyUI's ``KSamplerX0Inpaint``, with the model's
+denoise-mask function), the 9-channel inpainting models' concat input (``BaseModel.concat_cond``
+with keys ``mask``, ``masked_image``) and the 8-channel InstructPix2Pix models' (``IP2P``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from diffusion.guidance.mask_hooks import DenoiseMaskFunction, MaskStep
 from diffusion.guidance.shapes import resize_to_batch_size, upscale_center
 from diffusion.sampling.model_sampling import Denoiser, ModelSampling
 
@@ -67,26 +69,47 @@ def inpaint_concat(
     return torch.cat([mask.to(image), image], dim=1)  # (B, 5, H, W)
 
 
+def ip2p_concat(noise_shape: tuple[int, ...], image: Tensor | None) -> Tensor:
+    """The (B, 4, H, W) extra input of an 8-channel InstructPix2Pix UNet: the entry's
+    ``concat_latent_image`` (a raw VAE latent, as ComfyUI passes it) resized (center crop +
+    bilinear) to the latent and to its batch; zeros without one."""
+    if image is None:
+        return torch.zeros(noise_shape)
+    if tuple(image.shape[1:]) != tuple(noise_shape[1:]):
+        image = upscale_center(image, noise_shape[2], noise_shape[3])  # (b, 4, H, W)
+    return resize_to_batch_size(image, noise_shape[0])  # (B, 4, H, W)
+
+
 def noise_mask_inpaint(
     denoiser: Denoiser,
     model_sampling: ModelSampling,
     latent_image: Tensor,
     noise: Tensor,
     denoise_mask: Tensor,
+    mask_function: DenoiseMaskFunction | None = None,
+    sigmas: Tensor | None = None,
 ) -> Denoiser:
     """ComfyUI's ``KSamplerX0Inpaint``: before every model call the kept region (mask 0) of x is
     replaced by the input latent noised to the current sigma, ``latent + noise * sigma``, and the
     denoised output there is the input latent itself.
 
     latent_image: model-space latent (B, C, H, W); noise: the unscaled initial noise;
-    denoise_mask: (B, C, H, W), 1 = regenerate, 0 = keep.
+    denoise_mask: (B, C, H, W), 1 = regenerate, 0 = keep. ``mask_function`` (a model's
+    denoise-mask hook, e.g. Differential Diffusion) gives the mask used at each call from the
+    call's sigma and the run's schedule ``sigmas``.
     """
-    keep = 1.0 - denoise_mask
+    if mask_function is not None and sigmas is None:
+        raise ValueError("noise_mask_inpaint: a mask_function needs the run's sigmas")
 
     def denoise(x: Tensor, sigma: Tensor, **extra: Any) -> Tensor:
+        mask = denoise_mask
+        if mask_function is not None:
+            assert sigmas is not None
+            mask = mask_function(MaskStep(sigma, denoise_mask, sigmas, model_sampling))
+        keep = 1.0 - mask
         noised = model_sampling.noise_scaling(sigma, noise, latent_image)
-        x = x * denoise_mask + noised * keep
+        x = x * mask + noised * keep
         out = denoiser(x, sigma, **extra)
-        return out * denoise_mask + latent_image * keep
+        return out * mask + latent_image * keep
 
     return denoise

@@ -6,7 +6,9 @@ negative directions are ``p = P - E`` and ``n = N - E``; only the part of n perp
 is pushed away from: ``E + cfg * (p - neg_scale * (n - <n, p> / |p|^2 * p))``. As in ComfyUI the
 projection is taken over the whole batch (one dot product, not one per sample). The post-CFG
 functions see N as the unconditional prediction. When ``neg_scale`` is 0 the negative side is
-skipped, and when cfg is also 1 the empty side too (unless a CFG++ sampler records uncond).
+skipped, and when cfg is also 1 the empty side too (unless a CFG++ sampler records uncond or a
+model hook needs it). ``perp_neg`` is also the maths of the Perp-Neg MODEL patch
+(``diffusion.model_patches``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from diffusion.guidance.cond import Cond
 from diffusion.guidance.denoiser import post_cfg
 from diffusion.guidance.guided_model import GuidedModel
 from diffusion.guidance.guider import model_sides
+from diffusion.guidance.model_calls import ModelCalls
 from diffusion.sampling.model_sampling import Denoiser
 from diffusion.sampling.uncond import UncondTap
 
@@ -57,7 +60,9 @@ class PerpNegGuider:
         return self._denoiser(latent, mask, tap)
 
     def skipped(self, tap: UncondTap | None) -> tuple[int, ...]:
-        if tap is not None or not math.isclose(self.neg_scale, 0.0):
+        if tap is not None or self.model.hooks.needs_uncond:
+            return ()
+        if not math.isclose(self.neg_scale, 0.0):
             return ()
         return (NEGATIVE, EMPTY) if math.isclose(self.cfg, 1.0) else (NEGATIVE,)
 
@@ -67,12 +72,13 @@ class PerpNegGuider:
         sides: tuple[tuple[Sequence[Cond], Side], ...] = (
             (self.positive, "positive"), (self.empty, "negative"), (self.negative, "negative"))
         evaluate = model_sides(self.model, sides, latent, mask, self.max_batch_area, (0, 2, 1))
-        functions = self.model.hooks.post_cfg
+        functions = evaluate.hooks.post_cfg
         skip = self.skipped(tap)
+        calls = ModelCalls(evaluate, POSITIVE, None if NEGATIVE in skip else NEGATIVE)
 
         def denoise(x: Tensor, sigma: Tensor, **_extra: Any) -> Tensor:
             pos, neg, empty = evaluate(x, sigma, skip)
             result = perp_neg(pos, neg, empty, self.neg_scale, self.cfg)
-            return post_cfg(result, pos, neg, self.cfg, x, sigma, functions, tap)
+            return post_cfg(result, pos, neg, self.cfg, x, sigma, functions, tap, model=calls)
 
         return denoise

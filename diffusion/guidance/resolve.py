@@ -19,9 +19,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from diffusion.guidance.adm import AdmKind, Side, encode_adm
-from diffusion.guidance.cond import AreaPercentage, Cond, ControlHook
+from diffusion.guidance.cond import AreaPercentage, Cond, ControlHook, ControlRun, RunControl
 from diffusion.guidance.hooked import HookGroup
-from diffusion.guidance.inpaint import inpaint_concat
+from diffusion.guidance.inpaint import inpaint_concat, ip2p_concat
+from diffusion.guidance.unclip import AdmNoise
 from diffusion.sampling.model_sampling import ModelSampling
 
 AreaTuple = tuple[int, int, int, int]
@@ -56,6 +57,31 @@ class ModelInputs:
     latent_image: Tensor | None = None  # model space (B, C, H, W), for the inpaint concat
     denoise_mask: Tensor | None = None  # prepared noise mask (B, C, H, W)
     process_in: Callable[[Tensor], Tensor] | None = None  # for per-entry concat latents
+    ip2p_concat: bool = False  # an InstructPix2Pix UNet (its concat: the entry's image latent)
+    control_run: ControlRun | None = None  # what run-bound control sources (ControlNets) need
+    adm_noise: AdmNoise | None = None  # unCLIP noise augmentation and the run's seed
+
+
+BoundControls = dict[int, tuple[RunControl, ControlHook]]
+"""One run's bound control sources by ``id`` (the source is kept so its id stays its own)."""
+
+
+def bind_controls(control: Sequence[ControlHook | RunControl], run: ControlRun | None,
+                  bound: BoundControls) -> tuple[ControlHook, ...]:
+    """The entry's hooks for this run: ``RunControl`` sources bound (each once per run, so
+    entries sharing one still share its hook), plain hooks as they are."""
+    out: list[ControlHook] = []
+    for source in control:
+        if not isinstance(source, RunControl):
+            out.append(source)
+            continue
+        if run is None:
+            raise ValueError(f"conditioning carries {source!r}, which needs the sampling run "
+                             "(ModelInputs.control_run) to bind it")
+        if id(source) not in bound:
+            bound[id(source)] = (source, source.bind(run))
+        out.append(bound[id(source)][1])
+    return tuple(out)
 
 
 def mask_bounds(mask: Tensor) -> AreaTuple:
@@ -102,9 +128,11 @@ def _model_conds(
     cond: Cond, side: Side, inputs: ModelInputs
 ) -> tuple[Tensor | None, Tensor | None]:
     _, _, height, width = inputs.latent_shape
-    y = encode_adm(cond, inputs.adm, side, height, width)
+    y = encode_adm(cond, inputs.adm, side, height, width, inputs.adm_noise)
     concat = None
-    if inputs.inpaint_concat:
+    if inputs.ip2p_concat:
+        concat = ip2p_concat(inputs.latent_shape, cond.concat_latent_image)
+    elif inputs.inpaint_concat:
         if inputs.latent_image is None:
             raise ValueError("inpaint_concat=True needs latent_image (the model-space latent)")
         concat = inpaint_concat(
@@ -119,9 +147,11 @@ def _model_conds(
 
 
 def resolve_cond(
-    cond: Cond, side: Side, model_sampling: ModelSampling, inputs: ModelInputs
+    cond: Cond, side: Side, model_sampling: ModelSampling, inputs: ModelInputs,
+    bound: BoundControls | None = None,
 ) -> ResolvedCond:
-    """One entry resolved for a run on a latent of ``inputs.latent_shape``."""
+    """One entry resolved for a run on a latent of ``inputs.latent_shape``; ``bound`` shares
+    the run's bound control sources between entries (None: this entry's own)."""
     _, _, height, width = inputs.latent_shape
     area, mask = _resolve_placement(cond, height, width)
     y, concat = _model_conds(cond, side, inputs)
@@ -136,7 +166,7 @@ def resolve_cond(
         mask_strength=cond.mask_strength,
         sigma_start=model_sampling.percent_to_sigma(start),
         sigma_end=model_sampling.percent_to_sigma(end),
-        control=cond.control,
+        control=bind_controls(cond.control, inputs.control_run, {} if bound is None else bound),
         hooks=cond.hooks or None,
         default=cond.default,
     )
@@ -181,10 +211,13 @@ def resolve_sides(
     sides: Sequence[tuple[Sequence[Cond], Side]],
     model_sampling: ModelSampling,
     inputs: ModelInputs,
+    bound: BoundControls | None = None,
 ) -> list[list[ResolvedCond]]:
     """Each side's entries resolved, then every area entry mirrored onto every other side, in
-    ComfyUI's order (side by side, entry by entry, mirrors added earlier included)."""
-    resolved = [[resolve_cond(c, side, model_sampling, inputs) for c in conds]
+    ComfyUI's order (side by side, entry by entry, mirrors added earlier included); ``bound``:
+    the run's bound control sources (None: fresh)."""
+    bound = {} if bound is None else bound
+    resolved = [[resolve_cond(c, side, model_sampling, inputs, bound) for c in conds]
                 for conds, side in sides]
     for k, entries in enumerate(resolved):
         for rc in list(entries):

@@ -98,8 +98,9 @@ def sample(
 
     ``noise`` draws the initial noise (``batch_index``: each sample's position in the original
     batch) and its seed seeds the sampler's per-step noise. ``mask``: (H, W) / (B, H, W) at any
-    size, 1 = regenerate; the kept region comes back bit-equal to the input. Empty ``sigmas``
-    (an empty step window) return ``latent`` itself.
+    size, 1 = regenerate; the kept region comes back bit-equal to the input, unless the model
+    has a denoise-mask hook (Differential Diffusion), which decides each step what is kept.
+    Empty ``sigmas`` (an empty step window) return ``latent`` itself.
     """
     _check(latent, sigmas)
     if sigmas.numel() == 0:
@@ -114,15 +115,19 @@ def sample(
         latent_in = _to_model_space(model, raw)
         tap = UncondTap() if sampler.needs_uncond else None
         denoiser = _guided(guider, sampler, latent_in, prepared, tap)
+        mask_function = model.hooks.denoise_mask
         if prepared is not None:
             inpaint_noise = _inpaint_noise(start_noise, noise.seed, sampler.inpaint_fresh_noise)
-            denoiser = noise_mask_inpaint(denoiser, ms, latent_in, inpaint_noise, prepared)
+            denoiser = noise_mask_inpaint(denoiser, ms, latent_in, inpaint_noise, prepared,
+                                          mask_function, sigmas)
         x = ms.noise_scaling(sigmas[0], start_noise, latent_in, ms.is_max_denoise(sigmas))
         samples = sampler.run(denoiser, x, sigmas, seed=noise.seed,
                               callback=_progress(callback, len(sigmas) - 1), uncond=tap,
                               model_sampling=ms)
         samples = ms.inverse_noise_scaling(sigmas[-1], samples)
         out = model.latent_format.process_out(samples.float())
-    if prepared is not None:  # exact where nothing is regenerated (ComfyUI: equal up to rounding)
+    if prepared is not None and mask_function is None:
+        # exact where nothing is regenerated (ComfyUI: equal up to rounding); a model's mask
+        # function may regenerate there too, so its result stands as the sampler left it
         out = torch.where(prepared == 0, raw, out)
     return out

@@ -7,9 +7,9 @@ import logging
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -102,10 +102,14 @@ def read_one(source: TensorSource, key: str) -> Tensor | None:
 
 def prediction_type(shapes: Shapes, metadata: Mapping[str, str], *,
                     family: str | None = None, in_channels: int | None = None,
+                    adm_in_channels: int | None = None,
                     read: Callable[[str], Tensor | None] | None = None) -> Prediction:
     """What the file says (``v_pred`` key or safetensors metadata in ``shapes`` / ``metadata``);
     for an SD2.x UNet with 4 input channels that says nothing, ComfyUI's weight statistic
-    (``SD2_V_STAT_KEY``, which ``read`` returns, or None when absent); else eps."""
+    (``SD2_V_STAT_KEY``, which ``read`` returns, or None when absent); else eps. An SD2.x UNet
+    with an ADM input (SD2.1 unCLIP) is always v-prediction, as ComfyUI's ``SD21UNCLIP``."""
+    if family == "sd2" and adm_in_channels is not None:
+        return "v"
     said = _said_prediction(shapes, metadata)
     if said is not None:
         return said
@@ -270,18 +274,32 @@ def _text_slots(layout: CheckpointLayout, metadata: Mapping[str, str]) -> Checkp
     return dataclasses.replace(layout, text=text)
 
 
+class ExtraComponent(Protocol):
+    """A component a checkpoint holds beside the layout's modules (SD2.1 unCLIP's CLIP vision
+    tower): it builds, sizes and loads itself."""
+
+    def prefixes(self) -> dict[str, str]: ...
+
+    def empty(self, name: str) -> nn.Module: ...
+
+    def nbytes(self, name: str, *, dtype: torch.dtype = torch.float32) -> int: ...
+
+    def load(self, name: str, *, dtype: torch.dtype = torch.float32) -> nn.Module: ...
+
+
 @dataclass(frozen=True)
 class OpenedCheckpoint:
     """A checkpoint whose layout is detected and checked; weights are read per component.
 
     Components are named ``"unet"``, ``"vae"`` and the text slots (``"clip_l"``, ``"clip_g"``,
-    ``"clip_h"``).
+    ``"clip_h"``), plus ``extras`` by name (``"clip_vision"``).
     """
 
     source: TensorSource
     layout: CheckpointLayout
     prediction: Prediction
     latent_format: LatentFormat
+    extras: Mapping[str, ExtraComponent] = field(default_factory=dict)
 
     def prefixes(self) -> dict[str, str]:
         """Component name -> key prefix in the file."""
@@ -289,11 +307,15 @@ class OpenedCheckpoint:
         if self.layout.vae is not None:
             out["vae"] = VAE_PREFIX
         out.update({slot.name: slot.prefix for slot, _ in self.layout.text})
+        for name, extra in self.extras.items():
+            out[name] = extra.prefixes()[name]
         return out
 
     def empty(self, name: str) -> nn.Module:
         """Component ``name`` built on the meta device: its parameter names and shapes, no
         weights."""
+        if name in self.extras:
+            return self.extras[name].empty(name)
         prefixes = self.prefixes()
         if name not in prefixes:
             raise KeyError(f"component {name!r} not in {self.source.path}; has {sorted(prefixes)}")
@@ -305,13 +327,18 @@ class OpenedCheckpoint:
     def nbytes(self, name: str, *, dtype: torch.dtype = torch.float32,
                keep_half: bool = False) -> int:
         """Bytes component ``name`` occupies once loaded as ``dtype`` (computed on meta); with
-        ``keep_half``, its fp16/bf16 tensors count at their stored size."""
+        ``keep_half``, its fp16/bf16 tensors count at their stored size (not for ``extras``,
+        which are always converted to ``dtype``)."""
+        if name in self.extras:
+            return self.extras[name].nbytes(name, dtype=dtype)
         return stored_nbytes(self.empty(name), self.prefixes()[name], self.source, dtype,
                              keep_half=keep_half)
 
     def load(self, name: str, *, dtype: torch.dtype = torch.float32,
              keep_half: bool = False) -> nn.Module:
         """Builds component ``name`` and reads only its tensors (``load_into``)."""
+        if name in self.extras:
+            return self.extras[name].load(name, dtype=dtype)
         prefixes = self.prefixes()
         if name not in prefixes:
             raise KeyError(f"component {name!r} not in {self.source.path}; has {sorted(prefixes)}")
@@ -333,6 +360,7 @@ def open_checkpoint(path: str | Path) -> OpenedCheckpoint:
     fmt = latent_format.SDXL if layout.family in ("sdxl", "sdxl_refiner") else latent_format.SD15
     prediction = prediction_type(source.shapes, source.metadata, family=layout.family,
                                  in_channels=layout.unet.in_channels,
+                                 adm_in_channels=layout.unet.adm_in_channels,
                                  read=lambda key: read_one(source, key))
     return OpenedCheckpoint(source, layout, prediction, fmt)
 

@@ -103,5 +103,6 @@ def load_unet(
     detected = family or family_from_unet(config.context_dim, config.adm_in_channels)
     said = prediction_type(file.shapes, file.metadata, family=detected,
                            in_channels=config.in_channels,
+                           adm_in_channels=config.adm_in_channels,
                            read=lambda key: read_one(source, key))
     return unet, detected, said

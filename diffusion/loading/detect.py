@@ -24,6 +24,7 @@ Shapes = Mapping[str, tuple[int, ...]]
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
 TEXT_HEAD_WIDTH = 64  # every CLIP / OpenCLIP text tower in these families uses 64-wide heads
+UNCLIP_ADM_CHANNELS = (2 * 768, 2 * 1024)  # SD2.1 unCLIP L and H: embedding + noise level
 
 
 TEXT_SLOTS: dict[Family, tuple[TextSlot, ...]] = {
@@ -45,11 +46,11 @@ class CheckpointLayout:
     text: tuple[tuple[TextSlot, TextEncoderConfig], ...]
 
 
-def _strip(shapes: Shapes, prefix: str) -> dict[str, tuple[int, ...]]:
+def strip_prefix(shapes: Shapes, prefix: str) -> dict[str, tuple[int, ...]]:
     return {k[len(prefix) :]: v for k, v in shapes.items() if k.startswith(prefix)}
 
 
-def _indices(keys: list[str], pattern: str) -> list[int]:
+def block_indices(keys: list[str], pattern: str) -> list[int]:
     rx = re.compile(pattern)
     return sorted({int(m.group(1)) for k in keys if (m := rx.match(k))})
 
@@ -58,7 +59,7 @@ def _depth(s: dict[str, tuple[int, ...]], block: str) -> int:
     """Transformer depth of the ``SpatialTransformer`` at ``block`` (e.g. ``input_blocks.1.1.``)."""
     if block + "proj_in.weight" not in s:
         return 0
-    ids = _indices(list(s), re.escape(block) + r"transformer_blocks\.(\d+)\.")
+    ids = block_indices(list(s), re.escape(block) + r"transformer_blocks\.(\d+)\.")
     return max(ids) + 1 if ids else 0
 
 
@@ -76,8 +77,8 @@ def family_from_unet(context: int, adm: int | None) -> Family:
     """The published family with this cross-attention width and label-embedding input."""
     if adm is None and context == 768:
         return "sd1"
-    if adm is None and context == 1024:
-        return "sd2"
+    if context == 1024 and adm in (None, *UNCLIP_ADM_CHANNELS):
+        return "sd2"  # with ADM: SD2.1 unCLIP (image embedding + noise level embedding)
     if adm is not None and context == 2048:
         return "sdxl"
     if adm is not None and context == 1280:
@@ -87,12 +88,12 @@ def family_from_unet(context: int, adm: int | None) -> Family:
     )
 
 
-def _input_levels(s: dict[str, tuple[int, ...]], mc: int) -> tuple[list[int], list[int], list[int]]:
+def input_levels(s: dict[str, tuple[int, ...]], mc: int) -> tuple[list[int], list[int], list[int]]:
     """(channel mult per level, res blocks per level, depth per input block) from input_blocks."""
     mults: list[int] = []
     res_blocks: list[int] = [0]
     depths: list[int] = []
-    for i in _indices(list(s), r"input_blocks\.(\d+)\.")[1:]:
+    for i in block_indices(list(s), r"input_blocks\.(\d+)\.")[1:]:
         if f"input_blocks.{i}.0.op.weight" in s:
             res_blocks.append(0)
             continue
@@ -109,7 +110,7 @@ def _input_levels(s: dict[str, tuple[int, ...]], mc: int) -> tuple[list[int], li
     return mults, res_blocks, depths
 
 
-def _middle_depth(s: dict[str, tuple[int, ...]]) -> int | None:
+def middle_depth(s: dict[str, tuple[int, ...]]) -> int | None:
     if not any(k.startswith("middle_block.") for k in s):
         return None
     if "middle_block.1.proj_in.weight" in s:
@@ -121,7 +122,7 @@ def detect_unet(
     shapes: Shapes, prefix: str = UNET_PREFIX, family: Family | None = None
 ) -> UNetConfig:
     """The UNet configuration under ``prefix``; ``family`` fixes the conventions when known."""
-    s = _strip(shapes, prefix)
+    s = strip_prefix(shapes, prefix)
     if "input_blocks.0.0.weight" not in s or "out.2.weight" not in s:
         raise UnknownModelError(f"no UNet under {prefix!r}: input_blocks.0.0 / out.2 missing")
     mc, in_channels = s["input_blocks.0.0.weight"][:2]
@@ -131,8 +132,8 @@ def detect_unet(
     context = s[to_k[0]][1]
     adm = s["label_emb.0.0.weight"][1] if "label_emb.0.0.weight" in s else None
     family = family or family_from_unet(context, adm)
-    mults, res_blocks, depths = _input_levels(s, mc)
-    n_out = len(_indices(list(s), r"output_blocks\.(\d+)\."))
+    mults, res_blocks, depths = input_levels(s, mc)
+    n_out = len(block_indices(list(s), r"output_blocks\.(\d+)\."))
     expected_out = sum(n + 1 for n in res_blocks)
     if n_out != expected_out:
         raise UnknownModelError(
@@ -147,7 +148,7 @@ def detect_unet(
         num_res_blocks=tuple(res_blocks),
         transformer_depth=tuple(depths),
         transformer_depth_output=tuple(_depth(s, f"output_blocks.{j}.1.") for j in range(n_out)),
-        transformer_depth_middle=_middle_depth(s),
+        transformer_depth_middle=middle_depth(s),
         context_dim=context,
         use_linear_in_transformer=family != "sd1",
         adm_in_channels=adm,
@@ -157,13 +158,13 @@ def detect_unet(
 
 def detect_vae(shapes: Shapes, prefix: str = VAE_PREFIX) -> VAEConfig:
     """The KL autoencoder configuration under ``prefix`` (``""`` for a standalone VAE file)."""
-    s = _strip(shapes, prefix)
+    s = strip_prefix(shapes, prefix)
     if "encoder.conv_in.weight" not in s or "decoder.conv_in.weight" not in s:
         raise UnknownModelError(f"no VAE under {prefix!r}: encoder/decoder conv_in missing")
     ch = s["encoder.conv_in.weight"][0]
-    levels = _indices(list(s), r"encoder\.down\.(\d+)\.")
+    levels = block_indices(list(s), r"encoder\.down\.(\d+)\.")
     mult = tuple(s[f"encoder.down.{i}.block.0.conv1.weight"][0] // ch for i in levels)
-    res = len(_indices(list(s), r"encoder\.down\.0\.block\.(\d+)\."))
+    res = len(block_indices(list(s), r"encoder\.down\.0\.block\.(\d+)\."))
     return VAEConfig(
         ch=ch,
         ch_mult=mult,
@@ -176,7 +177,7 @@ def detect_vae(shapes: Shapes, prefix: str = VAE_PREFIX) -> VAEConfig:
 
 def detect_text(shapes: Shapes, slot: TextSlot) -> TextEncoderConfig:
     """Text-tower configuration at ``slot``: widths and depth from keys, conventions from kind."""
-    s = _strip(shapes, slot.prefix)
+    s = strip_prefix(shapes, slot.prefix)
     if slot.kind == "clip":
         token, pos = (
             "text_model.embeddings.token_embedding.weight",
@@ -197,7 +198,7 @@ def detect_text(shapes: Shapes, slot: TextSlot) -> TextEncoderConfig:
     return TextEncoderConfig(
         vocab_size=vocab,
         width=width,
-        layers=len(_indices(list(s), layer_rx)),
+        layers=len(block_indices(list(s), layer_rx)),
         heads=width // TEXT_HEAD_WIDTH,
         max_positions=s[pos][0],
         mlp_ratio=s[fc][0] // width,

@@ -215,14 +215,23 @@ def read_safetensors(path: Path) -> TensorFile:
 
 
 def _unwrap(obj: object, path: Path) -> dict[str, Tensor]:
-    """The flat tensor dict inside a pickle: top level, or a nested ``state_dict``."""
+    """The flat tensor dict inside a pickle: top level, or a nested ``state_dict``. A nested
+    dict of tensors (IP-Adapter ``.bin``: ``{"image_proj": {…}, "ip_adapter": {…}}``) is
+    flattened to ``name.key``, the keys its ``.safetensors`` form has."""
     if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping):
         raise UnsupportedCheckpointFormatError(
             f"{path}: pickle holds {type(obj).__name__}, not a dict"
         )
-    return {str(k): v for k, v in obj.items() if isinstance(v, Tensor)}
+    flat: dict[str, Tensor] = {}
+    for key, value in obj.items():
+        if isinstance(value, Tensor):
+            flat[str(key)] = value
+        elif isinstance(value, Mapping) and value and all(
+                isinstance(t, Tensor) for t in value.values()):
+            flat.update({f"{key}.{inner}": t for inner, t in value.items()})
+    return flat
 
 
 class _InertObject:

@@ -1,7 +1,8 @@
 """Weight patches with an identity (LoRA and friends build on these).
 
 * ``WeightPatch`` — protocol: ``key``, ``identity()``, ``apply(weight) -> new weight``;
-  ``WeightDiff`` is the full-weight diff (``W + strength * diff``).
+  ``WeightDiff`` is the full-weight diff (``W + strength * diff``), ``WeightScale`` a factor on
+  a weight (or on each row block of a fused one).
 * ``PatchSet`` — an ordered, hashable set of patches whose ``digest`` names its content.
 * ``MergePatch`` (``merge``) — blends with another model's weight, read through its handle
   when applied; ``plan_merge`` makes one per shared key of two models.
@@ -22,6 +23,7 @@ from diffusion.patching.patches import (
     SourcedPatch,
     WeightDiff,
     WeightPatch,
+    WeightScale,
     tensor_digest,
 )
 
@@ -34,6 +36,7 @@ __all__ = [
     "SourcedPatch",
     "WeightDiff",
     "WeightPatch",
+    "WeightScale",
     "patched_copy",
     "patched_nbytes",
     "patched_weights",

@@ -94,4 +94,36 @@ class WeightDiff:
         return weight.float() + self.strength * diff
 
 
-__all__ = ["Identity", "SourcedPatch", "WeightDiff", "WeightPatch", "tensor_digest"]
+@dataclass(frozen=True)
+class WeightScale:
+    """The weight multiplied by ``factors``: one factor scales the whole weight; several split
+    it into that many equal row blocks along dim 0, each scaled by its own factor (a fused
+    ``in_proj`` holds q, k and v as three blocks). ComfyUI's ``add_patches({key: (None,)}, 0.0,
+    factor)``: the weight as patched so far, times the factor."""
+
+    key: str
+    factors: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        factors = tuple(float(f) for f in self.factors)
+        if not factors or not all(math.isfinite(f) for f in factors):
+            raise ValueError(f"WeightScale {self.key!r}: factors={self.factors!r} must be one "
+                             "or more finite numbers")
+        object.__setattr__(self, "factors", factors)
+
+    def identity(self) -> Identity:
+        return ("scale", self.key, self.factors)
+
+    def apply(self, weight: Tensor) -> Tensor:
+        rows = weight.shape[0] if weight.ndim else 1
+        if rows % len(self.factors):
+            raise ValueError(f"WeightScale {self.key!r}: {rows} rows do not split into "
+                             f"{len(self.factors)} equal blocks")
+        scale = torch.tensor(self.factors, device=weight.device, dtype=torch.float32)
+        scale = scale.repeat_interleave(rows // len(self.factors))  # (rows,)
+        shape = (-1,) + (1,) * (weight.ndim - 1) if weight.ndim else ()
+        return weight.float() * scale.reshape(shape)
+
+
+__all__ = ["Identity", "SourcedPatch", "WeightDiff", "WeightPatch", "WeightScale",
+           "tensor_digest"]

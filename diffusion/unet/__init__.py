@@ -1,5 +1,5 @@
-"""The LDM UNet for SD1.x, SD2.x and SDXL with its configuration and residual hooks
-(weight patches: ``diffusion.patching``)."""
+"""The LDM UNet for SD1.x, SD2.x and SDXL with its configuration and extension points
+(residuals, attention hooks, block patches; weight patches: ``diffusion.patching``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from diffusion.unet.attention import (
     AttentionHooks,
     AttentionInfo,
     AttentionProcessor,
+    AttentionTokenPatch,
     multihead_attention,
 )
+from diffusion.unet.block_patches import BlockInfo, BlockPatches, InputBlockPatch, OutputBlockPatch
 from diffusion.unet.config import (
     Family,
     UNetConfig,
@@ -25,7 +27,12 @@ __all__ = [
     "AttentionHooks",
     "AttentionInfo",
     "AttentionProcessor",
+    "AttentionTokenPatch",
+    "BlockInfo",
+    "BlockPatches",
     "Family",
+    "InputBlockPatch",
+    "OutputBlockPatch",
     "UNetConfig",
     "UNetModel",
     "UNetResiduals",

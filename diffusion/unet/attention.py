@@ -13,6 +13,10 @@ chain like middleware, the first outermost. ``q`` is (B, N, inner) and ``k`` / `
 processor returns (B, N, inner) and decides from ``info`` (kind, block, timestep ...) whether to
 act; returning ``attend(q, k, v)`` unchanged passes the call through.
 
+Before the projections, input patches change what is projected: an ``AttentionInputPatch``
+(hypernetworks) keeps the shapes; an ``AttentionTokenPatch`` may change the query tokens
+(HyperTile tiles them, ToMe merges them) and restores the output's tokens after ``to_out``.
+
 This is what ComfyUI threads through ``transformer_options`` patches (``attn1_patch``,
 ``attn2_replace``, ``attn1_output_patch`` ...) for IP-Adapter, PAG, SAG, HyperTile, attention
 couple; ``AttentionInfo.block`` uses ComfyUI's block ids.
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -46,7 +50,10 @@ class AttentionInfo:
     ``transformer_index`` is the ``BasicTransformerBlock``'s index inside its
     ``SpatialTransformer``; ``hw`` the spatial (h, w) of the N query tokens; ``timesteps`` the
     UNet's (B,) timestep input; ``cond_or_uncond`` which equal batch chunks are cond (0) or
-    uncond (1), in batch order, empty when the caller did not say.
+    uncond (1), in batch order, empty when the caller did not say; ``original_shape`` the UNet
+    input's (B, C, H, W) (ComfyUI's ``original_shape``; empty when not known); ``sigmas`` the
+    (B,) noise levels of the rows (ComfyUI's ``extra_options["sigmas"]``), None when the caller
+    did not say.
     """
 
     kind: AttentionKind
@@ -56,6 +63,8 @@ class AttentionInfo:
     hw: tuple[int, int]
     timesteps: Tensor
     cond_or_uncond: tuple[int, ...] = ()
+    original_shape: tuple[int, ...] = ()
+    sigmas: Tensor | None = None
 
 
 class AttentionInputPatch(Protocol):
@@ -67,6 +76,28 @@ class AttentionInputPatch(Protocol):
     def __call__(
         self, x: Tensor, context_k: Tensor, context_v: Tensor, info: AttentionInfo
     ) -> tuple[Tensor, Tensor, Tensor]: ...
+
+
+Restore = Callable[[Tensor], Tensor]
+"""Maps an attention output over changed query tokens back to the original tokens."""
+
+
+@runtime_checkable
+class AttentionTokenPatch(Protocol):
+    """An input patch that changes the query tokens and restores them after the output
+    projection (ComfyUI's ``attn1_patch`` / ``attn1_output_patch`` pairs: HyperTile tiles the
+    tokens, ToMe merges similar ones). From (x, context_k, context_v) as for
+    ``AttentionInputPatch`` it returns the queries' tokens x' (B', N', C), the contexts for the
+    keys and values (B', M', C') and ``restore``, which maps the projected output (B', N', C)
+    back to (B, N, C); or None to leave the call alone. Restores run in reverse order of the
+    patches."""
+
+    def split_tokens(
+        self, x: Tensor, context_k: Tensor, context_v: Tensor, info: AttentionInfo
+    ) -> tuple[Tensor, Tensor, Tensor, Restore] | None: ...
+
+
+InputPatch = AttentionInputPatch | AttentionTokenPatch
 
 
 class AttentionProcessor(Protocol):
@@ -82,19 +113,23 @@ class AttentionProcessor(Protocol):
 class AttentionHooks:
     """The processors for one UNet forward (first outermost), the input patches (applied in
     order before the projections) and the batch's cond/uncond layout
-    (``AttentionInfo.cond_or_uncond``). ``None`` or neither: plain attention."""
+    (``AttentionInfo.cond_or_uncond``) and noise levels (``AttentionInfo.sigmas``). ``None`` or
+    neither processors nor patches: plain attention."""
 
     processors: tuple[AttentionProcessor, ...] = ()
     cond_or_uncond: tuple[int, ...] = ()
-    input_patches: tuple[AttentionInputPatch, ...] = ()
+    input_patches: tuple[InputPatch, ...] = ()
+    original_shape: tuple[int, ...] = ()  # the UNet input's (B, C, H, W); the UNet sets it
+    sigmas: Tensor | None = None  # (B,) noise levels of the rows; None: not known
 
     def __post_init__(self) -> None:
         for i, processor in enumerate(self.processors):
             if not callable(processor):
                 raise TypeError(f"processors[{i}]={processor!r} is not callable")
         for i, patch in enumerate(self.input_patches):
-            if not callable(patch):
-                raise TypeError(f"input_patches[{i}]={patch!r} is not callable")
+            if not callable(patch) and not isinstance(patch, AttentionTokenPatch):
+                raise TypeError(f"input_patches[{i}]={patch!r} is neither callable nor an "
+                                "AttentionTokenPatch")
         bad = [c for c in self.cond_or_uncond if c not in (COND, UNCOND)]
         if bad:
             raise ValueError(
@@ -114,20 +149,22 @@ class AttentionHooks:
         return bool(self.processors or self.input_patches)
 
     def patch_inputs(self, x: Tensor, context: Tensor, info: AttentionInfo
-                     ) -> tuple[Tensor, Tensor, Tensor]:
-        """(x, context_k, context_v) after the input patches; shapes are checked."""
+                     ) -> tuple[Tensor, Tensor, Tensor, tuple[Restore, ...]]:
+        """(x, context_k, context_v) after the input patches, in order, and the restores of the
+        token patches among them; a plain input patch must keep the shapes it is given."""
         context_k = context_v = context
+        restores: list[Restore] = []
         for patch in self.input_patches:
+            if isinstance(patch, AttentionTokenPatch):
+                split = patch.split_tokens(x, context_k, context_v, info)
+                if split is not None:
+                    x, context_k, context_v, restore = split
+                    restores.append(restore)
+                continue
             new = patch(x, context_k, context_v, info)
-            for name, before, after in zip(("x", "context_k", "context_v"),
-                                           (x, context_k, context_v), new, strict=True):
-                if after.shape != before.shape:
-                    raise ValueError(
-                        f"attention input patch {patch!r} changed {name} from "
-                        f"{tuple(before.shape)} to {tuple(after.shape)} ({info.kind} attention "
-                        f"in block {info.block})")
+            _check_same_shapes(patch, (x, context_k, context_v), new, info)
             x, context_k, context_v = new
-        return x, context_k, context_v
+        return x, context_k, context_v, tuple(restores)
 
     def run(self, q: Tensor, k: Tensor, v: Tensor, info: AttentionInfo, default: Attend) -> Tensor:
         """The processor chain around ``default``; checks the (B, N, inner) result."""
@@ -142,6 +179,16 @@ class AttentionHooks:
                 f"need q's shape {tuple(q.shape)}"
             )
         return out
+
+
+def _check_same_shapes(patch: object, before: tuple[Tensor, ...], after: tuple[Tensor, ...],
+                       info: AttentionInfo) -> None:
+    for name, old, new in zip(("x", "context_k", "context_v"), before, after, strict=True):
+        if new.shape != old.shape:
+            raise ValueError(
+                f"attention input patch {patch!r} changed {name} from {tuple(old.shape)} to "
+                f"{tuple(new.shape)} ({info.kind} attention in block {info.block}); patches "
+                "that change tokens implement AttentionTokenPatch")
 
 
 def _bind(processor: AttentionProcessor, info: AttentionInfo, attend: Attend) -> Attend:

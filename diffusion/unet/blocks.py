@@ -119,9 +119,12 @@ class CrossAttention(nn.Module):
             return self.to_out(self.attend(q, k, v))
         if info is None:
             raise ValueError("CrossAttention got hooks but info=None; pass the call's info")
-        x, context_k, context_v = hooks.patch_inputs(x, context, info)
+        x, context_k, context_v, restores = hooks.patch_inputs(x, context, info)
         q, k, v = self.to_q(x), self.to_k(context_k), self.to_v(context_v)  # (B, N|M, inner)
-        return self.to_out(hooks.run(q, k, v, info, self.attend))
+        out: Tensor = self.to_out(hooks.run(q, k, v, info, self.attend))
+        for restore in reversed(restores):
+            out = restore(out)  # back to the tokens before each token patch
+        return out
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         """The default attention: (B, N, inner) from q (B, N, inner), k and v (B, M, inner)."""
@@ -271,4 +274,6 @@ class SpatialTransformer(nn.Module):
             hw=hw,
             timesteps=timesteps,
             cond_or_uncond=attention.cond_or_uncond,
+            original_shape=attention.original_shape,
+            sigmas=attention.sigmas,
         )

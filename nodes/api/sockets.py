@@ -92,6 +92,12 @@ class CLIP_VISION_OUTPUT(Socket):
     type_name = "CLIP_VISION_OUTPUT"
 
 
+class STYLE_MODEL(Socket):
+    """A T2I-Adapter style model handle."""
+
+    type_name = "STYLE_MODEL"
+
+
 class UPSCALE_MODEL(Socket):
     """An image upscaling model handle."""
 

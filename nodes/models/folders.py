@@ -45,6 +45,7 @@ DEFAULT_LAYOUT: dict[str, tuple[str, ...]] = {
     "upscale_models": ("upscale_models",),
     "vae_approx": ("vae_approx",),
     "style_models": ("style_models",),
+    "ipadapter": ("ipadapter",),  # the IPAdapter plugin's folder (models/ipadapter)
     "gligen": ("gligen",),
     "hypernetworks": ("hypernetworks",),
     "configs": ("configs",),

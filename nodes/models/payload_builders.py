@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from diffusion.guidance.unclip import NoiseAugmentor, unclip_augmentor
 from diffusion.loading import OpenedCheckpoint
-from diffusion.loading.checkpoint import Prediction
+from diffusion.loading.checkpoint import Prediction, read_one
 from diffusion.loading.detect import TEXT_SLOTS, TextSlot
 from diffusion.memory import ModelHandle
 from diffusion.sampling.model_sampling import ModelSamplingDiscrete
@@ -24,10 +25,22 @@ _OPEN_CLIP_G_WIDTH = 1280
 
 
 def model_payload(handle: ModelHandle) -> DiffusionModel:
-    """The MODEL of a UNet handle: sampling (eps / v, zsnr) as the file declares it."""
+    """The MODEL of a UNet handle: sampling (eps / v, zsnr) as the file declares it; an SD2.x
+    UNet with an ADM input is SD2.1 unCLIP, with the file's noise augmentation."""
     info = unet_info(handle.opened)
     sampling = ModelSamplingDiscrete(prediction=_PREDICTION[info.prediction], zsnr=info.zsnr)
-    return DiffusionModel(handle, sampling, info.latent_format, info.family, info.in_channels)
+    augmentor = _unclip_augmentor(handle, info.family, info.adm_in_channels)
+    return DiffusionModel(handle, sampling, info.latent_format, info.family, info.in_channels,
+                          noise_augmentor=augmentor)
+
+
+def _unclip_augmentor(handle: ModelHandle, family: Family,
+                      adm_in_channels: int | None) -> NoiseAugmentor | None:
+    if family != "sd2" or adm_in_channels is None:
+        return None
+    source = getattr(handle.opened, "source", None)
+    return unclip_augmentor(adm_in_channels // 2,
+                            lambda key: None if source is None else read_one(source, key))
 
 
 def encoder_ref(slot: TextSlot, handle: ModelHandle) -> TextEncoderRef:

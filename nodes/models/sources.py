@@ -1,9 +1,12 @@
 """The ModelManager's opener: a full checkpoint, or a file holding one component.
 
 ``open_model_file(path)`` reads only headers (safetensors) and checks the layout; weights are
-read by ``load`` when a consumer uses a handle. A full single-file checkpoint (or diffusers
-folder) opens as ``diffusion.loading.OpenedCheckpoint`` with components ``unet``, ``vae``,
-``clip_l`` / ``clip_h`` / ``clip_g``. Otherwise the file must hold one component:
+read by ``load`` when a consumer uses a handle. A ControlNet or T2I-Adapter file opens as a
+``diffusion.control.ControlFile`` (component ``controlnet`` / ``t2i_adapter``), checked first:
+lllyasviel's 1.0 ControlNets also carry a whole SD1.5 checkpoint. A full single-file
+checkpoint (or diffusers folder) opens as ``diffusion.loading.OpenedCheckpoint`` with
+components ``unet``, ``vae``, ``clip_l`` / ``clip_h`` / ``clip_g``. Otherwise the file must hold
+one component:
 
 * ``vae``: a VAE (``first_stage_model.`` keys, bare LDM keys or diffusers ``AutoencoderKL``);
 * ``unet``: a UNet (bare LDM keys or diffusers ``UNet2DConditionModel``); its family comes from
@@ -11,7 +14,10 @@ folder) opens as ``diffusion.loading.OpenedCheckpoint`` with components ``unet``
   metadata, zero-terminal-SNR from the ``ztsnr`` marker, as ComfyUI reads them;
 * ``text``: a CLIP text encoder, bare transformers keys (``text_model.…``; width 768 is CLIP-L,
   1024 / 1280 or a ``text_projection`` make it OpenCLIP ViT-H / bigG) or bare OpenCLIP keys
-  (``transformer.resblocks.…``). Which slot it fills is the loader's choice.
+  (``transformer.resblocks.…``). Which slot it fills is the loader's choice;
+* ``clip_vision``: a CLIP image tower (``diffusion.vision``), also inside SD2.1 unCLIP
+  checkpoints; ``ipadapter``: an IP-Adapter (``diffusion.ipadapter``); ``style_model``: a
+  T2I-Adapter style model (``diffusion.style``).
 
 This belongs in ``diffusion.loading`` (it only composes its public pieces); it lives here until
 that package offers a component opener.
@@ -29,6 +35,8 @@ import torch
 from torch import nn
 
 from diffusion import latent_format
+from diffusion.control.files import open_control_file
+from diffusion.ipadapter import open_ipadapter_file
 from diffusion.latent_format import LatentFormat
 from diffusion.loading import OpenedCheckpoint, UnknownModelError, open_checkpoint
 from diffusion.loading.checkpoint import (
@@ -53,10 +61,12 @@ from diffusion.loading.detect import (
 from diffusion.loading.diffusers_folder import MappedSource, add_open_clip, add_unet, add_vae
 from diffusion.loading.files import TensorFile, TensorSource, read_tensor_file
 from diffusion.memory import ComponentSource
+from diffusion.style import open_style_file
 from diffusion.text.clip import CLIPTextModel, OpenCLIPTextModel, TextEncoderConfig
 from diffusion.unet.config import Family
 from diffusion.unet.model import UNetModel
 from diffusion.vae.model import AutoencoderKL
+from diffusion.vision import open_vision_file, with_embedded_vision
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +92,7 @@ class ComponentFile:
     prediction: Prediction = "eps"
     zsnr: bool = False
     in_channels: int = 4
+    adm_in_channels: int | None = None
     text_kind: TextKind | None = None
     text_config: TextEncoderConfig | None = None
 
@@ -170,8 +181,10 @@ def _unet_file(file: TensorFile) -> ComponentFile | None:
                          prediction=prediction_type(
                              file.shapes, file.metadata, family=family,
                              in_channels=config.in_channels,
+                             adm_in_channels=config.adm_in_channels,
                              read=lambda key: read_one(source, key)),
-                         zsnr=ZSNR_KEY in file.shapes, in_channels=config.in_channels)
+                         zsnr=ZSNR_KEY in file.shapes, in_channels=config.in_channels,
+                         adm_in_channels=config.adm_in_channels)
 
 
 def _text_source(file: TensorFile) -> tuple[TensorSource, TextKind] | None:
@@ -211,11 +224,21 @@ def _text_file(file: TensorFile) -> ComponentFile | None:
     return ComponentFile("text", TEXT_PREFIX, source, build, text_kind=kind, text_config=config)
 
 
+_PROBES: tuple[Callable[[TensorFile], ComponentSource | None], ...] = (
+    _vae_file, _unet_file, _text_file, open_vision_file, open_ipadapter_file, open_style_file)
+
+
 def open_model_file(path: Path) -> ComponentSource:
-    """A full checkpoint, or a VAE / UNet / text-encoder file (see the module docstring)."""
+    """A control model, a full checkpoint (with the CLIP vision tower of an SD2.1 unCLIP one),
+    or a VAE / UNet / text-encoder / CLIP vision / IP-Adapter / style model file (see the module
+    docstring)."""
     path = Path(path)
+    if path.is_file():
+        control = open_control_file(read_tensor_file(path))
+        if control is not None:
+            return control
     try:
-        return open_checkpoint(path)
+        return with_embedded_vision(open_checkpoint(path))
     except UnknownModelError as exc:
         checkpoint_error = exc
     if path.is_dir():
@@ -223,13 +246,15 @@ def open_model_file(path: Path) -> ComponentSource:
     file = read_tensor_file(path)
     if any(k.startswith(UNET_PREFIX) for k in file.shapes):
         raise checkpoint_error  # a checkpoint whose layout is wrong: say why
-    for probe in (_vae_file, _unet_file, _text_file):
+    for probe in _PROBES:
         opened = probe(file)
         if opened is not None:
-            logger.info("%s: opened as a standalone %s file", path, opened.component)
+            component = next(iter(opened.prefixes()))
+            logger.info("%s: opened as a standalone %s file", path, component)
             return opened
     raise UnknownModelError(
-        f"{path}: not a checkpoint ({checkpoint_error}), nor a VAE, UNet or CLIP text-encoder file"
+        f"{path}: not a checkpoint ({checkpoint_error}), nor a VAE, UNet, CLIP text-encoder, "
+        "CLIP vision, IP-Adapter or style model file"
     )
 
 
@@ -242,6 +267,7 @@ class UNetInfo:
     zsnr: bool
     latent_format: LatentFormat
     in_channels: int
+    adm_in_channels: int | None = None
 
 
 def unet_info(opened: ComponentSource) -> UNetInfo:
@@ -249,9 +275,10 @@ def unet_info(opened: ComponentSource) -> UNetInfo:
     if isinstance(opened, OpenedCheckpoint):
         shapes = opened.source.shapes
         return UNetInfo(opened.layout.family, opened.prediction, ZSNR_KEY in shapes,
-                        opened.latent_format, opened.layout.unet.in_channels)
+                        opened.latent_format, opened.layout.unet.in_channels,
+                        opened.layout.unet.adm_in_channels)
     if isinstance(opened, ComponentFile) and opened.component == "unet":
         assert opened.family is not None  # set by _unet_file
         return UNetInfo(opened.family, opened.prediction, opened.zsnr, opened.latent_format,
-                        opened.in_channels)
+                        opened.in_channels, opened.adm_in_channels)
     raise TypeError(f"{type(opened).__name__} holds no UNet")

@@ -5,8 +5,10 @@ for the duration of the run; entries with weight hooks are evaluated with the UN
 their hooks (``nodes.hooks.patching.hooked_unets``: built once per hook group and strength, pinned
 around each of their forwards); every step reports progress (which raises ``NodeInterrupted`` when
 the job is cancelled, so a cancel stops sampling within one step) with a latent→RGB preview at
-most every ``PREVIEW_INTERVAL_S``. Inputs are never modified: the result is a new ``Latent``
-that keeps the input's noise mask and batch index, as ComfyUI's ``latent.copy()`` does.
+most every ``PREVIEW_INTERVAL_S``, as ComfyUI's ``("JPEG", image, 512)``: the server decides
+whether the job gets it and fits it into 512 px. Inputs are never modified: the result is a new
+``Latent`` that keeps the input's noise mask and batch index, as ComfyUI's ``latent.copy()``
+does.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 from torch import Tensor
 
 from diffusion.guidance import GuidedModel, sample
-from diffusion.previews import LATENT_RGB, preview_image
+from diffusion.guidance.unclip import model_adm_noise
+from diffusion.previews import LATENT_RGB, preview_frame
 from diffusion.sampling import Noise, SamplerSpec
 from nodes.api import RunContext
 from nodes.hooks.patching import hooked_unets
@@ -47,7 +50,7 @@ class StepReporter:
         if self.family is None or (now - self.last_preview < self.interval and not last):
             return None
         self.last_preview = now
-        return preview_image(x0, self.family)
+        return preview_frame(x0, self.family)
 
 
 def check_latent(node: str, model: DiffusionModel, latent: Latent) -> None:
@@ -76,9 +79,12 @@ def run_sampling(
     reporter = StepReporter(ctx, model.family)
     ctx.check_cancelled()
     with ctx.models.use(model.unet, model.patches) as unet:
+        adm_noise = model_adm_noise(model.adm, unet.config.adm_in_channels,
+                                    model.noise_augmentor, noise.seed)
         guided = GuidedModel.from_unet(unet, model.model_sampling, model.latent_format,
                                        adm=model.adm, hooks=model.hooks,
-                                       unet_for=hooked_unets(ctx.models, model))
+                                       unet_for=hooked_unets(ctx.models, model),
+                                       adm_noise=adm_noise)
         samples = sample(
             guide.bind(guided), sampler, sigmas, noise, latent.samples.to(ctx.models.device),
             mask=latent.noise_mask, batch_index=latent.batch_index, callback=reporter,

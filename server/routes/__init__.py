@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.routes import files, info, jobs, prompt, queue, userdata, ws
+from server.routes import (
+    files,
+    frontend_data,
+    info,
+    jobs,
+    model_library,
+    prompt,
+    queue,
+    userdata,
+    ws,
+)
 
 ROUTE_TABLES = (prompt.routes, queue.routes, jobs.routes, info.routes, files.routes,
-                userdata.routes, ws.routes)
+                userdata.routes, ws.routes, model_library.routes, frontend_data.routes)
 
 
 def add_routes(app: web.Application) -> None:

@@ -14,10 +14,13 @@ from typing import Any
 
 from aiohttp import web
 
+from nodes.api import Registry
 from nodes.api.paths import PathRefusedError, entry_inside, list_entries, resolve_inside
+from server.comfy_site import extension_folders
 from server.errors import BadRequestError, NotFoundError
+from server.frontend_loaders import missing_loaders
 from server.routes.common import reply
-from server.settings import MODEL_FOLDERS
+from server.settings import COMFYUI_VERSION, MODEL_FOLDERS
 from server.state import BACKEND, INSTANCE, REGISTRY, SETTINGS
 
 routes = web.RouteTableDef()
@@ -32,17 +35,28 @@ def server_features(settings: Any) -> dict[str, Any]:
     return {"supports_preview_metadata": True, "max_upload_size": settings.max_upload_bytes}
 
 
+def _placeholders(request: web.Request) -> dict[str, dict[str, Any]]:
+    """With the official frontend, the loaders it assumes exist (``server.frontend_loaders``)."""
+    if request.app[SETTINGS].frontend_root is None:
+        return {}
+    registry: Registry = request.app[REGISTRY]
+    return missing_loaders(registry)
+
+
 @routes.get("/object_info")
 async def object_info(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
     info = await asyncio.get_running_loop().run_in_executor(None, registry.object_info)
-    return reply(info)
+    return reply({**info, **_placeholders(request)})
 
 
 @routes.get("/object_info/{node_class}")
 async def object_info_one(request: web.Request) -> web.Response:
     registry, name = request.app[REGISTRY], request.match_info["node_class"]
-    return reply({name: registry.node_info(name)} if name in registry else {})
+    if name in registry:
+        return reply({name: registry.node_info(name)})
+    placeholder = _placeholders(request).get(name)
+    return reply({name: placeholder} if placeholder is not None else {})
 
 
 def _memory() -> tuple[int, int]:
@@ -65,14 +79,17 @@ def _version(package: str) -> str:
 
 @routes.get("/system_stats")
 async def system_stats(request: web.Request) -> web.Response:
-    """ComfyUI's fields (argv is fixed: it never shows tokens or paths), plus who we are."""
+    """ComfyUI's fields (argv is fixed: it never shows tokens or paths), plus who we are.
+
+    ``comfyui_version`` is the ComfyUI release whose API and nodes we follow (clients and the
+    official frontend compare it with their requirements); ``latentgraph_version`` is ours."""
     settings, instance = request.app[SETTINGS], request.app[INSTANCE]
     total, free = _memory()
     devices = await asyncio.get_running_loop().run_in_executor(None,
                                                                request.app[BACKEND].devices)
     system = {
         "os": os.name, "ram_total": total, "ram_free": free,
-        "comfyui_version": settings.version, "latentgraph_version": settings.version,
+        "comfyui_version": COMFYUI_VERSION, "latentgraph_version": settings.version,
         "python_version": sys.version, "pytorch_version": _version("torch"),
         "embedded_python": False, "argv": ["latentgraph", "serve"],
         "platform": platform.system().lower(), "instance_id": instance.instance_id,
@@ -86,11 +103,22 @@ async def features(request: web.Request) -> web.Response:
     return reply(server_features(request.app[SETTINGS]))
 
 
+def _web_folders(request: web.Request) -> dict[str, Path]:
+    """Node packs' front-end folders, plus ours and the official frontend's ``core`` when it is
+    served (``server.comfy_site``); a node pack keeps its name."""
+    builtin = extension_folders(request.app[SETTINGS].frontend_root)
+    return {**builtin, **request.app[REGISTRY].web_directories()}
+
+
 @routes.get("/extensions")
 async def extensions(request: web.Request) -> web.Response:
-    """The ``.js`` files node packs expose, as URLs the editor imports (ComfyUI's shape)."""
+    """The ``.js`` files node packs expose, as URLs the editor imports (ComfyUI's shape). The
+    official frontend's ``core`` modules are served but not listed: they are in its bundle."""
     urls = []
-    for pack, folder in sorted(request.app[REGISTRY].web_directories().items()):
+    packs = request.app[REGISTRY].web_directories()
+    for pack, folder in sorted(_web_folders(request).items()):
+        if pack == "core" and pack not in packs:
+            continue
         for path in sorted(folder.rglob("*.js")):
             if path.is_file() and path.resolve().is_relative_to(folder):
                 urls.append(f"/extensions/{pack}/{path.relative_to(folder).as_posix()}")
@@ -100,7 +128,7 @@ async def extensions(request: web.Request) -> web.Response:
 @routes.get("/extensions/{pack}/{tail:.+}")
 async def extension_file(request: web.Request) -> web.StreamResponse:
     """One front-end file of a node pack: JavaScript or CSS only, contained in its folder."""
-    folder = request.app[REGISTRY].web_directories().get(request.match_info["pack"])
+    folder = _web_folders(request).get(request.match_info["pack"])
     tail = request.match_info["tail"]
     if folder is None or not tail.endswith((".js", ".css")):
         raise NotFoundError("not_found", "No such extension file", repr(tail))

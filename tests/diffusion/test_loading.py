@@ -75,7 +75,7 @@ def test_load_tiny_safetensors(arch, tmp_path: Path) -> None:
     path = make_checkpoint(arch, tmp_path / f"{arch}.safetensors", tiny=True, seed=3)
     ck = load_checkpoint(path)
     assert ck.layout == checkpoint_layout(arch, tiny=True)
-    assert ck.prediction == ("v" if arch == "sd21-v" else "eps")
+    assert ck.prediction == ("v" if arch == "sd21-v" or "unclip" in arch else "eps")
     assert ck.latent_format.scale_factor == (0.13025 if arch.startswith("sdxl") else 0.18215)
     raw = load_file(path)
     key = "input_blocks.1.0.in_layers.2.weight"

@@ -16,6 +16,7 @@ from diffusion.weight_cast import (
     CastScratch,
     cast_weights,
     compute_dtype_of,
+    computing_in,
 )
 
 
@@ -117,3 +118,17 @@ def test_deepcopy_shares_the_scratch_and_threads_get_their_own_buffers() -> None
 def test_non_floating_dtype_is_named() -> None:
     with pytest.raises(ValueError, match="dtype=torch.int64"):
         cast_weights(nn.Linear(2, 2), torch.int64)
+
+
+def test_computing_in_overrides_the_compute_dtype_in_this_thread_only() -> None:
+    torch.manual_seed(2)
+    layer = nn.Linear(4, 4).half()
+    reference = copy.deepcopy(layer)
+    cast_weights(layer)
+    x = torch.randn(2, 4)
+    with torch.no_grad(), computing_in(torch.float16):
+        out = layer(x)
+        assert out.dtype == torch.float16
+        assert torch.equal(out, reference(x.half()))
+    with torch.no_grad():
+        assert layer(x).dtype == torch.float32

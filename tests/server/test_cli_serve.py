@@ -83,3 +83,26 @@ def test_the_insecure_bind_refusal_imports_no_engine(tmp_path: Path) -> None:
                           env=env, timeout=60, check=True)
     assert "refusing to listen on '0.0.0.0'" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "2 False False"
+
+
+def test_nodes_run_in_a_worker_unless_in_process(tmp_path: Path) -> None:
+    from executor.engine import Engine
+    from executor.process_backend import ProcessBackend
+    from latentgraph.cli import _parser
+    from server.state import BACKEND, SETTINGS
+
+    def backend_of(*extra: str) -> tuple[object, float]:
+        args = _parser().parse_args(["serve", "--base-dir", str(tmp_path), *extra])
+        app, _ = cli_serve._build_app(args, cli_serve._checked_settings(args), None)
+        return app[BACKEND], app[SETTINGS].shutdown_grace_s
+
+    engine, _ = backend_of("--in-process")
+    assert isinstance(engine, Engine)
+    backend, shutdown_grace = backend_of("--cancel-grace", "40")
+    assert isinstance(backend, ProcessBackend)
+    try:
+        assert backend.cancel_grace_s == 40 and shutdown_grace >= 45
+        assert backend.supervisor.worker_pid is not None  # started with the app, not per job
+        assert "LoadImage" in backend.validator.registry  # validation holds the nodes
+    finally:
+        backend.close()

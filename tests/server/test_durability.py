@@ -1,5 +1,7 @@
 """Crash and restart with a real process (the one place with sleeps): kill -9, then SIGTERM.
 
+The queue's durability, with nodes in the server's process (``--in-process``: one process to
+kill; ``tests/faults/test_server_kill.py`` kills a server that runs its nodes in a worker).
 20 slow jobs are queued; the server is killed mid-run and restarted on the same base folder.
 Every job is accounted for (finished before the kill, lost while running, or resumed), pending
 jobs resume in their order, and a job queued after the restart runs after them. Then SIGTERM
@@ -30,7 +32,7 @@ class Server:
         self.log = (base / "server.log").open("a")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "latentgraph.cli", "serve", "--port", "0", "--base-dir",
-             str(base), "--node-pack", "tests.server.slow_pack:register"],
+             str(base), "--node-pack", "tests.server.slow_pack:register", "--in-process"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self.log, text=True)
         assert self.process.stdout is not None
         line = self.process.stdout.readline()  # the URL is the first line on stdout

@@ -199,7 +199,8 @@ async def test_preview_frames_reach_the_client(client: TestClient) -> None:
               "2": {"class_type": "Previewer", "inputs": {"a": ["1", 0], "steps": 2}},
               "3": {"class_type": "Show", "inputs": {"value": ["2", 0]}}}
     assert Previewer.type_name == "Previewer"
-    pid = (await queue_prompt(client, prompt, sid))["prompt_id"]
+    pid = (await queue_prompt(client, prompt, sid,
+                              extra_data={"preview_method": "auto"}))["prompt_id"]
     frames: list[bytes] = []
     seen = await messages_until(ws, is_end_of(pid), frames)
     progress = [m["data"] for m in seen if m["type"] == "progress"]

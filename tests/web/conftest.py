@@ -73,7 +73,7 @@ class Server:
 def start_server(base: Path, *, token: str | None = None,
                  packs: tuple[str, ...] = ("tests.server.slow_pack:register",
                                            "tests.web.web_pack:register"),
-                 port_arg: str = "0") -> Server:
+                 port_arg: str = "0", extra_args: tuple[str, ...] = ()) -> Server:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("LATENTGRAPH_TOKEN", None)
     if token:
@@ -82,6 +82,7 @@ def start_server(base: Path, *, token: str | None = None,
             "--base-dir", str(base)]
     for pack in packs:
         args += ["--node-pack", pack]
+    args += extra_args
     process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None

@@ -93,6 +93,13 @@ def test_progress_bar_moves_and_running_node_is_highlighted(txt2img: dict[str, A
     assert seen["previews"] >= 1  # latent previews arrived as binary frames
 
 
+def test_the_editor_asks_for_previews_as_comfyuis_frontend_does(txt2img: dict[str, Any],
+                                                               server: Server) -> None:
+    # the server sends none unless a prompt asks (or it runs with --preview-method)
+    job = server.get(f"/api/jobs/{txt2img['prompt_id']}")
+    assert job["workflow"]["extra_data"]["preview_method"] == "auto"
+
+
 def test_loading_shows_before_the_first_step_and_ends_cleanly(txt2img: dict[str, Any]) -> None:
     phases = txt2img["seen"]["phases"]
     # executing a node with no step yet (loading): the bar's moving stripe, then steps

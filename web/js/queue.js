@@ -4,7 +4,7 @@
 // converter there is: notes, primitives, reroutes, bypassed and muted nodes and subgraphs are
 // handled as ComfyUI does; integers beyond 2^53 travel exactly both ways (bigjson).
 
-import { conversionProblem, errorsByNode, nextControlValue } from "./workflow.js";
+import { conversionProblem, errorsByNode, nextControlValue, promptBody } from "./workflow.js";
 
 /** @type {Record<string, Function>} */
 export const queueMethods = {
@@ -60,9 +60,7 @@ export const queueMethods = {
       }
       let reply;
       try {
-        reply = await this.api.post("/api/prompt", {
-          client_id: this.api.clientId, prompt, extra_data: { extra_pnginfo: { workflow } },
-        });
+        reply = await this.api.post("/api/prompt", promptBody(this.api.clientId, prompt, workflow));
       } catch (error) {
         this.showQueueError(error);
         return null;

@@ -318,6 +318,24 @@ export function documentKind(data) {
 }
 
 /**
+ * The live-preview method the editor asks for with every prompt: the server sends sampler
+ * previews only when a prompt asks (ComfyUI's `extra_data.preview_method`) or it runs with
+ * `--preview-method`; "auto" is the latent→RGB projection.
+ */
+export const PREVIEW_METHOD = "auto";
+
+/**
+ * The body of `POST /api/prompt` for an API prompt and the UI workflow it came from: the
+ * workflow rides along for the saved PNG's metadata, and the prompt asks for live previews.
+ */
+export function promptBody(clientId, prompt, workflow) {
+  return {
+    client_id: clientId, prompt,
+    extra_data: { extra_pnginfo: { workflow }, preview_method: PREVIEW_METHOD },
+  };
+}
+
+/**
  * Validation problems of a /prompt reply by node id, each {input, message}.
  * @param {Record<string, any>} nodeErrors the reply's `node_errors`
  */

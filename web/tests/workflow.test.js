@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { parse } from "../js/bigjson.js";
 import {
   clampInt, conversionProblem, defaultValue, documentKind, errorsByNode, inputSpecs,
-  nextControlValue, promptToWorkflow, widgetLayout, widgetValuesByName,
+  nextControlValue, promptBody, promptToWorkflow, widgetLayout, widgetValuesByName,
 } from "../js/workflow.js";
 
 const MAX = 2n ** 64n - 1n;
@@ -120,4 +120,13 @@ test("document kinds and validation errors by node", () => {
   assert.deepEqual(errorsByNode({ "8": { errors: [{ message: "Required input is missing",
     details: "samples", extra_info: { input_name: "samples" } }] } }),
   { "8": [{ input: "samples", message: "Required input is missing: samples" }] });
+});
+
+test("a queued prompt carries its workflow and asks for live previews", () => {
+  const workflow = { nodes: [] };
+  const body = promptBody("sid", { "1": { class_type: "X", inputs: {} } }, workflow);
+  assert.deepEqual(body, {
+    client_id: "sid", prompt: { "1": { class_type: "X", inputs: {} } },
+    extra_data: { extra_pnginfo: { workflow }, preview_method: "auto" },
+  });
 });

@@ -163,9 +163,10 @@ def test_progress_every_step_with_previews(loaded: Loaded) -> None:
                    loaded.negative, latent(), 1.0)
     assert [(v, t) for v, t, _ in ctx.reports] == [(1, 4), (2, 4), (3, 4), (4, 4)]
     first, last = ctx.reports[0][2], ctx.reports[-1][2]
-    for preview in (first, last):
-        assert isinstance(preview, Image.Image) and preview.size == (8, 8)
-        assert preview.mode == "RGB"
+    for preview in (first, last):  # ComfyUI's ("JPEG", image, 512): shown fitted into 512 px
+        fmt, image, max_size = preview
+        assert (fmt, max_size) == ("JPEG", 512)
+        assert isinstance(image, Image.Image) and image.size == (8, 8) and image.mode == "RGB"
 
 
 def test_cancel_inside_sampling_stops_at_the_next_step(loaded: Loaded) -> None:

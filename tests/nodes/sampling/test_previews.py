@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from diffusion.previews import LATENT_RGB, latent_to_rgb, preview_image
+from diffusion.previews import (
+    LATENT_RGB,
+    MAX_PREVIEW_RESOLUTION,
+    latent_to_rgb,
+    preview_frame,
+    preview_image,
+)
 
 
 def test_one_channel_at_a_time_gives_its_factor_row() -> None:
@@ -35,6 +41,12 @@ def test_families_share_comfyui_tables() -> None:
 def test_preview_image_is_rgb_per_latent_cell() -> None:
     image = preview_image(torch.randn((1, 4, 6, 10)), "sd2")
     assert image.mode == "RGB" and image.size == (10, 6)
+
+
+def test_preview_frame_asks_for_comfyuis_display_size() -> None:
+    fmt, image, size = preview_frame(torch.randn((1, 4, 16, 24)), "sd1")
+    assert (fmt, size, MAX_PREVIEW_RESOLUTION) == ("JPEG", 512, 512)
+    assert image.size == (24, 16)  # one pixel per cell; the encoder fits it into 512 px
 
 
 def test_bad_inputs_are_named() -> None:
