@@ -365,15 +365,18 @@ def open_checkpoint(path: str | Path) -> OpenedCheckpoint:
     return OpenedCheckpoint(source, layout, prediction, fmt)
 
 
-def load_checkpoint(path: str | Path, *, dtype: torch.dtype = torch.float32) -> Checkpoint:
+def load_checkpoint(path: str | Path, *, dtype: torch.dtype = torch.float32,
+                    keep_half: bool = False) -> Checkpoint:
     """Loads a single-file checkpoint (.safetensors, or .ckpt/.pt read weights-only) or a
     diffusers pipeline folder.
 
     The family and every configuration come from the keys and shapes; the prediction type from the
-    ``v_pred`` marker key or safetensors metadata. fp16/bf16 weights are converted to ``dtype``.
+    ``v_pred`` marker key or safetensors metadata. fp16/bf16 weights are converted to ``dtype``,
+    or with ``keep_half`` kept as stored and upcast per layer (``load_into``).
     """
     opened = open_checkpoint(path)
-    modules = {name: opened.load(name, dtype=dtype) for name in opened.prefixes()}
+    modules = {name: opened.load(name, dtype=dtype, keep_half=keep_half)
+               for name in opened.prefixes()}
     text = {slot.name: (slot, modules[slot.name]) for slot, _ in opened.layout.text}
     unet, vae = modules["unet"], modules.get("vae")
     assert isinstance(unet, UNetModel) and (vae is None or isinstance(vae, AutoencoderKL))
