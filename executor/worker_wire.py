@@ -27,6 +27,7 @@ Worker → server (the messages of one job arrive in the order they were made, i
 from __future__ import annotations
 
 import dataclasses
+import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -108,3 +109,9 @@ def prompt_error_from_wire(message: Mapping[str, Any]) -> PromptError:
     issue = message["issue"]
     return PromptError(str(issue["type"]), str(issue["message"]), str(issue.get("details", "")),
                        dict(issue.get("extra_info") or {}), dict(message.get("node_errors") or {}))
+
+
+def job_error_to_wire(exc: BaseException) -> Message:
+    """A job's failure outside any node (the worker's log has the rest)."""
+    return {"kind": "job_error", "type": type(exc).__name__, "message": str(exc),
+            "traceback": traceback.format_exception(type(exc), exc, exc.__traceback__)}
