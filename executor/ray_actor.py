@@ -80,10 +80,7 @@ class EngineActor:
         """Who and where it is, the model files it holds (least recently used first), how
         many files it has loaded, its devices and their free memory."""
         models = self.engine.ports.models
-        try:  # a store that can list what it holds
-            resident = getattr(models, "resident", None)
-        except PortUnavailableError:  # an unwired store refuses every attribute
-            resident = None
+        resident = _optional(models, "resident")  # a store that can list what it holds
         held = [file_name(str(entry[0])) for entry in resident()] if callable(resident) else []
         try:
             devices = self.engine.devices()
@@ -92,7 +89,7 @@ class EngineActor:
             devices = []
         free = sum(int(d.get("vram_free") or 0) for d in devices)
         return {"name": self.name, "pid": os.getpid(), "host": socket.gethostname(),
-                "models": list(dict.fromkeys(held)), "loads": int(getattr(models, "loads", 0)),
+                "models": list(dict.fromkeys(held)), "loads": int(_optional(models, "loads") or 0),
                 "devices": devices, "free_memory": free, "running": sorted(self._jobs)}
 
     def free(self, unload_models: bool, free_memory: bool) -> None:
@@ -188,3 +185,11 @@ class EngineActor:
         except Exception:  # a broken preview must not fail the job
             logger.exception("encoding a preview failed")
             return None
+
+
+def _optional(store: object, name: str) -> Any:
+    """``store.name``, or ``None`` when it has none (an unwired store refuses every name)."""
+    try:
+        return getattr(store, name, None)
+    except PortUnavailableError:
+        return None

@@ -125,11 +125,11 @@ class RayPool:
     def _refresh(self, slot: Slot, ref: Any) -> bool:
         try:
             state = ray.get(ref, timeout=STATE_TIMEOUT_S)
-        except ACTOR_GONE as exc:
-            self._failed(slot, exc)
-            return True
         except ray.exceptions.GetTimeoutError:
             return False
+        except (*ACTOR_GONE, ray.exceptions.RayTaskError) as exc:  # dead, or cannot say
+            self._failed(slot, exc)
+            return True
         became_ready = not slot.ready
         slot.state, slot.ready = dict(state), True
         if became_ready:
@@ -148,7 +148,7 @@ class RayPool:
                          reason, delay)
         else:
             logger.error("Ray worker %s is gone: %s", slot.name, reason)
-        self.drop(slot.name)
+        self.drop(slot.name, kill=True)  # one that cannot answer is not kept alive either
 
     def _start_actor(self, gpu: bool) -> None:
         name = next(self._names)
