@@ -124,8 +124,12 @@ class RayJob:
         if path is None or not isinstance(data, bytes):
             logger.error("job %s: refusing output file %r", self.job_id, message["filename"])
             return
-        if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
-            return  # the worker shares this folder
+        if path.is_file():
+            if path.read_bytes() != data:  # another machine's counter chose the same name
+                logger.error("job %s: output file %s exists with other content; kept, the "
+                             "worker's copy is not written (share output/ between machines)",
+                             self.job_id, path.name)
+            return  # else the worker shares this folder
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{time.monotonic_ns()}.part")
         tmp.write_bytes(data)

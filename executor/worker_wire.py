@@ -22,6 +22,10 @@ Worker → server (the messages of one job arrive in the order they were made, i
     {"kind": "outcome", "outcome": <JobOutcome.to_dict()>}
     {"kind": "prompt_error", "issue": dict, "node_errors": dict}   re-validation refused it
     {"kind": "job_error", "type": str, "message": str, "traceback": list}  outside any node
+
+A Ray actor (``executor.ray_actor``) speaks the same messages: its job's ``event`` messages and
+end come through a Ray streaming generator instead of the pipe, preceded by one
+``{"kind": "file", "subfolder": str, "filename": str, "data": bytes}`` per output file.
 """
 
 from __future__ import annotations
