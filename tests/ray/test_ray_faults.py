@@ -107,3 +107,23 @@ async def test_workers_joining_and_leaving_are_picked_up(aiohttp_client: ClientF
     await poll(lambda: asyncio.sleep(0, sorted(pool.slots)), lambda n: n == ["worker-2"], 30.0)
     await served.queue(load_prompt("a.ckpt", 5), "after")
     assert (await served.finished("after"))["status"] == "completed"
+
+
+async def test_stopping_the_server_puts_running_jobs_back_in_the_queue(
+        aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    served = await serve_ray(aiohttp_client, tmp_path)
+    for n in range(3):
+        await served.queue(load_prompt("a.ckpt", n, ms=60_000), f"long{n}")
+    for n in range(2):  # two actors: two run, one waits
+        await poll(lambda n=n: served.job(f"long{n}"), lambda j: j["status"] == "in_progress")
+    await served.client.close()  # the app's shutdown: interrupt, re-queue, stop the actors
+    from server.job_store import JobStore
+
+    store = JobStore(served.settings.db_path)
+    try:
+        running, pending = store.queue()
+        assert running == []
+        assert [r.prompt_id for r in pending] == ["long0", "long1", "long2"]  # old order
+    finally:
+        store.close()
+    assert served.backend.pool.slots == {}
