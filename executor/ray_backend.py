@@ -155,27 +155,34 @@ class RayBackend:
 
     def execute(self, request: JobRequest, sink: EventSink | None = None,
                 cancel_event: threading.Event | None = None) -> JobOutcome:
-        """Run one job to its end on an actor (blocking)."""
+        """Run one job to its end on an actor (blocking). A job whose actor is found dead
+        before the job reached it goes to another actor and counts no crash."""
         cancel = cancel_event if cancel_event is not None else threading.Event()
         out = sink or (lambda event: None)
-        slot = self._reserve(request, cancel)
-        if slot is None:  # cancelled while waiting for a worker: nothing ran
-            out(JobInterrupted(request.job_id, None, None, ()))
-            return JobOutcome(request.job_id, JobStatus.INTERRUPTED)
-        try:
-            self._send_inputs(slot, request)
-            job = RayJob(slot.actor, slot.name, request, out, cancel, self.cancel_grace_s,
-                         self.output_dir, lambda: self.pool.drop(slot.name, kill=True))
-            outcome = job.run()
-            if outcome.crash is not None:
-                self.pool.drop(slot.name)
-            return outcome
-        except ACTOR_GONE as exc:  # it died before the job reached it
-            self.pool.drop(slot.name)
-            return RayJob(slot.actor, slot.name, request, out, cancel, 0, None,
-                          lambda: None)._crashed(exc)
-        finally:
-            self._after(slot)
+        while (slot := self._reserve(request, cancel)) is not None:
+            try:
+                self._send_inputs(slot, request)
+            except ACTOR_GONE:  # it died between jobs: the job never reached it
+                logger.warning("job %s goes to another Ray worker: %s is gone",
+                               request.job_id, slot.name)
+                self.pool.drop(slot.name, kill=True)
+                self._free_slot(slot)
+                continue
+            try:
+                return self._run_on(slot, request, out, cancel)
+            finally:
+                self._after(slot)
+        out(JobInterrupted(request.job_id, None, None, ()))  # cancelled while waiting
+        return JobOutcome(request.job_id, JobStatus.INTERRUPTED)
+
+    def _run_on(self, slot: Slot, request: JobRequest, sink: EventSink,
+                cancel: threading.Event) -> JobOutcome:
+        job = RayJob(slot.actor, slot.name, request, sink, cancel, self.cancel_grace_s,
+                     self.output_dir, lambda: self.pool.drop(slot.name, kill=True))
+        outcome = job.run()
+        if outcome.crash is not None:
+            self.pool.drop(slot.name, kill=True)
+        return outcome
 
     def _after(self, slot: Slot) -> None:
         """Refresh what the actor holds, then free it for the next job."""
@@ -215,9 +222,9 @@ class RayBackend:
 
     # -- inputs by content hash ------------------------------------------------------------
     def _send_inputs(self, slot: Slot, request: JobRequest) -> None:
+        """The prompt's input files the actor lacks; asked even when there are none, so an
+        actor that died since its last job is found before the job is sent."""
         manifest = self._input_manifest(request.prompt)
-        if not manifest:
-            return
         missing = ray.get(slot.actor.missing_inputs.remote(manifest))
         for name in missing:
             path = inside(self.input_dir, name) if self.input_dir is not None else None

@@ -127,3 +127,24 @@ async def test_stopping_the_server_puts_running_jobs_back_in_the_queue(
     finally:
         store.close()
     assert served.backend.pool.slots == {}
+
+
+async def test_a_job_for_an_actor_dead_since_its_last_job_runs_elsewhere_without_a_crash(
+        aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    from executor.jobs import JobRequest
+    from executor.routing import JobView
+
+    served = await serve_ray(aiohttp_client, tmp_path)
+    backend = served.backend
+    assert backend.assign([JobView("x")]) == (0, "worker-1")  # reserved, as the server does
+    victim = backend.pool.slots["worker-1"].actor
+    ray.kill(victim, no_restart=True)
+    with pytest.raises(ray.exceptions.RayActorError):
+        await asyncio.to_thread(ray.get, victim.state.remote())
+    seen: list[str] = []
+    outcome = await asyncio.to_thread(
+        backend.execute, JobRequest("x", load_prompt("a.ckpt", 4)),
+        lambda event: seen.append(type(event).__name__))
+    assert outcome.ok and outcome.crash is None
+    assert outcome.outputs["2"]["numbers"] == [4.0]
+    assert "worker-1" not in backend.pool.slots
