@@ -97,6 +97,8 @@ class Worker:
             return None
         jobs = [JobView(r.prompt_id, model_names(r.prompt), self._bypassed.get(r.prompt_id, 0))
                 for r in records]
+        # only jobs at the head are passed over: forget those that left it (cancelled …)
+        self._bypassed = {j.job_id: j.bypassed for j in jobs if j.bypassed}
         choice = pool.assign(jobs)
         if choice is None:
             return False
@@ -107,7 +109,7 @@ class Worker:
         running = await self.queue.claim(jobs[index].job_id)
         if running is None:  # cancelled meanwhile, or closing
             pool.release(jobs[index].job_id)
-            return not self.stopping and self.queue.accepting or None
+            return True if self.queue.accepting else None
         task = asyncio.get_running_loop().create_task(self._run_one(running),
                                                       name=f"job-{running.prompt_id[:8]}")
         self._tasks.add(task)
