@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from executor.events import EventSink
 from executor.jobs import JobOutcome, JobRequest
+from executor.routing import Assignment, JobView
 from executor.validate import ValidatedPrompt
 
 
@@ -43,4 +44,26 @@ class ExecutionBackend(Protocol):
 
     def devices(self) -> list[dict[str, Any]]:
         """ComfyUI's ``/system_stats`` device entries."""
+        ...
+
+
+@runtime_checkable
+class WorkerPool(Protocol):
+    """A backend with several workers (``executor.ray_backend``): the server's worker task
+    runs as many jobs at once as it has idle workers, in the order the pool's routing policy
+    picks from the head of the queue (so a job can go to the worker holding its models)."""
+
+    window: int
+    """How many queued jobs (from the head) the policy looks at."""
+
+    changed: threading.Event
+    """Set whenever a worker becomes idle, joins or leaves (the task then asks again)."""
+
+    def assign(self, jobs: Sequence[JobView]) -> Assignment | None:
+        """The job to start next and its worker (reserved for it until ``execute_async``
+        or :meth:`release`); ``None``: wait."""
+        ...
+
+    def release(self, job_id: str) -> None:
+        """The reserved job will not run (cancelled meanwhile): free its worker."""
         ...

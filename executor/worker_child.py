@@ -33,6 +33,7 @@ from executor.worker_wire import (
     WireError,
     encoded_bytes_only,
     event_to_wire,
+    job_error_to_wire,
     prompt_error_to_wire,
     request_from_wire,
 )
@@ -153,12 +154,12 @@ class WorkerLoop:
             end = prompt_error_to_wire(exc)
         except Exception as exc:
             logger.exception("job %s failed outside any node", request.job_id)
-            end = _job_error(exc)
+            end = job_error_to_wire(exc)
         try:
             self.send({**end, "job_id": request.job_id})
         except SEND_ERRORS as exc:  # an output the pipe cannot carry
             logger.exception("the outcome of job %s cannot be sent", request.job_id)
-            self.send({**_job_error(exc), "job_id": request.job_id})
+            self.send({**job_error_to_wire(exc), "job_id": request.job_id})
 
     def _sink(self, event: Event) -> None:
         try:
@@ -172,8 +173,3 @@ class WorkerLoop:
         except Exception:  # a broken preview must not fail the job
             logger.exception("encoding a preview failed")
             return None
-
-
-def _job_error(exc: BaseException) -> Message:
-    return {"kind": "job_error", "type": type(exc).__name__, "message": str(exc),
-            "traceback": traceback.format_exception(type(exc), exc, exc.__traceback__)}

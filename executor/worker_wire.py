@@ -24,11 +24,16 @@ Worker → server (the messages of one job arrive in the order they were made, i
     {"kind": "job_error", "type": str, "message": str, "traceback": list}  outside any node
     {"kind": "message", "event": str, "data": Any, "sid": str | None}  a custom websocket
         message (a node pack's ``send_sync``), to one client (sid) or all
+
+A Ray actor (``executor.ray_actor``) speaks the same messages: its job's ``event`` messages and
+end come through a Ray streaming generator instead of the pipe, preceded by one
+``{"kind": "file", "subfolder": str, "filename": str, "data": bytes}`` per output file.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -115,3 +120,9 @@ def prompt_error_from_wire(message: Mapping[str, Any]) -> PromptError:
     issue = message["issue"]
     return PromptError(str(issue["type"]), str(issue["message"]), str(issue.get("details", "")),
                        dict(issue.get("extra_info") or {}), dict(message.get("node_errors") or {}))
+
+
+def job_error_to_wire(exc: BaseException) -> Message:
+    """A job's failure outside any node (the worker's log has the rest)."""
+    return {"kind": "job_error", "type": type(exc).__name__, "message": str(exc),
+            "traceback": traceback.format_exception(type(exc), exc, exc.__traceback__)}

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from executor.process_backend import ProcessBackend
+    from executor.ray_backend import RayBackend, RayConfig
+    from executor.worker_child import WorkerBuild
     from executor.worker_supervisor import WorkerSupervisor
     from latentgraph.worker_main import WorkerSpec
     from nodes.models import ModelFolders
@@ -156,7 +158,29 @@ def build_process_backend(supervisor: WorkerSupervisor, registry: Registry, fold
                           memory_limit=memory_limit)
 
 
-def stop_with_app(app: web.Application, backend: ProcessBackend) -> None:
+def build_ray_backend(build: WorkerBuild, registry: Registry, folders: Folders,
+                      model_files: ModelFiles, config: RayConfig) -> RayBackend:
+    """The Ray backend (imports Ray): connects to ``config.address`` or starts a local Ray,
+    then starts the actors, each building its engine with ``build``; prompts are validated
+    here with ``registry`` against the memory of the devices the actors report."""
+    from executor.prompt_validator import PromptValidator
+    from executor.ray_backend import RayBackend, start_ray
+    from executor.ray_pool import RayPool
+    from executor.routing import make_policy
+
+    owns_ray = start_ray(config)
+    pool = RayPool(build, workers=config.workers, cpus_per_worker=config.cpus_per_worker,
+                   monitor_s=config.monitor_s)
+    validator = PromptValidator(registry, folders, model_files,
+                                budget_from_devices(pool.known_devices))
+    backend = RayBackend(pool, validator, policy=make_policy(config.policy),
+                         cancel_grace_s=config.cancel_grace_s, input_dir=Path(folders.input),
+                         output_dir=Path(folders.output), owns_ray=owns_ray)
+    pool.start()
+    return backend
+
+
+def stop_with_app(app: web.Application, backend: ProcessBackend | RayBackend) -> None:
     """Stop the worker process when the app stops, after its job worker (whose running job
     is interrupted first, within the backend's cancel grace); from the start of the shutdown
     on, a worker that ends is not replaced."""

@@ -7,9 +7,12 @@ the queue, pending jobs stay queued.
 
 Nodes run in a supervised worker process (``executor.process_backend``), started with the
 server; ``--in-process`` runs them in the server's process instead (debugging: one process to
-attach to, but a crashing or hanging node then takes the server with it). Node packs
-(``latentgraph.cli_plugins``) load in both processes from the same settings: the server's copy
-lists and validates, the worker's runs (``latentgraph.worker_main``).
+attach to, but a crashing or hanging node then takes the server with it). ``--backend ray``
+runs them on Ray actors instead, one per GPU of a Ray cluster (or ``--workers`` CPU actors),
+jobs routed to the actor holding their models (``docs/scale-out.md``); Ray is imported only
+then. Node packs (``latentgraph.cli_plugins``) load in every process from the same settings:
+the server's copy lists and validates, the worker's (or actor's) runs
+(``latentgraph.worker_main``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import importlib.util
 import logging
 import os
 import signal
@@ -30,6 +34,7 @@ if TYPE_CHECKING:  # the server is imported only when serving: `latentgraph run`
     from aiohttp import web
 
     from executor.worker_supervisor import WorkerSupervisor
+    from latentgraph.worker_main import WorkerSpec
     from nodes.models import ModelFolders
     from nodes.plugins.settings import PluginSettings
     from server.settings import ServerSettings
@@ -90,6 +95,22 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument("--in-process", action="store_true",
                        help="run nodes in the server's process, not in a supervised worker "
                             "process (debugging; a crashing node takes the server down)")
+    serve.add_argument("--backend", choices=("process", "ray"), default="process",
+                       help="where nodes run: a supervised worker process, or Ray actors "
+                            "(pip install latentgraph[ray]; docs/scale-out.md)")
+    serve.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
+                       help="the Ray cluster to join (default: start a local Ray instance)")
+    serve.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="Ray actors: at most N (default: one per GPU of the cluster; "
+                            "on a cluster without GPUs, N CPU actors, default 1)")
+    serve.add_argument("--ray-cpus-per-worker", type=float, default=1.0, metavar="CPUS",
+                       help="the CPU share each Ray actor reserves")
+    serve.add_argument("--routing", choices=("affinity", "round-robin"), default="affinity",
+                       help="which queued job goes to which idle Ray actor: to the one "
+                            "holding its models (affinity) or in turn")
+    serve.add_argument("--no-requeue-crashed", action="store_true",
+                       help="with --backend ray: fail a job whose actor died instead of "
+                            "running it once more on another actor")
     serve.add_argument("--cancel-grace", type=float, default=10.0, metavar="SECONDS",
                        help="after a cancel, how long a node may run on before its worker "
                             "process is killed and restarted")
@@ -164,7 +185,8 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
         args.base_dir, args.models_dir, host=args.host, port=args.port,
         token=load_token(args.token_file), insecure_no_auth=args.insecure_no_auth,
         allowed_hosts=frozenset(args.allow_host), allowed_origins=frozenset(args.allow_origin),
-        on_crash="requeue" if args.requeue_interrupted else "interrupt",
+        on_crash="requeue" if args.requeue_interrupted or (
+            args.backend == "ray" and not args.no_requeue_crashed) else "interrupt",
         history_limit=args.history_limit, max_upload_bytes=args.max_upload_mb * 2**20,
         max_body_bytes=args.max_body_mb * 2**20,
         start_empty_if_damaged=args.start_empty_if_damaged,
@@ -218,9 +240,10 @@ def _build_app(args: argparse.Namespace, settings: ServerSettings, registry: Reg
 
     plugins = plugin_settings(args, settings.base_dir)
     in_process = args.in_process or registry is not None  # a given registry runs here
+    on_ray = args.backend == "ray" and not in_process
     # the worker starts first: it imports and registers its nodes (and the same node packs)
     # while this process does
-    supervisor = None if in_process else _start_worker(args, settings, plugins)
+    supervisor = None if in_process or on_ray else _start_worker(args, settings, plugins)
     try:
         folders = Folders(settings.input_dir, settings.output_dir, settings.temp_dir)
         model_folders = default_model_folders(folders, settings.models_dir)
@@ -229,6 +252,10 @@ def _build_app(args: argparse.Namespace, settings: ServerSettings, registry: Reg
         registry = registry if registry is not None else build_registry(
             folders, model_folders, noise_compat=args.comfy_noise)
         load_and_report(registry, plugins)
+        if on_ray:
+            app = _ray_app(args, settings, registry, folders, model_folders, plugins)
+            connect_plugins(app, registry, None)
+            return app, settings
         if supervisor is None:
             app = _in_process_app(args, settings, registry, folders, model_folders)
         else:
@@ -241,17 +268,49 @@ def _build_app(args: argparse.Namespace, settings: ServerSettings, registry: Reg
         raise
 
 
-def _start_worker(args: argparse.Namespace, settings: ServerSettings, plugins: PluginSettings
-                  ) -> WorkerSupervisor:
-    from latentgraph.app import start_worker
+def _worker_spec(args: argparse.Namespace, settings: ServerSettings, plugins: PluginSettings
+                 ) -> WorkerSpec:
     from latentgraph.worker_main import WorkerSpec
 
     if not 0 <= args.worker_nice <= 19:
         raise ValueError(f"--worker-nice must be 0..19, got {args.worker_nice}")
-    return start_worker(WorkerSpec(
+    return WorkerSpec(
         settings.input_dir, settings.output_dir, settings.temp_dir, settings.models_dir,
         args.comfy_noise, plugins, args.cache, args.cache_bytes,
-        logging.getLogger().getEffectiveLevel(), args.worker_nice))
+        logging.getLogger().getEffectiveLevel(), args.worker_nice)
+
+
+def _start_worker(args: argparse.Namespace, settings: ServerSettings, plugins: PluginSettings
+                  ) -> WorkerSupervisor:
+    from latentgraph.app import start_worker
+
+    return start_worker(_worker_spec(args, settings, plugins))
+
+
+def _ray_app(args: argparse.Namespace, settings: ServerSettings, registry: Registry,
+             folders: Folders, model_folders: ModelFolders, plugins: PluginSettings
+             ) -> web.Application:
+    """The app over Ray actors (imports Ray); it stops the actors when it stops."""
+    from functools import partial
+
+    from executor.ray_backend import RayConfig
+    from latentgraph.app import build_ray_backend, stop_with_app
+    from latentgraph.worker_main import build_worker
+    from server.app import create_app
+
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if importlib.util.find_spec("ray") is None:
+        raise ImportError("--backend ray needs Ray: pip install 'latentgraph[ray]'")
+    config = RayConfig(address=args.ray_address, workers=args.workers,
+                       cpus_per_worker=args.ray_cpus_per_worker, policy=args.routing,
+                       cancel_grace_s=args.cancel_grace)
+    backend = build_ray_backend(partial(build_worker, _worker_spec(args, settings, plugins)),
+                                registry, folders, model_folders, config)
+    grace = max(settings.shutdown_grace_s, args.cancel_grace + 5)
+    app = create_app(backend, registry, dataclasses.replace(settings, shutdown_grace_s=grace))
+    stop_with_app(app, backend)
+    return app
 
 
 def _in_process_app(args: argparse.Namespace, settings: ServerSettings, registry: Registry,

@@ -20,4 +20,7 @@ else
 fi
 # The fuzz suites run their full example counts (tests/conftest.py: the "ci" profile).
 export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}"
-exec "$PY" -m pytest -m "not slow" "$@"
+"$PY" -m pytest -m "not slow" "$@"
+# The Ray backend's tests (tests/ray, marked slow and ray) start a small local Ray instance
+# and a few actors: a step of their own, about two minutes on 2 cores.
+exec "$PY" -m pytest -m ray tests/ray "$@"

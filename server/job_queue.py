@@ -1,9 +1,10 @@
-"""The queue as the server sees it: the durable store behind one thread, the running job, waiters.
+"""The queue as the server sees it: the durable store behind one thread, the running jobs, waiters.
 
 ``JobQueue`` is the only façade routes use, for changes and reads alike. All store calls go
 through one dedicated thread (SQLite stays off the event loop, and calls are serialised, so
 every read is one consistent snapshot). Queue changes broadcast ``status`` with the count the
-store returned in the same transaction.
+store returned in the same transaction. One job runs at a time on a single-worker backend;
+a worker pool (``executor.backend.WorkerPool``) runs several, picked from the queue's head.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ T = TypeVar("T")
 
 @dataclass
 class RunningJob:
-    """The job the worker is running, and how to stop it."""
+    """A job the worker is running, and how to stop it."""
 
     record: JobRecord
     messages: JobMessages
@@ -52,13 +53,18 @@ class JobQueue:
     def __init__(self, store: JobStore, hub: WebSocketHub) -> None:
         self.store = store
         self.hub = hub
-        self.running: RunningJob | None = None
+        self.running_jobs: dict[str, RunningJob] = {}  # in the order they started
         self.validated: dict[str, ValidatedPrompt] = {}
         self.accepting = True
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="job-store")
         self._wake = asyncio.Event()
         self._waiters: dict[str, list[asyncio.Future[JobStatus]]] = {}
         self._doomed: set[str] = set()
+
+    @property
+    def running(self) -> RunningJob | None:
+        """The job that started first of those running (the only one, without a pool)."""
+        return next(iter(self.running_jobs.values()), None)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -97,14 +103,48 @@ class JobQueue:
                 await self.call(self.store.requeue, record.prompt_id)
                 return None
             if record is not None:
-                running = RunningJob(record, JobMessages(record.prompt_id, record.client_id))
-                self.running = running
-                if record.prompt_id in self._doomed:
-                    running.cancel()
-                self.broadcast_status(remaining)
-                return running
+                return self._started(record, remaining)
             await self._wake.wait()
         return None
+
+    def _started(self, record: JobRecord, remaining: int) -> RunningJob:
+        running = RunningJob(record, JobMessages(record.prompt_id, record.client_id))
+        self.running_jobs[record.prompt_id] = running
+        if record.prompt_id in self._doomed:
+            running.cancel()
+        self.broadcast_status(remaining)
+        return running
+
+    async def pending_window(self, limit: int) -> list[JobRecord] | None:
+        """The first ``limit`` pending jobs, waiting while there are none; ``None`` once the
+        queue is closing."""
+        while self.accepting:
+            self._wake.clear()
+            records = await self.call(self.store.pending, limit)
+            if records:
+                return records
+            await self._wake.wait()
+        return None
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """Until a job is queued or re-queued (or ``timeout``)."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+
+    async def claim(self, prompt_id: str) -> RunningJob | None:
+        """Claim the pending job ``prompt_id``; ``None`` if it is no longer pending or the
+        queue is closing."""
+        if not self.accepting:
+            return None
+        record, remaining = await self.call(self.store.claim_next, prompt_id)
+        if record is None:
+            return None
+        if not self.accepting:
+            await self.call(self.store.requeue, record.prompt_id)
+            return None
+        return self._started(record, remaining)
 
     def close_queue(self) -> None:
         """Stop handing out jobs (shutdown); a waiting worker wakes and ends."""
@@ -144,7 +184,7 @@ class JobQueue:
             self._forget(running.prompt_id)
 
     def _forget(self, prompt_id: str) -> None:
-        self.running = None
+        self.running_jobs.pop(prompt_id, None)
         self.validated.pop(prompt_id, None)
         self._doomed.discard(prompt_id)
 
@@ -161,28 +201,30 @@ class JobQueue:
         """Cancel one job by id, pending or running, touching no other job."""
         if await self.delete_pending([prompt_id]):
             return "cancelled"
-        if self.running is not None and self.running.prompt_id == prompt_id:
-            self.running.cancel()
+        running = self.running_jobs.get(prompt_id)
+        if running is not None:
+            running.cancel()
             return "cancelling"
         record = await self.call(self.store.get, prompt_id)
         if record is None:
             raise NotFoundError("job_not_found", "No job with this id", prompt_id)
         if record.status is JobStatus.RUNNING:  # claimed, not yet taken in by the worker
             self._doomed.add(prompt_id)
-            if self.running is not None and self.running.prompt_id == prompt_id:
-                self.running.cancel()
+            running = self.running_jobs.get(prompt_id)
+            if running is not None:
+                running.cancel()
             return "cancelling"
         raise ConflictError("job_finished", "The job has already finished",
                             f"{prompt_id} is {record.status.value}",
                             {"status": record.status.value})
 
     def interrupt(self, prompt_id: str | None) -> bool:
-        """Stop the running job (only if it is ``prompt_id`` when one is given)."""
-        running = self.running
-        if running is None or (prompt_id is not None and running.prompt_id != prompt_id):
-            return False
-        running.cancel()
-        return True
+        """Stop the running job ``prompt_id``, or every running job when ``None``."""
+        targets = list(self.running_jobs.values()) if prompt_id is None else \
+            [r for r in (self.running_jobs.get(prompt_id),) if r is not None]
+        for running in targets:
+            running.cancel()
+        return bool(targets)
 
     async def delete_history(self, prompt_ids: list[str] | None) -> int:
         """Forget finished jobs (all when ``None``)."""

@@ -231,13 +231,16 @@ class JobStore:
                  int(record.strict), record.workflow_id, record.create_time or now_ms()))
             return record.number, self._remaining(db)
 
-    def claim_next(self) -> tuple[JobRecord | None, int]:
-        """Move the first pending job (lowest number, then oldest) to running. A pending job
-        whose record cannot be read is marked failed (with why) and skipped."""
+    def claim_next(self, prompt_id: str | None = None) -> tuple[JobRecord | None, int]:
+        """Move the first pending job (lowest number, then oldest), or the pending job
+        ``prompt_id`` (``None`` if it is not pending), to running. A pending job whose record
+        cannot be read is marked failed (with why) and skipped."""
+        where, args = ("AND prompt_id = ?", (_PENDING, prompt_id)) if prompt_id is not None \
+            else ("", (_PENDING,))
         with self._tx() as db:
             while True:
-                row = db.execute(f"SELECT {COLUMNS} FROM jobs WHERE status = ? "
-                                 "ORDER BY number, seq LIMIT 1", (_PENDING,)).fetchone()
+                row = db.execute(f"SELECT {COLUMNS} FROM jobs WHERE status = ? {where} "
+                                 "ORDER BY number, seq LIMIT 1", args).fetchone()
                 if row is None:
                     return None, self._remaining(db)
                 try:
@@ -306,6 +309,12 @@ class JobStore:
                                 "(?, ?) ORDER BY number, seq", (_RUNNING, _PENDING))
         return ([r for r in records if r.status == RUNNING],
                 [r for r in records if r.status == PENDING])
+
+    def pending(self, limit: int) -> list[JobRecord]:
+        """The first ``limit`` pending jobs, in the order they run (damaged rows skipped)."""
+        with self._lock:
+            return read_many(self._db, "SELECT {columns} FROM {table} WHERE status = ? "
+                             "ORDER BY number, seq LIMIT ?", (_PENDING, limit))
 
     def history(self, max_items: int | None = None, offset: int | None = None
                 ) -> list[JobRecord]:

@@ -61,6 +61,8 @@ def _number(body: dict[str, Any]) -> float | None:
         raise _bad("invalid_number", "number must be a number", f"got {type(raw).__name__}")
     try:
         value = float(raw)
+    except OverflowError:  # an int beyond float's range
+        raise _bad("invalid_number", "number must be finite", repr(raw)[:100]) from None
     except ValueError:
         raise _bad("invalid_number", "number must be a number", repr(raw)[:100]) from None
     if not math.isfinite(value):

@@ -7,6 +7,10 @@ any of those finds the entry. On shutdown the running job is interrupted and put
 queue at its old place. A job whose outcome reports a crash (the worker process died under it)
 is failed, or re-queued once when ``requeue_crashed``; the store counts its crashes, so a job
 that crashed twice is never run again (a restart of the server included).
+
+Over a worker pool (``executor.backend.WorkerPool``, e.g. Ray actors) several jobs run at once:
+the pool's routing policy picks, from the head of the queue, which job starts next on which idle
+worker (a job passed over is counted, so the policy can put it first in time).
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ import logging
 import traceback
 from typing import Any
 
-from executor.backend import ExecutionBackend
+from executor.backend import ExecutionBackend, WorkerPool
 from executor.errors import PromptError
 from executor.events import Event, JobFailed, NodeProgress
 from executor.jobs import JobOutcome, JobRequest, JobStatus
+from executor.model_refs import model_names
+from executor.routing import JobView
 from server.finished_job import FinishedJob
 from server.job_queue import JobQueue, RunningJob
 from server.previews import PreviewSettings
@@ -28,6 +34,7 @@ from server.redact import NO_REDACTION, PathRedactor
 
 logger = logging.getLogger(__name__)
 RETRY_S = 5.0
+POOL_WAIT_S = 0.5  # how often a pool with no idle worker is asked again, at most
 
 
 class Worker:
@@ -43,8 +50,13 @@ class Worker:
         self.requeue_crashed = requeue_crashed  # once; a second crash fails the job
         self.free_flags: dict[str, bool] = {}
         self.stopping = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._bypassed: dict[str, int] = {}
 
     async def run(self) -> None:
+        if isinstance(self.backend, WorkerPool):
+            await self._run_pool(self.backend)
+            return
         while not self.stopping:
             try:
                 running = await self.queue.next_job()
@@ -59,6 +71,66 @@ class Worker:
             except Exception:  # the worker must outlive any one job
                 logger.exception("worker failed on job %s", running.prompt_id)
             self.apply_free()
+
+    async def _run_pool(self, pool: WorkerPool) -> None:
+        """Start jobs as the pool's policy picks them, each in a task of its own."""
+        try:
+            while not self.stopping:
+                try:
+                    started = await self._start_next(pool)
+                except Exception:  # the job database failed: keep serving, try again later
+                    logger.exception("cannot take the next job; retrying in %.0f s", RETRY_S)
+                    await asyncio.sleep(RETRY_S)
+                    continue
+                if started is None:
+                    return
+                if not started:
+                    await self._wait_for_change(pool)
+        finally:
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _start_next(self, pool: WorkerPool) -> bool | None:
+        """Start one job: ``True``; nothing to start now: ``False``; closing: ``None``."""
+        records = await self.queue.pending_window(pool.window)
+        if records is None:
+            return None
+        jobs = [JobView(r.prompt_id, model_names(r.prompt), self._bypassed.get(r.prompt_id, 0))
+                for r in records]
+        # only jobs at the head are passed over: forget those that left it (cancelled …)
+        self._bypassed = {j.job_id: j.bypassed for j in jobs if j.bypassed}
+        choice = pool.assign(jobs)
+        if choice is None:
+            return False
+        index, _ = choice
+        for job in jobs[:index]:
+            self._bypassed[job.job_id] = job.bypassed + 1
+        self._bypassed.pop(jobs[index].job_id, None)
+        running = await self.queue.claim(jobs[index].job_id)
+        if running is None:  # cancelled meanwhile, or closing
+            pool.release(jobs[index].job_id)
+            return True if self.queue.accepting else None
+        task = asyncio.get_running_loop().create_task(self._run_one(running),
+                                                      name=f"job-{running.prompt_id[:8]}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _run_one(self, running: RunningJob) -> None:
+        try:
+            await self._run(running)
+        except Exception:  # the worker must outlive any one job
+            logger.exception("worker failed on job %s", running.prompt_id)
+        if not self.queue.running_jobs:
+            self.apply_free()
+
+    async def _wait_for_change(self, pool: WorkerPool) -> None:
+        """Until a worker is free (or joined) or a job is queued."""
+        queued = asyncio.ensure_future(self.queue.wait_for_change(POOL_WAIT_S))
+        freed = asyncio.ensure_future(asyncio.to_thread(pool.changed.wait, POOL_WAIT_S))
+        await asyncio.wait({queued, freed}, return_when=asyncio.FIRST_COMPLETED)
+        queued.cancel()
+        await asyncio.gather(queued, freed, return_exceptions=True)
 
     def _sink(self, running: RunningJob, loop: asyncio.AbstractEventLoop) -> Any:
         previews = self.previews.limiter(running.record.extra_data)
@@ -137,12 +209,12 @@ class Worker:
         """Interrupt the running job (it goes back to the queue) and end the task."""
         self.stopping = True
         self.queue.close_queue()
-        running = self.queue.running
-        if running is not None:
+        running_jobs = list(self.queue.running_jobs.values())
+        for running in running_jobs:
             running.for_shutdown = True
             running.cancel()
         done, _ = await asyncio.wait({task}, timeout=grace)
-        if not done and running is not None:
+        for running in running_jobs if not done else ():
             logger.warning("job %s did not stop within %.0f s; it will count as lost",
                            running.prompt_id, grace)
         task.cancel()

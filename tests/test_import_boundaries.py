@@ -104,3 +104,22 @@ def test_the_checker_sees_violations(tmp_path: Path) -> None:
     assert [m for _, m in _imports(sample)] == ["torch", "server.app"]
     assert _matches("nodes.models.folders", BUILTIN_PACK) and _matches("torch", {"torch"})
     assert not _matches("nodes.api", BUILTIN_PACK) and not _matches("nodes.modelsx", BUILTIN_PACK)
+
+
+# Ray is an optional extra: only the Ray backend's modules import it, and only
+# `latentgraph serve --backend ray` imports those (tests/server/test_cli_serve.py checks that).
+RAY_MODULES = {"executor/ray_backend.py", "executor/ray_job.py", "executor/ray_pool.py"}
+
+
+def test_only_the_ray_backend_imports_ray() -> None:
+    bad = []
+    for package in ("executor", "server", "latentgraph", "nodes", "diffusion", "custom_nodes"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            name = str(path.relative_to(ROOT))
+            bad += [f"{name}:{line}" for line, module in _imports(path)
+                    if _matches(module, {"ray"}) and name not in RAY_MODULES]
+    assert bad == []
+    for name in ("executor/backend.py", "executor/routing.py", "executor/ray_actor.py"):
+        assert not [m for _, m in _imports(ROOT / name)
+                    if _matches(m, {"executor.ray_backend", "executor.ray_job",
+                                    "executor.ray_pool"})], name

@@ -34,10 +34,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     remaining = await queue.remaining()
     hub.send(sid, "status", {"status": {"exec_info": {"queue_remaining": remaining}},
                              "sid": sid})
-    running = queue.running
-    if running is not None and running.record.client_id == sid and \
-            running.messages.last_node is not None:
-        hub.send(sid, "executing", {"node": running.messages.last_node})
+    for running in list(queue.running_jobs.values()):
+        if running.record.client_id == sid and running.messages.last_node is not None:
+            hub.send(sid, "executing", {"node": running.messages.last_node})
     first_text = True
     try:
         async for message in ws:

@@ -85,6 +85,40 @@ def test_the_insecure_bind_refusal_imports_no_engine(tmp_path: Path) -> None:
     assert done.stdout.strip().splitlines()[-1] == "2 False False"
 
 
+def test_serving_without_the_ray_backend_imports_no_ray(tmp_path: Path) -> None:
+    """The default server (supervised worker) is built and never imports Ray, installed or
+    not; ``--backend ray`` without Ray installed is refused, saying how to install it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from latentgraph.cli import _parser; from latentgraph import cli_serve; "
+            f"args = _parser().parse_args(['serve', '--base-dir', {str(tmp_path)!r}]); "
+            "app, _ = cli_serve._build_app(args, cli_serve._checked_settings(args), None); "
+            "print('ray' in sys.modules, any(m.startswith('ray.') for m in sys.modules))")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=120, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_the_ray_backend_without_ray_says_how_to_install_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from latentgraph.cli import _parser
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "ray" else real(name, *a))
+    args = _parser().parse_args(["serve", "--base-dir", str(tmp_path), "--backend", "ray"])
+    with pytest.raises(ImportError, match=r"pip install 'latentgraph\[ray\]'"):
+        cli_serve._build_app(args, cli_serve._checked_settings(args), None)
+    assert cli_serve._checked_settings(args).on_crash == "requeue"  # crashed jobs: once more
+    args = _parser().parse_args(["serve", "--base-dir", str(tmp_path), "--backend", "ray",
+                                 "--no-requeue-crashed"])
+    assert cli_serve._checked_settings(args).on_crash == "interrupt"
+
+
 def test_nodes_run_in_a_worker_unless_in_process(tmp_path: Path) -> None:
     from executor.engine import Engine
     from executor.process_backend import ProcessBackend
