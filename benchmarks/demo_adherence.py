@@ -14,7 +14,19 @@ card's settings (``latentgraph.demo``) and read back by ``training.adherence``:
 Targets (issue 7): colour >= 85 %, background >= 85 %, position >= 75 %, shape >= 60 %, held-out
 within 10 points of seen. Also printed: the warm wall time of one generation (median).
 
-Run: python benchmarks/demo_adherence.py [--count 60] [--checkpoint-dir DIR] [--grid PNG]
+The add-ons (issue 21; definitions in ``training.addon_adherence``):
+
+- ``controlnet``: prompts without a position ("a large red circle on a blue background") and a
+  hint (silhouette or scribble, alternating) of a scene over held-out and seen combinations,
+  through ``ControlNetLoader`` + ``ControlNetApplyAdvanced`` at strength 1. Targets: the shape's
+  centroid in the hint's region >= 90 %, mean silhouette IoU with the hint >= 0.6, the prompt's
+  colour >= 70 %.
+- ``lora``: seen-combination prompts (no rings) through ``LoraLoader`` at strengths 0, 0.25, 0.5,
+  0.75 and 1, one seed each; the style classifier (weights beside this script) reads each
+  picture. Targets: outlined >= 80 % at strength 1, <= 10 % at 0, non-decreasing in between.
+
+Run: python benchmarks/demo_adherence.py [--measure base,controlnet,lora] [--count 60]
+     [--addon-count 30] [--checkpoint-dir DIR] [--grid PNG] [--addon-grid PNG]
      [--set cfg=3] [--prompt-seed N]
 """
 
@@ -28,17 +40,33 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from latentgraph.demo import DemoGenerator  # noqa: E402
+from latentgraph.demo_addons import controlnet_workflow, lora_workflow  # noqa: E402
+from training.addon_adherence import (  # noqa: E402
+    control_targets,
+    is_monotone,
+    outlined_fraction,
+    read_control,
+    score_control,
+    style_targets,
+)
 from training.adherence import ATTRIBUTES, read_image, score, targets  # noqa: E402
 from training.shape_classifier import load_classifier  # noqa: E402
+from training.style_classifier import load_style_classifier  # noqa: E402
 
 CLASSIFIER = Path(__file__).resolve().parent / "shape_classifier.safetensors"
+STYLE_CLASSIFIER = Path(__file__).resolve().parent / "style_classifier.safetensors"
 TARGETS = {"colour": 0.85, "background": 0.85, "position": 0.75, "shape": 0.60}
 MAX_GAP = 0.10
+CONTROL_TARGETS = {"centroid": 0.90, "iou": 0.60, "colour": 0.70}
+LORA_STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+LORA_TARGETS = {"at_1": 0.80, "at_0": 0.10}
+MEASURES = ("base", "controlnet", "lora")
 GRID_PROMPTS = (
     "a large red circle on a blue background, top left",
     "a small yellow star on a black background, centre",
@@ -76,6 +104,63 @@ def measure(gen: DemoGenerator, count: int, settings: dict[str, Any],
     return report
 
 
+def measure_controlnet(gen: DemoGenerator, count: int, settings: dict[str, Any]
+                       ) -> dict[str, Any]:
+    """Centroid, IoU and colour scores per split (held-out / seen combinations)."""
+    report: dict[str, Any] = {}
+    for split, held in (("held_out", True), ("seen", False)):
+        readings = []
+        for n, target in enumerate(control_targets(count, held_out=held)):
+            hint = gen.add_input_image(f"hint-{split}-{n}.png", target.hint())
+            graph = controlnet_workflow(target.prompt, hint, target.seed, settings=settings)
+            readings.append(read_control(gen.run(graph)[0], target))
+        report[split] = score_control(readings)
+    return report
+
+
+def measure_lora(gen: DemoGenerator, count: int, settings: dict[str, Any]) -> dict[str, Any]:
+    """Fraction read as outlined at each strength (same prompts and seeds at every one)."""
+    classifier = load_style_classifier(STYLE_CLASSIFIER)
+    prompts = style_targets(count)
+    fractions = {}
+    for strength in LORA_STRENGTHS:
+        pictures = [gen.run(lora_workflow(t.prompt, t.seed, strength, settings=settings))[0]
+                    for t in prompts]
+        fractions[f"{strength:g}"] = outlined_fraction(pictures, classifier)
+    return {"outlined": fractions, "monotone": is_monotone(list(fractions.values())),
+            "count": len(prompts)}
+
+
+def control_ok(report: dict[str, Any]) -> bool:
+    return all(report[split][k] >= v for split in ("held_out", "seen")
+               for k, v in CONTROL_TARGETS.items())
+
+
+def lora_ok(report: dict[str, Any]) -> bool:
+    out = report["outlined"]
+    return (out["1"] >= LORA_TARGETS["at_1"] and out["0"] <= LORA_TARGETS["at_0"]
+            and bool(report["monotone"]))
+
+
+def print_addons(report: dict[str, Any]) -> None:
+    if "controlnet" in report:
+        cn = report["controlnet"]
+        print(f"controlnet on {report['addon_count']} held-out and {report['addon_count']} seen "
+              "hints (prompt without position, strength 1):")
+        print(f"{'measure':<9} {'held-out':>9} {'seen':>7} {'target':>8}")
+        for name, target in CONTROL_TARGETS.items():
+            fmt = "{:>9.3f} {:>7.3f}" if name == "iou" else "{:>9.1%} {:>7.1%}"
+            print(f"{name:<9} " + fmt.format(cn["held_out"][name], cn["seen"][name])
+                  + f" {'>= ' + (f'{target:.2f}' if name == 'iou' else f'{target:.0%}'):>8}")
+        print(f"controlnet: {'ok' if control_ok(cn) else 'MISSED'}")
+    if "lora" in report:
+        lo = report["lora"]
+        row = "  ".join(f"{k}: {v:.1%}" for k, v in lo["outlined"].items())
+        print(f"lora on {lo['count']} seen prompts, outlined by strength: {row}; "
+              f"monotone {lo['monotone']}; {'ok' if lora_ok(lo) else 'MISSED'} "
+              f"(targets >= 80 % at 1, <= 10 % at 0)")
+
+
 def print_report(report: dict[str, Any], count: int) -> None:
     print(f"adherence on {count} held-out and {count} seen prompts (one seed each):")
     print(f"{'attribute':<11} {'held-out':>9} {'seen':>7} {'gap':>7} {'target':>8}")
@@ -108,37 +193,110 @@ def save_grid(gen: DemoGenerator, path: Path, settings: dict[str, Any], seed: in
     print(f"grid of {len(tiles)} pictures (seeds {seed}..{seed + len(tiles) - 1}) -> {path}")
 
 
+ADDON_GRID_PROMPT = "a large red circle on a blue background"
+ADDON_GRID_LORA_PROMPT = "a large yellow square on a purple background, centre"
+
+
+def save_addon_grid(gen: DemoGenerator, path: Path, seed: int) -> None:
+    """The README's add-on grid: three hints, the same prompt placed by each (ControlNet), and
+    the LoRA at strengths 0 / 0.5 / 1 (same seed), each at 2x."""
+    from PIL import Image
+
+    from training.shape_hints import hint_for
+    from training.shapes_data import ShapeLabel
+
+    tiles = []
+    hints = [("scribble", "large", (32.0, 32.0), "circle"), ("silhouette", "large", (96.0, 64.0),
+             "circle"), ("scribble", "small", (64.0, 100.0), "circle")]
+    pictures = []
+    for n, (kind, size, centre, shape) in enumerate(hints):
+        radius = 28.0 if size == "large" else 19.0
+        label = ShapeLabel("red", shape, size, "", "blue", centre, radius)
+        hint = hint_for(label, kind, 128, seed=seed, index=n)  # type: ignore[arg-type]
+        tiles.append(np.stack([hint] * 3, axis=-1))
+        name = gen.add_input_image(f"grid-hint-{n}.png", hint)
+        pictures.append(gen.run(controlnet_workflow(ADDON_GRID_PROMPT, name, seed))[0])
+    tiles += pictures
+    tiles += [gen.run(lora_workflow(ADDON_GRID_LORA_PROMPT, seed, s))[0] for s in (0.0, 0.5, 1.0)]
+    grid = Image.new("RGB", (3 * 256, 3 * 256), (255, 255, 255))
+    for i, tile in enumerate(tiles):
+        big = Image.fromarray(tile).resize((256, 256), Image.Resampling.NEAREST)
+        grid.paste(big, ((i % 3) * 256, (i // 3) * 256))
+    grid.save(path)
+    print(f"add-on grid (seed {seed}) -> {path}")
+
+
+def _settings(items: list[str]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        settings[key] = json.loads(value) if value[:1].isdigit() or value[:1] == "-" else value
+    return settings
+
+
+def _measures(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(MEASURES))
+    if unknown or not names:
+        raise SystemExit(f"--measure {text!r}: choose from {list(MEASURES)}")
+    return names
+
+
+def run_measures(gen: DemoGenerator, args: argparse.Namespace, settings: dict[str, Any]
+                 ) -> tuple[dict[str, Any], bool]:
+    measures = _measures(args.measure)
+    report: dict[str, Any] = {"settings": settings, "addon_count": args.addon_count}
+    ok = True
+    if "base" in measures:
+        report.update(measure(gen, args.count, settings, args.prompt_seed))
+        ok = all(min(report["held_out"][k], report["seen"][k]) >= v for k, v in TARGETS.items())
+        ok = ok and all(abs(report["gap"][k]) <= MAX_GAP for k in TARGETS)
+    if "controlnet" in measures:
+        report["controlnet"] = measure_controlnet(gen, args.addon_count, settings)
+        ok = ok and control_ok(report["controlnet"])
+    if "lora" in measures:
+        report["lora"] = measure_lora(gen, args.addon_count, settings)
+        ok = ok and lora_ok(report["lora"])
+    print(json.dumps(report, indent=2) if args.json else "", end="")
+    if "base" in measures:
+        print_report(report, args.count)
+    print_addons(report)
+    return report, ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=60, help="prompts per split")
+    parser.add_argument("--measure", default="base,controlnet,lora",
+                        help="comma-separated: base (prompt adherence), controlnet, lora")
+    parser.add_argument("--count", type=int, default=60, help="prompts per split (base)")
+    parser.add_argument("--addon-count", type=int, default=30,
+                        help="hints per split (controlnet), prompts per strength (lora)")
     parser.add_argument("--checkpoint-dir", type=Path, default=None,
-                        help="search this folder first (e.g. a train-demo --out folder)")
+                        help="search this folder first for the model, ControlNet and LoRA "
+                             "(e.g. a train-demo --out folder)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recommended setting (cfg, steps, sampler_name, ...)")
     parser.add_argument("--grid", type=Path, default=None, help="also save the README grid")
+    parser.add_argument("--addon-grid", type=Path, default=None,
+                        help="also save the README's add-on grid")
     parser.add_argument("--grid-seed", type=int, default=1)
     parser.add_argument("--prompt-seed", type=int, default=1234,
                         help="draw other prompts and seeds (tune settings on these, report 1234)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    settings: dict[str, Any] = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        settings[key] = json.loads(value) if value[:1].isdigit() or value[:1] == "-" else value
+    settings = _settings(args.set)
     gen = DemoGenerator(args.checkpoint_dir)
     try:
-        report = measure(gen, args.count, settings, args.prompt_seed)
-        report["settings"] = settings
-        print(json.dumps(report, indent=2) if args.json else "", end="")
-        print_report(report, args.count)
+        _, ok = run_measures(gen, args, settings)
         if args.grid is not None:
             save_grid(gen, args.grid, settings, args.grid_seed)
+        if args.addon_grid is not None:
+            save_addon_grid(gen, args.addon_grid, args.grid_seed)
     finally:
         gen.close()
-    ok = all(min(report["held_out"][k], report["seen"][k]) >= v for k, v in TARGETS.items())
-    return 0 if ok and all(abs(report["gap"][k]) <= MAX_GAP for k in TARGETS) else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

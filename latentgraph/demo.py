@@ -50,8 +50,8 @@ def default_workflow(prompt: str, seed: int, *, negative: str = "",
 class DemoGenerator:
     """One engine (models stay loaded between calls) over a scratch base folder.
 
-    ``checkpoint_dir`` adds a checkpoint search path (e.g. a fresh ``train-demo`` output) in
-    front of the embedded model's folder.
+    ``checkpoint_dir`` adds a search path (e.g. a fresh ``train-demo`` output) in front of the
+    embedded files' folders, for checkpoints, ControlNets and LoRAs.
     """
 
     def __init__(self, checkpoint_dir: Path | None = None,
@@ -67,8 +67,10 @@ class DemoGenerator:
         self.folders = folders_under(Path(self._scratch.name))
         model_folders = default_model_folders(self.folders)
         if checkpoint_dir is not None:
-            model_folders.add("checkpoints", checkpoint_dir, is_default=True)
+            for folder in ("checkpoints", "controlnet", "loras"):
+                model_folders.add(folder, checkpoint_dir, is_default=True)
         self.checkpoint = checkpoint
+        self.model_folders = model_folders
         self.engine = build_engine(build_registry(self.folders, model_folders), self.folders,
                                    model_folders=model_folders)
         self._jobs = 0
@@ -76,16 +78,27 @@ class DemoGenerator:
     def __call__(self, prompt: str, seed: int, *, negative: str = "",
                  settings: dict[str, Any] | None = None) -> np.ndarray:
         """(H, W, 3) uint8 picture for ``prompt``."""
-        self._jobs += 1
         workflow = default_workflow(prompt, seed, negative=negative, checkpoint=self.checkpoint,
                                     settings=settings)
+        return self.run(workflow)[0]
+
+    def run(self, workflow: dict[str, Any], save_node: str = "9") -> list[np.ndarray]:
+        """Runs an API-format workflow; the (H, W, 3) uint8 pictures ``save_node`` saved."""
+        self._jobs += 1
         result = self.engine.execute(JobRequest(f"demo-{self._jobs}", workflow))
         if not result.ok:
-            raise RuntimeError(f"generation failed for {prompt!r}: {result.failure}")
-        saved = result.outputs["9"]["images"][0]
-        path = Path(self.folders.output) / saved["subfolder"] / saved["filename"]
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"))  # kept: a cached rerun names the same file
+            raise RuntimeError(f"workflow failed: {result.failure}")
+        pictures = []
+        for saved in result.outputs[save_node]["images"]:
+            path = Path(self.folders.output) / saved["subfolder"] / saved["filename"]
+            with Image.open(path) as img:
+                pictures.append(np.asarray(img.convert("RGB")))  # a cached rerun: same file
+        return pictures
+
+    def add_input_image(self, name: str, image: np.ndarray) -> str:
+        """Writes ``image`` (H, W[, 3]) uint8 into the input folder for LoadImage; its name."""
+        Image.fromarray(image).convert("RGB").save(Path(self.folders.input) / name)
+        return name
 
     def close(self) -> None:
         self._scratch.cleanup()

@@ -18,8 +18,11 @@ class RunConfig:
     steps_scale: float = 1.0
     threads: int = 1
     resolution: int = RESOLUTION
+    steps: int | None = None  # an add-on stage's optimizer steps (None: recipe x steps_scale)
 
     def __post_init__(self) -> None:
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
         if not self.steps_scale > 0:
             raise ValueError(f"steps_scale must be > 0, got {self.steps_scale}")
         if self.threads < 1:
@@ -30,3 +33,9 @@ class RunConfig:
 
     def scaled(self, full: int, minimum: int = 1) -> int:
         return max(minimum, round(full * self.steps_scale))
+
+    def addon_steps(self, full: int) -> int:
+        """An add-on stage's steps: ``steps`` if given, else ``full`` scaled. Its data size
+        follows ``steps_scale`` only, so a run resumed with another ``steps`` keeps its cached
+        latents (the learning-rate schedule then follows the new total from the saved step)."""
+        return self.steps if self.steps is not None else self.scaled(full)

@@ -7,6 +7,10 @@ blended between the background and shape colours.
 
 Geometry is relative to the image size: position centres at 1/4, 1/2 and 3/4 of each axis with a
 small jitter, so the shape's centroid always lies in the named third of the image.
+
+Two styles: ``filled`` (the base model's data) and ``outlined`` (the demo LoRA's: a band of the
+shape's colour along its edge around a background-coloured interior; the base model never sees
+it). Hint images for the demo ControlNet are drawn from the same labels (``training.shape_hints``).
 """
 
 from __future__ import annotations
@@ -18,9 +22,16 @@ from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageDraw
+from scipy import ndimage
 
 Mode = Literal["train", "eval", "all"]
 MODES: tuple[Mode, ...] = ("train", "eval", "all")
+Style = Literal["filled", "outlined"]
+STYLES: tuple[Style, ...] = ("filled", "outlined")
+# Outline band width: this fraction of the radius, at most half the shape's thickest point (the
+# largest distance from an inside pixel to the edge), so thin arms keep a visible interior.
+OUTLINE_WIDTH = 0.3
+OUTLINE_MAX_FILL = 0.5
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),
@@ -86,6 +97,8 @@ TEMPLATES: tuple[str, ...] = (
     "a {colour} {shape}, {size}, {position}, on a plain {background} background",
 )
 
+UNPLACED_TEMPLATE = "a {size} {colour} {shape} on a {background} background"
+
 
 @dataclass(frozen=True)
 class ShapeLabel:
@@ -113,6 +126,12 @@ class ShapesBatch:
 def plain_caption(label: ShapeLabel) -> str:
     """The canonical caption, e.g. "a large red circle on a blue background, top left"."""
     return TEMPLATES[0].format(**_words(label))
+
+
+def unplaced_caption(label: ShapeLabel) -> str:
+    """The plain caption without the position, e.g. "a large red circle on a blue background"
+    (the demo ControlNet's prompts: the hint image places the shape)."""
+    return UNPLACED_TEMPLATE.format(**_words(label))
 
 
 def _words(label: ShapeLabel) -> dict[str, str]:
@@ -192,12 +211,32 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: 
         raise ValueError(f"unknown shape {shape!r}; choose one of {list(SHAPES)}")
 
 
-def render(label: ShapeLabel, resolution: int) -> np.ndarray:
-    """(H, W, 3) uint8: rendered at 2x, box-downsampled, blended between the two colours."""
+def shape_mask_2x(label: ShapeLabel, resolution: int) -> Image.Image:
+    """The shape's mask (mode "L", 0/255) at twice ``resolution``."""
     big = Image.new("L", (2 * resolution, 2 * resolution), 0)
     cx, cy = label.centre
     # Pixel centres sit at +0.5: scale the continuous geometry to the 2x canvas accordingly.
     _draw_shape(ImageDraw.Draw(big), label.shape, 2 * cx - 0.5, 2 * cy - 0.5, 2 * label.radius)
+    return big
+
+
+def outline_band(mask: Image.Image, radius: float) -> Image.Image:
+    """The pixels of ``mask`` (0/255) within the outline width of its edge (``radius`` in the
+    mask's pixels)."""
+    inside = np.asarray(mask) > 127  # (H, W)
+    depth = ndimage.distance_transform_edt(inside)  # (H, W) distance to the nearest outside px
+    width = min(OUTLINE_WIDTH * radius, OUTLINE_MAX_FILL * float(depth.max()))
+    band = inside & (depth <= width)
+    return Image.fromarray((band * 255).astype(np.uint8))
+
+
+def render(label: ShapeLabel, resolution: int, style: Style = "filled") -> np.ndarray:
+    """(H, W, 3) uint8: rendered at 2x, box-downsampled, blended between the two colours."""
+    big = shape_mask_2x(label, resolution)
+    if style == "outlined":
+        big = outline_band(big, 2 * label.radius)
+    elif style != "filled":
+        raise ValueError(f"unknown style {style!r}; choose one of {list(STYLES)}")
     mask = big.reduce(2)  # box filter 2x2 -> (H, W) coverage
     size = (resolution, resolution)
     fg = Image.new("RGB", size, COLOURS[label.colour])
@@ -206,9 +245,11 @@ def render(label: ShapeLabel, resolution: int) -> np.ndarray:
 
 
 def generate(
-    count: int, *, seed: int, resolution: int = 128, mode: Mode = "train", start: int = 0
+    count: int, *, seed: int, resolution: int = 128, mode: Mode = "train", start: int = 0,
+    style: Style = "filled",
 ) -> ShapesBatch:
-    """Images ``start .. start+count`` of the data set ``(seed, mode, resolution)``."""
+    """Images ``start .. start+count`` of the data set ``(seed, mode, resolution)``; ``style``
+    changes the pictures only (labels and captions are the same for both styles)."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {list(MODES)}")
     if count < 0:
@@ -221,7 +262,7 @@ def generate(
     for i in range(count):
         rng = np.random.default_rng([seed, start + i, MODES.index(mode)])
         label = sample_label(rng, resolution, mode)
-        images[i] = render(label, resolution)
+        images[i] = render(label, resolution, style)
         captions.append(caption_for(label, rng))
         labels.append(label)
     return ShapesBatch(images, captions, labels)

@@ -1,4 +1,6 @@
-"""``train-demo`` stages: data -> vae -> text -> decoder -> unet, each resumable in DIR/<stage>.
+"""``train-demo`` stages: data -> vae -> text -> decoder -> unet, each resumable in DIR/<stage>,
+and the add-ons ``controlnet`` and ``lora`` (not part of ``all``; they train against this run's
+exported model if it has one, else the embedded one: ``training.addon_base``).
 
 A stage that finished writes ``DIR/<stage>/done.json`` and is skipped next time. A stage that was
 interrupted resumes from its last checkpoint (the data stage simply reruns: it takes seconds).
@@ -23,7 +25,8 @@ from training.progress import ProgressBar
 logger = logging.getLogger(__name__)
 
 STAGES: tuple[str, ...] = ("data", "vae", "text", "decoder", "unet")
-STAGE_CHOICES: tuple[str, ...] = ("all", *STAGES)
+ADDON_STAGES: tuple[str, ...] = ("controlnet", "lora")
+STAGE_CHOICES: tuple[str, ...] = ("all", *STAGES, *ADDON_STAGES)
 DATA_IMAGES = 10_000  # training images at --steps-scale 1
 DATA_CHUNK = 1_000
 
@@ -80,6 +83,14 @@ def _runner(stage: str) -> Callable[[RunConfig], dict[str, object]]:
         from training.unet_stage import run_unet
 
         return run_unet
+    if stage == "controlnet":
+        from training.controlnet_stage import run_controlnet
+
+        return run_controlnet
+    if stage == "lora":
+        from training.lora_stage import run_lora
+
+        return run_lora
     return run_data
 
 
@@ -87,13 +98,16 @@ def run_stages(cfg: RunConfig, stage: str = "all") -> list[str]:
     """Runs ``stage`` (or every stage in order); returns the stages that ran (not skipped)."""
     if stage not in STAGE_CHOICES:
         raise ValueError(f"unknown stage {stage!r}; choose one of {list(STAGE_CHOICES)}")
+    if cfg.steps is not None and stage not in ADDON_STAGES:
+        raise ValueError(f"steps={cfg.steps} is for the add-on stages {list(ADDON_STAGES)}, "
+                         f"not stage {stage!r} (use --steps-scale)")
     torch.set_num_threads(cfg.threads)
     ran: list[str] = []
     for name in STAGES if stage == "all" else (stage,):
         if is_done(cfg, name):
             logger.info("stage %s already finished; skipping", name)
             continue
-        for earlier in STAGES[: STAGES.index(name)]:
+        for earlier in STAGES[: STAGES.index(name)] if name in STAGES else ():
             if not is_done(cfg, earlier):
                 raise ValueError(f"stage {name!r} needs stage {earlier!r} to finish first")
         runner = _runner(name)

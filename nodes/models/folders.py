@@ -14,8 +14,9 @@ names (``sd15/model.safetensors``), re-reading the disk on every call (pickers c
 request is resolved (:meth:`ModelFolders.resolve`) in the first search path holding it, and only
 to an entry below the folder (``nodes.api.paths.entry_inside``: no ``..``, no absolute path;
 model suffixes only; ``configs`` holds ``.yaml`` LDM configs, ``diffusers`` pipeline folders).
-``checkpoints`` always searches the embedded demo model's folder last (``diffusion.embedded``),
-whatever the base directory.
+``checkpoints``, ``controlnet`` and ``loras`` always search the embedded demo model's folders
+last (``diffusion.embedded.EMBEDDED_PATHS``: the model, its ControlNet and its LoRA), whatever
+the base directory.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from diffusion.embedded import EMBEDDED_DIR
+from diffusion.embedded import EMBEDDED_PATHS
 from nodes.api.paths import entry_inside, list_entries
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,6 @@ FOLDER_SUFFIXES: dict[str, frozenset[str]] = {
     "configs": frozenset({".yaml"}),
     "diffusers": frozenset(),
 }
-EMBEDDED_FOLDER = "checkpoints"  # the folder that always lists the embedded demo model
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -100,14 +100,16 @@ class ModelFolders:
         logger.info("model folder %s: search path %s", canonical(folder), path)
 
     def search_paths(self, folder: str) -> list[Path]:
-        """The folder's search paths in order; ``checkpoints`` always ends with the embedded
-        demo model's folder (so a user's file of the same name wins)."""
+        """The folder's search paths in order; ``checkpoints``, ``controlnet`` and ``loras``
+        always end with the embedded demo files' folder (so a user's file of the same name
+        wins)."""
         name = canonical(folder)
-        if name not in self.paths and name != EMBEDDED_FOLDER:
+        embedded = EMBEDDED_PATHS.get(name)
+        if name not in self.paths and embedded is None:
             raise KeyError(f"unknown model folder {folder!r}; known: {sorted(self.paths)}")
         paths = list(self.paths.get(name, ()))
-        if name == EMBEDDED_FOLDER and EMBEDDED_DIR not in paths:
-            paths.append(EMBEDDED_DIR)
+        if embedded is not None and embedded not in paths:
+            paths.append(embedded)
         return paths
 
     def files(self, folder: str) -> list[str]:

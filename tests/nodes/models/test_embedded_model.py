@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from diffusion.embedded import DEMO_CHECKPOINT, EMBEDDED_DIR, RECOMMENDED
+from diffusion.embedded import DEMO_CHECKPOINT, EMBEDDED_DIR, EMBEDDED_PATHS, RECOMMENDED
 from diffusion.loading import load_checkpoint
 from latentgraph.app import default_model_folders, folders_under, model_roots
 from nodes.models import ModelFolders
@@ -16,7 +16,7 @@ from server.settings import MODEL_FOLDERS
 from tests.nodes.models.support import ModelEnv, loader
 
 ROOT = Path(__file__).resolve().parents[3]
-FILE = EMBEDDED_DIR / DEMO_CHECKPOINT
+FILE = EMBEDDED_PATHS["checkpoints"] / DEMO_CHECKPOINT
 
 
 def test_the_file_ships_in_the_package_fp16_under_30_mb() -> None:
@@ -31,7 +31,7 @@ def test_listed_for_any_base_dir_and_a_users_file_of_that_name_wins(tmp_path: Pa
     folders = ModelFolders.under(tmp_path / "models")
     assert folders.files("checkpoints") == [DEMO_CHECKPOINT]
     folders.add("checkpoints", tmp_path / "extra")  # added later, still before the embedded one
-    assert folders.search_paths("checkpoints")[-1] == EMBEDDED_DIR
+    assert folders.search_paths("checkpoints")[-1] == EMBEDDED_PATHS["checkpoints"]
     assert folders.resolve("checkpoints", DEMO_CHECKPOINT) == FILE
     own = tmp_path / "models" / "checkpoints" / DEMO_CHECKPOINT
     own.parent.mkdir(parents=True)
@@ -39,12 +39,15 @@ def test_listed_for_any_base_dir_and_a_users_file_of_that_name_wins(tmp_path: Pa
     assert folders.resolve("checkpoints", DEMO_CHECKPOINT) == own
     assert ModelFolders().files("checkpoints") == [DEMO_CHECKPOINT]
     with pytest.raises(KeyError):
-        ModelFolders().search_paths("loras")
+        ModelFolders().search_paths("vae")
 
 
 def test_server_lists_it_through_the_composition_root(tmp_path: Path) -> None:
     roots = model_roots(default_model_folders(folders_under(tmp_path)), MODEL_FOLDERS)
-    assert roots["checkpoints"] == (tmp_path / "models" / "checkpoints", EMBEDDED_DIR)
+    assert roots["checkpoints"] == (tmp_path / "models" / "checkpoints",
+                                    EMBEDDED_PATHS["checkpoints"])
+    assert roots["loras"] == (tmp_path / "models" / "loras", EMBEDDED_PATHS["loras"])
+    assert roots["controlnet"][-1] == EMBEDDED_PATHS["controlnet"]
     assert roots["configs"] == (tmp_path / "models" / "configs",)  # CheckpointLoader's configs
     assert roots["clip"][0] == tmp_path / "models" / "text_encoders"
 

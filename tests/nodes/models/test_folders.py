@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from diffusion.embedded import DEMO_CHECKPOINT as DEMO  # always listed (embedded model)
+from diffusion.embedded import DEMO_LORA  # always listed (the demo model's LoRA)
 from executor.errors import PromptError
 from nodes.api import ModelFolderFiles, SchemaContext
 from nodes.api.paths import PathRefusedError
@@ -162,7 +163,7 @@ def test_a1111_section_reuses_its_folder_names(tmp_path: Path) -> None:
     touch(webui / "models" / "LyCORIS" / "b.safetensors")
     touch(webui / "models" / "VAE" / "vae.pt")
     assert folders.files("checkpoints") == [DEMO, "v1-5.safetensors"]
-    assert folders.files("loras") == ["a.safetensors", "b.safetensors"]
+    assert folders.files("loras") == ["a.safetensors", "b.safetensors", DEMO_LORA]
     assert folders.files("vae") == ["vae.pt"]
     assert folders.search_paths("embeddings")[-1] == webui / "embeddings"
     assert folders.search_paths("checkpoints")[0] == tmp_path / "models" / "checkpoints"

@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from diffusion.embedded import DEMO_LORA
 from executor.engine import Engine
 from executor.errors import PromptError
 from executor.jobs import JobOutcome, JobRequest
@@ -185,7 +186,7 @@ def test_a_shared_store_linked_into_the_models_folder_works(workspace: Workspace
     save_file(state, store / "mine.safetensors")
     (loras / "linked.safetensors").symlink_to(store / "mine.safetensors")
     listing = engine.registry.node_info("LoraLoader")["input"]["required"]["lora_name"][0]
-    assert listing == ["linked.safetensors"]
+    assert listing == sorted(["linked.safetensors", DEMO_LORA])  # the demo LoRA always listed
     nodes = prompt([("linked.safetensors", 1.0, 0.0)])
     nodes["ckpt"]["inputs"]["ckpt_name"] = f"shared/{CKPT}"
     result, sampled = run(engine, nodes, "shared")
