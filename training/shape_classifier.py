@@ -92,13 +92,11 @@ def training_set(count: int, seed: int, resolution: int = 128) -> tuple[Tensor, 
     return torch.stack(crops), labels
 
 
-def train(images: int = 6000, steps: int = 1500, seed: int = 0) -> tuple[ShapeClassifier, float]:
-    """A classifier trained on ``images`` procedural images; returns it and its accuracy on
-    1,000 fresh images (another seed)."""
-    torch.manual_seed(seed)
-    x, y = training_set(images, seed)
-    test_x, test_y = training_set(1000, seed + 1)
-    model = ShapeClassifier()
+def fit(model: nn.Module, data: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
+        steps: int, seed: int, name: str, log_every: int) -> float:
+    """Trains ``model`` on ``data`` (crops, labels) with Adam, batches of 128 drawn with
+    ``seed``; returns its accuracy on ``test``."""
+    x, y = data
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     gen = torch.Generator().manual_seed(seed)
     for step in range(steps):
@@ -107,9 +105,18 @@ def train(images: int = 6000, steps: int = 1500, seed: int = 0) -> tuple[ShapeCl
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if (step + 1) % 250 == 0:
-            logger.info("shape classifier step %d loss %.4f", step + 1, loss.item())
+        if (step + 1) % log_every == 0:
+            logger.info("%s step %d loss %.4f", name, step + 1, loss.item())
     model.eval()
     with torch.no_grad():
-        accuracy = (model(test_x).argmax(dim=1) == test_y).float().mean().item()
-    return model, accuracy
+        return float((model(test[0]).argmax(dim=1) == test[1]).float().mean().item())
+
+
+def train(images: int = 6000, steps: int = 1500, seed: int = 0) -> tuple[ShapeClassifier, float]:
+    """A classifier trained on ``images`` procedural images; returns it and its accuracy on
+    1,000 fresh images (another seed)."""
+    torch.manual_seed(seed)
+    data = training_set(images, seed)
+    test = training_set(1000, seed + 1)
+    model = ShapeClassifier()
+    return model, fit(model, data, test, steps, seed, "shape classifier", 250)

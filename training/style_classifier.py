@@ -16,12 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from training import shapes_data
-from training.shape_classifier import SIDE, crop_mask, degrade
+from training.shape_classifier import SIDE, crop_mask, degrade, fit
 from training.shape_masks import shape_mask
 
 logger = logging.getLogger(__name__)
@@ -85,20 +84,7 @@ def train(images: int = 3000, steps: int = 800, seed: int = 0
     """A classifier trained on ``images`` scenes per style; its accuracy on 500 fresh scenes per
     style (another seed)."""
     torch.manual_seed(seed)
-    x, y = training_set(images, seed)
-    test_x, test_y = training_set(500, seed + 1)
+    data = training_set(images, seed)
+    test = training_set(500, seed + 1)
     model = StyleClassifier()
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    gen = torch.Generator().manual_seed(seed)
-    for step in range(steps):
-        idx = torch.randint(len(x), (128,), generator=gen)
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if (step + 1) % 200 == 0:
-            logger.info("style classifier step %d loss %.4f", step + 1, loss.item())
-    model.eval()
-    with torch.no_grad():
-        accuracy = (model(test_x).argmax(dim=1) == test_y).float().mean().item()
-    return model, accuracy
+    return model, fit(model, data, test, steps, seed, "style classifier", 200)
