@@ -43,6 +43,18 @@ logger = logging.getLogger(__name__)
 POLL_S = 0.05  # how often a waiting job looks at its cancel event
 MEMORY_POLL_S = 0.25  # how often the worker's resident memory is read (memory_limit)
 CRASH_TYPE = "WorkerCrashed"
+
+
+def crash_outcome(job_id: str, node: tuple[str, str] | None, executed: list[str],
+                  message: str, sink: EventSink) -> JobOutcome:
+    """A job whose worker died (``message`` says how): logged, ``JobFailed`` sent, and the
+    failed outcome with ``crash`` set (poison-job protection counts it)."""
+    logger.error("job %s: %s", job_id, message)
+    node_id, node_type = node or (None, None)
+    sink(JobFailed(job_id, node_id, node_type, CRASH_TYPE, message, (), {}, tuple(executed)))
+    failure = NodeFailure(node_id or "", node_type or "", CRASH_TYPE, message, [], {})
+    return JobOutcome(job_id, JobStatus.FAILED, executed=list(executed), failure=failure,
+                      crash=message)
 OOM_KILLER_HINT = " (as the kernel's out-of-memory killer does when memory runs out)"
 
 
@@ -153,13 +165,7 @@ class JobWatch:
             hint = OOM_KILLER_HINT if exit_code == -signal.SIGKILL else ""
             how = f"{self.handle.exit_description()}{hint}"
         message = f"the worker process {how}{self._where()}; it was restarted"
-        logger.error("job %s: %s", self.job_id, message)
-        node_id, node_type = self.node or (None, None)
-        self.sink(JobFailed(self.job_id, node_id, node_type, CRASH_TYPE, message, (), {},
-                            tuple(self.executed)))
-        failure = NodeFailure(node_id or "", node_type or "", CRASH_TYPE, message, [], {})
-        return JobOutcome(self.job_id, JobStatus.FAILED, executed=list(self.executed),
-                          failure=failure, crash=message)
+        return crash_outcome(self.job_id, self.node, self.executed, message, self.sink)
 
     def _kill(self) -> JobOutcome:
         logger.warning("job %s did not stop within %.1f s of the cancel%s; killing the worker "

@@ -21,9 +21,8 @@ from typing import Any
 import ray
 from ray.exceptions import ActorUnavailableError, RayActorError
 
-from executor.errors import NodeFailure
-from executor.events import Event, EventSink, JobFailed, JobInterrupted, NodeFinished, NodeStarted
-from executor.job_watch import CRASH_TYPE, WorkerJobError
+from executor.events import Event, EventSink, JobInterrupted, NodeFinished, NodeStarted
+from executor.job_watch import WorkerJobError, crash_outcome
 from executor.jobs import JobOutcome, JobRequest, JobStatus
 from executor.ray_actor import inside
 from executor.worker_wire import (
@@ -141,13 +140,7 @@ class RayJob:
     def _crashed(self, exc: BaseException) -> JobOutcome:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         message = f"the Ray worker {self.worker} died{self._where()}: {reason}"
-        logger.error("job %s: %s", self.job_id, message)
-        node_id, node_type = self.node or (None, None)
-        self.sink(JobFailed(self.job_id, node_id, node_type, CRASH_TYPE, message, (), {},
-                            tuple(self.executed)))
-        failure = NodeFailure(node_id or "", node_type or "", CRASH_TYPE, message, [], {})
-        return JobOutcome(self.job_id, JobStatus.FAILED, executed=list(self.executed),
-                          failure=failure, crash=message)
+        return crash_outcome(self.job_id, self.node, self.executed, message, self.sink)
 
     def _interrupted(self) -> JobOutcome:
         node_id, node_type = self.node or (None, None)
