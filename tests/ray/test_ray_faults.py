@@ -5,7 +5,9 @@ joining or leaving picked up while the server runs."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,8 +141,7 @@ async def test_a_job_for_an_actor_dead_since_its_last_job_runs_elsewhere_without
     assert backend.assign([JobView("x")]) == (0, "worker-1")  # reserved, as the server does
     victim = backend.pool.slots["worker-1"].actor
     ray.kill(victim, no_restart=True)
-    with pytest.raises(ray.exceptions.RayActorError):
-        await asyncio.to_thread(ray.get, victim.state.remote())
+    await asyncio.to_thread(wait_until_dead, victim)
     seen: list[str] = []
     outcome = await asyncio.to_thread(
         backend.execute, JobRequest("x", load_prompt("a.ckpt", 4)),
@@ -148,3 +149,16 @@ async def test_a_job_for_an_actor_dead_since_its_last_job_runs_elsewhere_without
     assert outcome.ok and outcome.crash is None
     assert outcome.outputs["2"]["numbers"] == [4.0]
     assert "worker-1" not in backend.pool.slots
+
+
+def wait_until_dead(actor: Any, timeout: float = 30.0) -> None:
+    """ray.kill is asynchronous: a call sent just after it may still be answered. Poll until
+    the actor refuses calls, so the test starts from an actor that is really gone."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            ray.get(actor.state.remote(), timeout=5.0)
+        except ray.exceptions.RayActorError:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"actor {actor} still answers {timeout} s after ray.kill")

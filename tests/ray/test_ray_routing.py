@@ -39,7 +39,8 @@ async def test_affinity_loads_fewer_models_than_round_robin(
     print(f"model loads over {JOBS} jobs: affinity {affinity_loads}, "
           f"round-robin {round_robin_loads}")
     assert affinity.backend.pool.started == round_robin.backend.pool.started == 2
-    # round-robin alternates workers over alternating models: nearly every job loads
-    assert round_robin_loads >= JOBS - 2
+    # round-robin alternates workers over alternating models: most jobs load (how many
+    # depends on which worker frees first, so only a floor of two thirds is asserted)
+    assert round_robin_loads >= JOBS * 2 // 3
     assert affinity_loads <= JOBS // 2, (affinity_loads, round_robin_loads)
     assert affinity_loads < round_robin_loads
