@@ -8,10 +8,14 @@
   (``MemoryError``, torch's ``OutOfMemoryError``) or torch's CPU allocator message, and
   :func:`describe_out_of_memory` says in plain words what failed, what is free and what to
   change.
+- :func:`trim_heap` hands memory the C allocator holds free back to the system (glibc).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import logging
 import os
 import re
 from typing import Any
@@ -25,6 +29,7 @@ _ALLOCATION = re.compile(r"[Tt]ried to allocate (\d+(?:\.\d+)? ?(?:[KMGT]i?B|byt
 DEFAULT_ADVICE = ("use a smaller width, height or batch_size, decode large images with "
                   "VAE Decode (Tiled), or unload models (POST /free)")
 FALLBACK_CACHE_BYTES = 2 << 30
+logger = logging.getLogger(__name__)
 
 
 def host_memory() -> tuple[int | None, int | None]:
@@ -102,3 +107,32 @@ def describe_out_of_memory(exc: BaseException, node_type: str, estimate: MemoryE
     return (f"{node_type} ran out of memory{tried}{needs}. After releasing this job's "
             f"intermediate results: {_free(budget)}. To make it fit, {advice}. "
             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})")
+
+
+def _malloc_trim() -> ctypes._NamedFuncPointer | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        trim: ctypes._NamedFuncPointer = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows): nothing to trim
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+_TRIM = _malloc_trim()
+
+
+def trim_heap() -> bool:
+    """Returns the free pages of every malloc arena to the system (glibc's ``malloc_trim``);
+    False where there is no such call. Jobs run in threads of their own, each of which may get
+    an arena of its own, whose freed blocks glibc otherwise keeps: after each job, so a
+    long-running worker's resident memory does not drift with the sizes of past jobs."""
+    if _TRIM is None:
+        return False
+    try:
+        _TRIM(0)
+    except OSError:  # pragma: no cover - a libc call that fails is logged, never fatal
+        logger.exception("malloc_trim failed")
+        return False
+    return True

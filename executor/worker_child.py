@@ -26,6 +26,7 @@ from executor.engine import Engine
 from executor.errors import PromptError
 from executor.events import Event
 from executor.jobs import JobRequest
+from executor.memory import trim_heap
 from executor.worker_wire import (
     EncodedPreview,
     Message,
@@ -160,6 +161,7 @@ class WorkerLoop:
         except SEND_ERRORS as exc:  # an output the pipe cannot carry
             logger.exception("the outcome of job %s cannot be sent", request.job_id)
             self.send({**job_error_to_wire(exc), "job_id": request.job_id})
+        trim_heap()  # between jobs: what the job freed goes back to the system
 
     def _sink(self, event: Event) -> None:
         try:

@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # the server is imported only when serving: `latentgraph run`
 logger = logging.getLogger(__name__)
 PREVIEW_METHODS = ("none", "auto", "latent2rgb", "taesd")  # server.previews.PREVIEW_METHODS
 TOKEN_ENV = "LATENTGRAPH_TOKEN"  # read by server.security.load_token
-WORKER_NICE = 0  # serve --worker-nice: 0 keeps the worker at the server's priority
+WORKER_NICE = 10  # serve --worker-nice: requests first when the CPUs are busy (soak.py)
 WORKER_MEMORY_SHARE = 0.8  # of the RAM: the worker's default memory limit
 
 
@@ -120,8 +120,9 @@ def add_serve_parser(commands: Any) -> None:
                             "over it during a job, the worker is killed and the job fails; "
                             "after a job, the worker is replaced")
     serve.add_argument("--worker-nice", type=int, default=WORKER_NICE, metavar="N",
-                       help="the worker process's niceness (0..19): when the CPUs are busy, "
-                            "requests are answered before node code runs on")
+                       help="the worker process's niceness (0..19, default "
+                            f"{WORKER_NICE}; 0: the server's priority): when the CPUs are "
+                            "busy, requests are answered before node code runs on")
 
     from latentgraph.cli_plugins import add_plugin_arguments
 

@@ -138,5 +138,18 @@ def test_nodes_run_in_a_worker_unless_in_process(tmp_path: Path) -> None:
         assert backend.cancel_grace_s == 40 and shutdown_grace >= 45
         assert backend.supervisor.worker_pid is not None  # started with the app, not per job
         assert "LoadImage" in backend.validator.registry  # validation holds the nodes
+        assert worker_niceness(backend.supervisor.worker_pid) == cli_serve.WORKER_NICE == 10
     finally:
         backend.close()
+
+
+def worker_niceness(pid: int) -> int:
+    """The worker's niceness above ours, once its engine is built (it lowers it there)."""
+    import os
+    import time
+
+    deadline = time.monotonic() + 30
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    while os.getpriority(os.PRIO_PROCESS, pid) == ours and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return os.getpriority(os.PRIO_PROCESS, pid) - ours
