@@ -9,8 +9,14 @@ interleave the two with a new prompt and seed each time (text encoding reruns on
 Hooks time our text encoders, UNet forwards and VAE decoder; the rest of the wall time is our
 overhead. Finally a seed-only rerun must read no weights and re-encode nothing.
 
+With ``--memory`` only our engine runs (no diffusers in the process): a cold job (loads every
+component) then a warm one with a new prompt; prints each job record's peak RSS
+(``JobOutcome.peak_rss_bytes``: the process's high-water mark, reset as each job starts), the
+process's anonymous and file-backed RSS after each, and what the model manager holds.
+
     python benchmarks/txt2img.py            # 256×256, 10 steps, full-size SD1.5 (slow on CPU)
     python benchmarks/txt2img.py --smoke    # tiny model, 64×64, 3 steps (< 30 s)
+    python benchmarks/txt2img.py --memory --size 512 --steps 4 [--file sd15.safetensors]
 """
 
 from __future__ import annotations
@@ -233,14 +239,48 @@ def seed_only_rerun(engine: Any, prompt: dict[str, Any]) -> None:
         raise SystemExit("FAIL: a seed-only rerun reloaded or re-encoded")
 
 
-def benchmark(args: argparse.Namespace, base: Path) -> None:
-    size, steps = (64, 3) if args.smoke else (args.size, args.steps)
+def place_checkpoint(args: argparse.Namespace, base: Path) -> Path:
+    """``--file`` linked into the models folder, or a random fp16 SD1.5 written there."""
     path = base / "models" / "checkpoints" / "sd15.safetensors"
     path.parent.mkdir(parents=True)
+    if args.file is not None:
+        path.symlink_to(args.file.resolve())
+        return path
     with timed() as made:
         make_checkpoint("sd15", path, tiny=args.smoke, dtype="fp16", seed=0)
-    print(f"checkpoint {path.stat().st_size / 2**20:.0f} MiB written in {made[0]:.1f} s; "
-          f"{size}x{size}, {steps} steps, euler, cfg 7, torch threads {torch.get_num_threads()}")
+    print(f"checkpoint {path.stat().st_size / 2**20:.0f} MiB written in {made[0]:.1f} s")
+    return path
+
+
+def rss_mib() -> dict[str, float]:
+    fields = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("RssAnon", "RssFile", "VmHWM"):
+            fields[name] = int(value.split()[0]) / 1024
+    return fields
+
+
+def memory(args: argparse.Namespace, base: Path) -> None:
+    size, steps = (64, 3) if args.smoke else (args.size, args.steps)
+    place_checkpoint(args, base)
+    folders = folders_under(base)
+    engine = build_engine(build_registry(folders), folders)
+    print(f"{size}x{size}, {steps} steps; before any job: {rss_mib()}")
+    for job, text in [("cold", "a lighthouse at dusk"), ("warm", "a red bicycle, studio")]:
+        seconds, result = run_ours(engine, workflow(text, 1, size, steps), job)
+        peak = (result.peak_rss_bytes or 0) / 2**30
+        now = rss_mib()
+        held = [(name, on) for _, name, on in engine.ports.models.resident()]
+        print(f"{job} job {seconds:.1f} s: job peak RSS {peak:.2f} GiB | after: anon "
+              f"{now['RssAnon'] / 1024:.2f} GiB, file {now['RssFile'] / 1024:.2f} GiB | "
+              f"models held {held}")
+
+
+def benchmark(args: argparse.Namespace, base: Path) -> None:
+    size, steps = (64, 3) if args.smoke else (args.size, args.steps)
+    path = place_checkpoint(args, base)
+    print(f"{size}x{size}, {steps} steps, euler, cfg 7, torch threads {torch.get_num_threads()}")
     folders = folders_under(base)
     engine = build_engine(build_registry(folders), folders)
     pipe = diffusers_pipeline(path, args.smoke, base)
@@ -274,9 +314,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per side")
+    parser.add_argument("--memory", action="store_true",
+                        help="ours only: peak RSS of a cold and a warm job")
+    parser.add_argument("--file", type=Path,
+                        help="fp16 SD1.5 checkpoint to use (default: make one)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="lg-bench-") as tmp:
-        benchmark(args, Path(tmp))
+        (memory if args.memory else benchmark)(args, Path(tmp))
 
 
 if __name__ == "__main__":

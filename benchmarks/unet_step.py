@@ -7,7 +7,12 @@ FLOP/s (FLOPs counted by ``torch.utils.flop_counter`` on our forward) divided by
 measured fp32 matmul FLOP/s.
 
 Run: python benchmarks/unet_step.py [--latent 32|64] [--repeat 3] [--smoke] [--compiled]
-Goal (issue 3): ours / diffusers <= 1.0.
+    [--keep-half]
+Goal (issue 3): ours / diffusers <= 1.0. ``--size`` is another name for ``--latent``.
+
+``--keep-half`` stores our UNet's weights in fp16 and upcasts them per layer as it runs
+(``diffusion.weight_cast``: the engine's CPU default for fp16 files) while diffusers keeps
+float32 weights: the per-step price of keeping an fp16 file's weights as stored.
 
 ``--compiled`` instead compares our UNet compiled by TorchCompileModel's wrapper
 (``torch.compile``, inductor) with the same UNet eager: the first call's compile time, then the
@@ -30,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from diffusion.model_patches import TorchCompile  # noqa: E402
 from diffusion.unet import UNetConfig, UNetModel, sd1_config  # noqa: E402
+from diffusion.weight_cast import cast_weights  # noqa: E402
 
 logger = logging.getLogger("unet_step")
 
@@ -75,6 +81,18 @@ def build_pair(cfg: UNetConfig) -> tuple[UNetModel, torch.nn.Module]:
     return ours, ref.eval().requires_grad_(False)
 
 
+def keep_half(model: UNetModel) -> UNetModel:
+    """``model`` with fp16 weights upcast per layer (its float32 tensors are replaced)."""
+    with torch.no_grad():
+        for module in model.modules():
+            for name, param in list(module._parameters.items()):
+                if param is not None and param.is_floating_point():
+                    module._parameters[name] = torch.nn.Parameter(param.half(),
+                                                                  requires_grad=False)
+    cast_weights(model, torch.float32)
+    return model
+
+
 def matmul_flops(size: int = 2048, repeat: int = 5) -> float:
     a, b = torch.randn(size, size), torch.randn(size, size)
     a @ b
@@ -115,7 +133,9 @@ def compiled_vs_eager(cfg: UNetConfig, latent: int, repeat: int, label: str) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latent", type=int, default=32, choices=(32, 64))
+    parser.add_argument("--latent", "--size", type=int, default=32, choices=(32, 64))
+    parser.add_argument("--keep-half", action="store_true",
+                        help="our weights stored fp16, upcast per layer (diffusers: fp32)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--smoke", action="store_true", help="tiny UNet, finishes in seconds")
     parser.add_argument("--compiled", action="store_true",
@@ -127,6 +147,8 @@ def main() -> None:
         compiled_vs_eager(cfg, args.latent, args.repeat, "smoke" if args.smoke else "sd15")
         return
     ours, ref = build_pair(cfg)
+    if args.keep_half:  # diffusers keeps the float32 tensors; ours gets fp16 copies
+        ours = keep_half(ours)
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(2, 4, args.latent, args.latent, generator=gen)
     t = torch.tensor([999.0, 500.0])
@@ -148,9 +170,9 @@ def main() -> None:
     ours_s, ref_s = statistics.median(times["ours"]), statistics.median(times["diffusers"])
     flops = counter.get_total_flops()
     peak = matmul_flops()
-    print(
-        f"unet {'smoke' if args.smoke else 'sd15'} batch 2 latent {args.latent}x{args.latent} fp32"
-    )
+    storage = "fp16 weights upcast per layer" if args.keep_half else "fp32 weights"
+    print(f"unet {'smoke' if args.smoke else 'sd15'} batch 2 latent {args.latent}x{args.latent} "
+          f"fp32 compute, ours: {storage}")
     print(
         f"ours {ours_s:.3f} s  diffusers {ref_s:.3f} s  ratio {ours_s / ref_s:.3f}  "
         f"(max rel diff {rel:.1e})"

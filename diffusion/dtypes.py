@@ -1,7 +1,10 @@
 """Which dtype each model component computes in, per device and family.
 
-- CPU: always fp32. fp16/bf16 files are upcast on load: half precision is slower on CPUs and
-  some ops lack half kernels there.
+- CPU: always fp32 compute: half precision is slower on CPUs and some ops lack half kernels
+  there. fp16/bf16 files keep their weights as stored (memory-mapped, zero-copy) and each layer
+  upcasts its weights as it runs (:func:`keeps_half`, ``diffusion.weight_cast``): measured on
+  this 2-core VM, that loads at page-cache speed and halves the weights' memory, while an upcast
+  on load pays for fresh pages (``benchmarks/load.py``; README "Performance").
 - CUDA: fp16 for UNets and text encoders (bf16 where the device supports it and ``prefer_bf16``
   is set), with the known exceptions:
   - SDXL VAEs overflow in fp16 (NaN images), and so does the x4 upscaler's decoder (its
@@ -36,6 +39,13 @@ def compute_dtype(
     if component == "vae" and family in HALF_UNSAFE_VAE_FAMILIES:
         return torch.bfloat16 if bf16_supported else torch.float32
     return torch.bfloat16 if prefer_bf16 and bf16_supported else torch.float16
+
+
+def keeps_half(device: torch.device | str) -> bool:
+    """Whether fp16/bf16 weights stay as stored and are upcast per layer on ``device``: on CPU
+    (fp32 compute) yes; on accelerators the compute dtype is already half, so files load as is
+    or are converted once."""
+    return torch.device(device).type == "cpu"
 
 
 def needs_attention_upcast(family: str, dtype: torch.dtype) -> bool:

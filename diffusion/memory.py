@@ -15,6 +15,15 @@ is never modified (an unpatched user never sees patched weights). A patched entr
 own patched bytes and depends on its base: using it pins the base too, and evicting, offloading
 or dropping the base first drops its idle patched copies (they are rebuilt on the next use rather
 than offloaded, since moving one would move the base's shared tensors with it).
+
+Storage: with ``keep_half`` (per handle; the CPU default, ``diffusion.dtypes.keeps_half``) a
+component whose file holds fp16/bf16 weights keeps them as read — memory-mapped, file-backed,
+half the bytes of float32 — and upcasts them per layer as it computes
+(``diffusion.weight_cast``); dropping such a component costs nothing to undo while the file stays
+in the page cache. ``sampling_idle_bytes`` (None: off) releases idle components (text encoders,
+the VAE, other UNets, idle patched copies) when a UNet is taken for sampling, least recently used
+first, until the idle ones hold at most that many bytes: dropped on CPU, offloaded to the host on
+an accelerator.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol, cast
 
 import torch
 from torch import nn
@@ -53,14 +62,28 @@ class FileKey:
         return cls(str(resolved), stat.st_size, stat.st_mtime_ns)
 
 
+SAMPLED_COMPONENTS = frozenset({"unet"})  # taking one of these starts a sampling phase
+
+
 class ComponentSource(Protocol):
-    """What the manager needs from an opened file (``OpenedCheckpoint`` fits)."""
+    """What the manager needs from an opened file (``OpenedCheckpoint`` fits). Sources whose
+    ``supports_keep_half`` is true also take ``keep_half=`` in ``nbytes`` and ``load``."""
 
     def prefixes(self) -> dict[str, str]: ...
 
     def nbytes(self, name: str, *, dtype: torch.dtype = torch.float32) -> int: ...
 
     def load(self, name: str, *, dtype: torch.dtype = torch.float32) -> nn.Module: ...
+
+
+class HalfStorageSource(ComponentSource, Protocol):
+    """A source that can keep fp16/bf16 weights as stored (``supports_keep_half``)."""
+
+    def nbytes(self, name: str, *, dtype: torch.dtype = torch.float32,
+               keep_half: bool = False) -> int: ...
+
+    def load(self, name: str, *, dtype: torch.dtype = torch.float32,
+             keep_half: bool = False) -> nn.Module: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,15 +139,21 @@ class ModelManager:
         offload: Literal["host", "drop"] | None = None,
         dtype: torch.dtype | Callable[[ModelHandle], torch.dtype] = torch.float32,
         opener: Callable[[Path], ComponentSource] = open_checkpoint,
+        keep_half: bool | Callable[[ModelHandle], bool] = False,
+        sampling_idle_bytes: int | None = None,
     ) -> None:
         if budget_bytes <= 0:
             raise ValueError(f"budget_bytes={budget_bytes} must be positive")
+        if sampling_idle_bytes is not None and sampling_idle_bytes < 0:
+            raise ValueError(f"sampling_idle_bytes={sampling_idle_bytes} must be >= 0 or None")
         self.budget_bytes = budget_bytes
         self.device = torch.device(device)
         self.offload = offload or ("drop" if self.device.type == "cpu" else "host")
         if self.offload == "host" and self.device.type == "cpu":
             raise ValueError("offload='host' needs a non-CPU device; on CPU use offload='drop'")
         self.dtype = dtype
+        self.keep_half = keep_half
+        self.sampling_idle_bytes = sampling_idle_bytes
         self._opener = opener
         self._opened: dict[FileKey, dict[str, ModelHandle]] = {}
         self._resident: OrderedDict[_Key, _Resident] = OrderedDict()  # LRU first
@@ -187,6 +216,8 @@ class ModelManager:
 
     def _acquire(self, handle: ModelHandle, patches: PatchSet) -> list[_Resident]:
         """Pins the base and, with patches, its patched copy (which keeps the base pinned)."""
+        if handle.component in SAMPLED_COMPONENTS and self.sampling_idle_bytes is not None:
+            self._release_idle(handle, self.sampling_idle_bytes)
         base = self._ensure_on_device(handle)
         base.pins += 1
         if not patches:
@@ -214,13 +245,23 @@ class ModelManager:
             entry.on_device = True
         return entry
 
+    def _keeps_half(self, handle: ModelHandle) -> bool:
+        keep = self.keep_half(handle) if callable(self.keep_half) else self.keep_half
+        return keep and getattr(handle.opened, "supports_keep_half", False)
+
     def _load(self, key: _Key) -> _Resident:
         handle = key.handle
         on_cpu = self.device.type == "cpu"
         dtype = self.dtype(handle) if callable(self.dtype) else self.dtype
+        opened, name = handle.opened, handle.component
+        keep = self._keeps_half(handle)
+        half = cast(HalfStorageSource, opened)
         if on_cpu:  # loading lands on the compute device itself: make room first
-            self._make_room(handle.opened.nbytes(handle.component, dtype=dtype), key)
-        module = handle.opened.load(handle.component, dtype=dtype)
+            incoming = (half.nbytes(name, dtype=dtype, keep_half=True) if keep
+                        else opened.nbytes(name, dtype=dtype))
+            self._make_room(incoming, key)
+        module = (half.load(name, dtype=dtype, keep_half=True) if keep
+                  else opened.load(name, dtype=dtype))
         family = handle_family(handle)
         if family is not None and needs_attention_upcast(family, dtype):
             set_attention_upcast(module, True)
@@ -255,6 +296,19 @@ class ModelManager:
                 del self._resident[key]
         logger.info("unloaded %d idle models (components and patched copies)", len(idle))
         return len(idle)
+
+    def _release_idle(self, taken: ModelHandle, allowance: int) -> None:
+        """Evicts idle modules (LRU first, not ``taken``'s own) until they hold ``allowance``
+        bytes or fewer: the start of a sampling phase."""
+        def idle() -> list[tuple[_Key, _Resident]]:
+            return [(k, r) for k, r in self._resident.items()
+                    if not r.pins and r.on_device and k.handle is not taken]
+
+        for key, entry in idle():
+            if sum(r.nbytes for _, r in idle()) <= allowance:
+                return
+            if self._resident.get(key) is entry:  # not dropped above as a patched dependent
+                self._evict(key, entry)
 
     def _make_room(self, incoming: int, keep: _Key) -> None:
         """Evicts unpinned LRU modules until the device holds ``incoming`` more bytes."""

@@ -67,6 +67,9 @@ class JobOutcome:
     # why the process running the job died (exit status or signal, and the node), ``None``
     # when it did not: the queue's poison-job protection counts these
     crash: str | None = None
+    # the process's resident-set peak while the job ran (its high-water mark is reset when a
+    # job starts; jobs run one at a time per process), ``None`` where unknown
+    peak_rss_bytes: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -81,7 +84,7 @@ class JobOutcome:
             "executed": self.executed, "cached": self.cached, "timings": self.timings,
             "failure": None if self.failure is None else self.failure.to_dict(),
             "node_errors": self.node_errors, "interrupted_at": self.interrupted_at,
-            "notes": self.notes, "crash": self.crash,
+            "notes": self.notes, "crash": self.crash, "peak_rss_bytes": self.peak_rss_bytes,
         }
 
     @classmethod
@@ -102,6 +105,7 @@ class JobOutcome:
             interrupted_at=data.get("interrupted_at"),
             notes={k: dict(v) for k, v in (data.get("notes") or {}).items()},
             crash=data.get("crash"),
+            peak_rss_bytes=data.get("peak_rss_bytes"),
         )
 
 

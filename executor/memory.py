@@ -4,6 +4,8 @@
 - :func:`budget_from_devices` turns the ports' device list (ComfyUI's ``/system_stats``
   entries) into the :class:`~nodes.api.memory.MemoryBudget` jobs are checked against: the
   accelerator's total memory and the RAM (a CPU engine has only the RAM).
+- :func:`reset_peak_rss` / :func:`peak_rss_bytes`: the process's resident-set high-water mark
+  (``VmHWM``), reset at the start of a job so each job record carries its own peak.
 - :func:`is_out_of_memory` recognises an allocation failure by its type's *name*
   (``MemoryError``, torch's ``OutOfMemoryError``) or torch's CPU allocator message, and
   :func:`describe_out_of_memory` says in plain words what failed, what is free and what to
@@ -46,6 +48,29 @@ def host_memory() -> tuple[int | None, int | None]:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), None
     except (OSError, ValueError, AttributeError):
         return None, None
+
+
+def reset_peak_rss() -> bool:
+    """Resets this process's RSS high-water mark to its current RSS (Linux ``clear_refs`` 5);
+    False where that is not possible (the peak then counts from the process start)."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
+            refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_bytes() -> int | None:
+    """This process's RSS high-water mark (``VmHWM``) in bytes; None where unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def default_cache_bytes() -> int:

@@ -32,7 +32,12 @@ from executor.expansion import (
 )
 from executor.invoke import Invocation, invoke_node, new_event_loop_runner
 from executor.jobs import JobOutcome, JobRequest, JobStatus, summarize
-from executor.memory import describe_out_of_memory, is_out_of_memory
+from executor.memory import (
+    describe_out_of_memory,
+    is_out_of_memory,
+    peak_rss_bytes,
+    reset_peak_rss,
+)
 from executor.plan import (
     Plan,
     Reason,
@@ -122,6 +127,7 @@ class JobRun:
     def run(self) -> JobOutcome:
         request, result = self.request, self.result
         self.sink(JobStarted(request.job_id))
+        reset_peak_rss()  # process-wide: the server runs one job at a time per process
         current: str | None = None
         try:
             self._make_plan()
@@ -145,6 +151,7 @@ class JobRun:
             self._failed(current, exc)
         finally:
             self.close_loop()
+            result.peak_rss_bytes = peak_rss_bytes()
         return result
 
     def _is_reused(self, node_id: str) -> bool:

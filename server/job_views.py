@@ -132,6 +132,7 @@ def job_detail(record: JobRecord) -> dict[str, Any]:
         "cached": outcome.cached,
         "node_errors": outcome.node_errors,
         "notes": outcome.notes,
+        "peak_rss_bytes": outcome.peak_rss_bytes,
         "error": finished.error,
     })
     return detail

@@ -30,6 +30,7 @@ from diffusion.control.hint import broadcast_hint, resize_hint
 from diffusion.control.t2i_adapter import AdapterConfig, adapter_residuals
 from diffusion.guidance.cond import ControlHook, ControlInputs, ControlRun
 from diffusion.unet.hooks import UNetResiduals
+from diffusion.weight_cast import compute_dtype_of
 
 COMPRESSION = 8  # hint pixels per latent cell
 
@@ -152,7 +153,7 @@ def _control_lora_source(spec: ControlLoraSpec, run: ControlRun
         if not built:
             param = next(unet.parameters())
             built.append(build_control_lora(config, unet.state_dict(), spec.weights,
-                                            dtype=param.dtype, device=param.device))
+                                            dtype=compute_dtype_of(unet), device=param.device))
         return nullcontext(built[0])
 
     return use

@@ -14,6 +14,7 @@ from diffusion.latent_format import LatentFormat
 from diffusion.sampling.model_sampling import ModelSampling
 from diffusion.unet.config import SDXL_ADM_CHANNELS, SDXL_REFINER_ADM_CHANNELS
 from diffusion.unet.model import UNetModel
+from diffusion.weight_cast import compute_dtype_of
 
 INPAINT_EXTRA_CHANNELS = 5  # mask + masked-image latent
 IP2P_EXTRA_CHANNELS = 4  # InstructPix2Pix: the source image's latent
@@ -86,7 +87,7 @@ class GuidedModel:
                 f"{IP2P_EXTRA_CHANNELS} more (InstructPix2Pix) or {X4_EXTRA_CHANNELS} more with "
                 "class labels (the x4 upscaler)"
             )
-        dtype = next(unet.parameters()).dtype
+        dtype = compute_dtype_of(unet)  # fp32 for half weights upcast per layer
         return cls(unet, model_sampling, latent_format, adm, extra == INPAINT_EXTRA_CHANNELS,
                    dtype, hooks, unet_for, ip2p_concat=extra == IP2P_EXTRA_CHANNELS,
                    adm_noise=adm_noise, x4_upscale=x4, noise_seed=noise_seed)

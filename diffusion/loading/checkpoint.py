@@ -9,13 +9,14 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import ClassVar, Literal, Protocol
 
 import torch
 from torch import Tensor, nn
 
 from diffusion import latent_format
 from diffusion.latent_format import LatentFormat
+from diffusion.loading.arena import HostArena
 from diffusion.loading.detect import (
     UNET_PREFIX,
     VAE_PREFIX,
@@ -34,6 +35,7 @@ from diffusion.loading.files import TensorSource, read_tensor_file
 from diffusion.text.clip import CLIPTextModel, OpenCLIPTextModel, TextEncoderConfig
 from diffusion.unet.model import UNetModel
 from diffusion.vae.model import AutoencoderKL
+from diffusion.weight_cast import CAST_TYPES, cast_weights
 
 logger = logging.getLogger(__name__)
 
@@ -171,21 +173,87 @@ def check_layout(path: Path | str, found: Shapes, expected: Shapes) -> None:
         )
 
 
-def load_into(modules: Mapping[str, nn.Module], source: TensorSource, dtype: torch.dtype) -> None:
-    """Streams tensors from ``source`` into the meta-built ``modules`` (assign, no double copy)."""
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+_SLOT_PAD = 64  # bytes per tensor the arena may skip for alignment
+
+
+def _kept(tensor: Tensor, dtype: torch.dtype, keep_half: bool) -> bool:
+    """Whether ``tensor`` is used as read: already ``dtype``, or half precision kept."""
+    return tensor.dtype == dtype or (keep_half and dtype.is_floating_point
+                                     and tensor.dtype in HALF_DTYPES)
+
+
+def _arena_bytes(shapes: Mapping[str, tuple[int, ...]], dtype: torch.dtype) -> int:
+    return sum(math.prod(shape) * dtype.itemsize + _SLOT_PAD for shape in shapes.values())
+
+
+def _read_state(prefix: str, expected: Mapping[str, tuple[int, ...]], source: TensorSource,
+                dtype: torch.dtype, keep_half: bool) -> tuple[dict[str, Tensor], list[Tensor]]:
+    """The module's state from ``source`` and the tensors kept as read (zero-copy views).
+
+    Converted tensors are written straight into their final storage, one ``HostArena`` per
+    module (no intermediate copy); the source view of each is dropped right after.
+    """
+    present = [k for k in expected if k in source.shapes]
+    state: dict[str, Tensor] = {}
+    kept: list[Tensor] = []
+    arena: HostArena | None = None
+    for key, tensor in source.tensors(present):
+        if _kept(tensor, dtype, keep_half):
+            kept.append(tensor)
+            state[key[len(prefix) :]] = tensor
+            continue
+        if arena is None:
+            arena = HostArena(_arena_bytes(expected, dtype))
+        state[key[len(prefix) :]] = arena.take(tuple(tensor.shape), dtype).copy_(tensor)
+    for key in expected.keys() - set(present):
+        default = optional_default(key, expected[key])
+        assert default is not None, key  # check_layout let only optional keys be absent
+        logger.info("%s: %s absent; using a neutral default", source.path, key)
+        state[key[len(prefix) :]] = default.to(dtype)
+    return state, kept
+
+
+def stored_nbytes(module: nn.Module, prefix: str, source: TensorSource, dtype: torch.dtype, *,
+                  keep_half: bool = False) -> int:
+    """Bytes the meta-built ``module`` will occupy once ``load_into`` has filled it: ``dtype``
+    per element, or the stored size of fp16/bf16 tensors kept with ``keep_half`` (when
+    ``source`` can tell stored dtypes from its header)."""
+    stored = getattr(source, "dtype_of", None)
+    total = 0
+    for name, sub in module.named_modules():
+        castable = type(sub) in CAST_TYPES  # other modules' half tensors are converted
+        own = [*sub.named_parameters(recurse=False), *sub.named_buffers(recurse=False)]
+        for key, tensor in own:
+            full = prefix + (f"{name}.{key}" if name else key)
+            size = dtype.itemsize
+            if keep_half and castable and callable(stored) and full in source.shapes:
+                file_dtype = stored(full)
+                size = file_dtype.itemsize if file_dtype in HALF_DTYPES else size
+            total += tensor.numel() * size
+    return total
+
+
+def load_into(modules: Mapping[str, nn.Module], source: TensorSource, dtype: torch.dtype, *,
+              keep_half: bool = False) -> None:
+    """Streams tensors from ``source`` into the meta-built ``modules`` (assign, no double copy).
+
+    A tensor stored in ``dtype`` is used as read: for a safetensors file, a view of its private
+    memory map (file-backed, no copy). With ``keep_half`` an fp16/bf16 tensor is kept too and the
+    module computes in ``dtype`` by upcasting per layer (``diffusion.weight_cast``). Any other
+    tensor is converted once into an arena (``diffusion.loading.arena``). Kept file pages are
+    faulted in here, so the file is read once, during the load.
+    """
     for prefix, module in modules.items():
         expected = {prefix + k: tuple(v.shape) for k, v in module.state_dict().items()}
-        present = [k for k in expected if k in source.shapes]
-        state: dict[str, Tensor] = {}
-        for key, tensor in source.tensors(present):
-            state[key[len(prefix) :]] = tensor.to(dtype)
-        for key in expected.keys() - set(present):
-            default = optional_default(key, expected[key])
-            assert default is not None, key  # check_layout let only optional keys be absent
-            logger.info("%s: %s absent; using a neutral default", source.path, key)
-            state[key[len(prefix) :]] = default.to(dtype)
+        state, kept = _read_state(prefix, expected, source, dtype, keep_half)
+        populate = getattr(source, "populate", None)
+        if callable(populate):
+            populate(kept)
         module.load_state_dict(state, strict=True, assign=True)
         module.eval().requires_grad_(False)
+        if any(t.dtype != dtype and t.is_floating_point() for t in kept):
+            cast_weights(module, dtype)
 
 
 def _read_source(path: Path) -> TensorSource:
@@ -255,16 +323,21 @@ class OpenedCheckpoint:
         with torch.device("meta"):
             return build_modules(self.layout)[prefixes[name]]
 
-    def nbytes(self, name: str, *, dtype: torch.dtype = torch.float32) -> int:
-        """Bytes component ``name`` occupies once loaded as ``dtype`` (computed on meta)."""
+    supports_keep_half: ClassVar[bool] = True  # ``load``/``nbytes`` take ``keep_half``
+
+    def nbytes(self, name: str, *, dtype: torch.dtype = torch.float32,
+               keep_half: bool = False) -> int:
+        """Bytes component ``name`` occupies once loaded as ``dtype`` (computed on meta); with
+        ``keep_half``, its fp16/bf16 tensors count at their stored size (not for ``extras``,
+        which are always converted to ``dtype``)."""
         if name in self.extras:
             return self.extras[name].nbytes(name, dtype=dtype)
-        module = self.empty(name)
-        floats = sum(t.numel() for t in [*module.parameters(), *module.buffers()])
-        return floats * dtype.itemsize
+        return stored_nbytes(self.empty(name), self.prefixes()[name], self.source, dtype,
+                             keep_half=keep_half)
 
-    def load(self, name: str, *, dtype: torch.dtype = torch.float32) -> nn.Module:
-        """Builds component ``name`` and reads only its tensors."""
+    def load(self, name: str, *, dtype: torch.dtype = torch.float32,
+             keep_half: bool = False) -> nn.Module:
+        """Builds component ``name`` and reads only its tensors (``load_into``)."""
         if name in self.extras:
             return self.extras[name].load(name, dtype=dtype)
         prefixes = self.prefixes()
@@ -272,7 +345,7 @@ class OpenedCheckpoint:
             raise KeyError(f"component {name!r} not in {self.source.path}; has {sorted(prefixes)}")
         with torch.device("meta"):
             module = build_modules(self.layout)[prefixes[name]]
-        load_into({prefixes[name]: module}, self.source, dtype)
+        load_into({prefixes[name]: module}, self.source, dtype, keep_half=keep_half)
         return module
 
 
@@ -293,15 +366,18 @@ def open_checkpoint(path: str | Path) -> OpenedCheckpoint:
     return OpenedCheckpoint(source, layout, prediction, fmt)
 
 
-def load_checkpoint(path: str | Path, *, dtype: torch.dtype = torch.float32) -> Checkpoint:
+def load_checkpoint(path: str | Path, *, dtype: torch.dtype = torch.float32,
+                    keep_half: bool = False) -> Checkpoint:
     """Loads a single-file checkpoint (.safetensors, or .ckpt/.pt read weights-only) or a
     diffusers pipeline folder.
 
     The family and every configuration come from the keys and shapes; the prediction type from the
-    ``v_pred`` marker key or safetensors metadata. fp16/bf16 weights are converted to ``dtype``.
+    ``v_pred`` marker key or safetensors metadata. fp16/bf16 weights are converted to ``dtype``,
+    or with ``keep_half`` kept as stored and upcast per layer (``load_into``).
     """
     opened = open_checkpoint(path)
-    modules = {name: opened.load(name, dtype=dtype) for name in opened.prefixes()}
+    modules = {name: opened.load(name, dtype=dtype, keep_half=keep_half)
+               for name in opened.prefixes()}
     text = {slot.name: (slot, modules[slot.name]) for slot, _ in opened.layout.text}
     unet, vae = modules["unet"], modules.get("vae")
     assert isinstance(unet, UNetModel) and (vae is None or isinstance(vae, AutoencoderKL))

@@ -8,6 +8,7 @@ import math
 import mmap
 import pickle
 import struct
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from diffusion.loading.arena import buffer_address
 from diffusion.loading.errors import (
     CheckpointError,
     TruncatedCheckpointError,
@@ -59,12 +61,19 @@ class _Span:
     end: int
 
 
+MADV_POPULATE_READ = 22  # Linux >= 5.14: fault a range in, read-only, in one call
+_PAGE = mmap.PAGESIZE
+
+
 @dataclass
 class TensorFile:
     """A checkpoint's tensor shapes, its string metadata and a way to read the tensors.
 
     Safetensors are read zero-copy from a private (copy-on-write) memory map: converting to
-    another dtype allocates once, and same-dtype tensors stay file-backed pages.
+    another dtype allocates once, and same-dtype tensors stay file-backed pages (written to, a
+    page becomes a private copy; the file never changes). The map lives as long as a tensor
+    views it: this object holds it only weakly, so once every tensor read from it is freed (a
+    component converted on load, or dropped) its pages leave the process.
     """
 
     path: Path
@@ -72,24 +81,77 @@ class TensorFile:
     metadata: dict[str, str] = field(default_factory=dict)
     _tensors: dict[str, Tensor] | None = None
     _spans: dict[str, _Span] = field(default_factory=dict)
-    _map: mmap.mmap | None = None
+    _map_ref: weakref.ref[mmap.mmap] | None = None
 
     def tensors(self, keys: list[str] | None = None) -> Iterator[tuple[str, Tensor]]:
         """Yields (key, tensor) one at a time, so callers can convert and place each in turn."""
+        mapped = self._mapping()  # held for the whole iteration: mapped once
         for key in list(self.shapes) if keys is None else keys:
-            yield key, self.get(key)
+            yield key, self._read(mapped, key)
 
     def get(self, key: str) -> Tensor:
+        return self._read(self._mapping(), key)
+
+    def dtype_of(self, key: str) -> torch.dtype:
+        """The stored dtype of ``key``, read from the header (no tensor is read)."""
+        if self._tensors is not None:
+            return self._tensors[key].dtype
+        return self._spans[key].dtype
+
+    def populate(self, tensors: list[Tensor]) -> None:
+        """Faults in the file pages behind ``tensors`` (views of this file) now, in one call
+        per contiguous range: the file is read once, at load, not during the first step."""
+        mapped = self._map_ref() if self._map_ref is not None else None
+        if mapped is None or not tensors:
+            return
+        base = buffer_address(mapped)
+        ranges = sorted(
+            (t.data_ptr() - base, t.data_ptr() - base + t.numel() * t.element_size())
+            for t in tensors
+            if 0 <= t.data_ptr() - base < len(mapped)
+        )
+        for start, end in _merged(ranges):
+            _populate(mapped, start, end)
+
+    def _mapping(self) -> mmap.mmap | None:
+        if self._tensors is not None:
+            return None
+        mapped = self._map_ref() if self._map_ref is not None else None
+        if mapped is None:
+            with self.path.open("rb") as fh:
+                mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
+            self._map_ref = weakref.ref(mapped)
+        return mapped
+
+    def _read(self, mapped: mmap.mmap | None, key: str) -> Tensor:
         if self._tensors is not None:
             return self._tensors[key]
-        if self._map is None:
-            with self.path.open("rb") as fh:
-                self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
-        return _from_map(self._map, self._spans[key])
+        assert mapped is not None
+        return _from_map(mapped, self._spans[key])
 
     def close(self) -> None:
         """Drops this object's reference to the file map (tensors viewing it keep it alive)."""
-        self._map = None
+        self._map_ref = None
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Page-aligned ranges covering ``ranges`` (sorted), adjacent or overlapping ones joined."""
+    out: list[tuple[int, int]] = []
+    for start, end in ranges:
+        start -= start % _PAGE
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def _populate(mapped: mmap.mmap, start: int, end: int) -> None:
+    try:
+        mapped.madvise(MADV_POPULATE_READ, start, end - start)
+    except OSError:  # older kernel: read one byte per page instead
+        view = torch.frombuffer(mapped, dtype=torch.uint8, count=end - start, offset=start)
+        int(view[::_PAGE].sum())
 
 
 def _from_map(mapped: mmap.mmap, span: _Span) -> Tensor:

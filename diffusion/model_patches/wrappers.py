@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from diffusion.guidance.hooks import ModelHooks, NetworkFn
+from diffusion.weight_cast import computing_in
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,8 @@ class ComputeDtype:
             kwargs = {k: _cast(v, self.dtype) if k in CAST_KWARGS else v
                       for k, v in kwargs.items()}
             inputs = (_cast(x, self.dtype), timesteps, _cast(context, self.dtype), *args)
-            out: Tensor = torch.func.functional_call(module, params, inputs, kwargs)
+            with computing_in(self.dtype):  # layers keeping half weights compute in it too
+                out: Tensor = torch.func.functional_call(module, params, inputs, kwargs)
             return out
 
         return run

@@ -2,9 +2,12 @@
 
 The base module is never modified, so an unpatched user of it (cached, or running concurrently
 in another thread) never sees patched weights. Patched weights are computed once, in float32
-on the parameter's device, and cast back to the parameter's dtype: an fp16/bf16 base gets one
-fp16/bf16 copy of each patched weight and no float32 copy outlives its computation. Every
-unpatched parameter and buffer is the base's own tensor object (same storage, no copy).
+on the parameter's device, and stored in the dtype the module computes in
+(``diffusion.weight_cast.compute_dtype_of``): an fp16/bf16 model computing in half precision gets
+one fp16/bf16 copy of each patched weight and no float32 copy outlives its computation; a model
+keeping its file's fp16 weights but computing in float32 (the CPU default) gets float32 patched
+weights, exactly what patching an upcast model gives. Every unpatched parameter and buffer is
+the base's own tensor object (same storage, no copy: a memory-mapped weight stays file-backed).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from torch import Tensor, nn
 
 from diffusion.patching.patch_set import PatchSet
 from diffusion.patching.patches import SourcedPatch, WeightPatch
+from diffusion.weight_cast import compute_dtype_of
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +44,23 @@ def _parameters(module: nn.Module, patch_set: PatchSet) -> dict[str, nn.Paramete
     return {key: params[key] for key in patch_set.keys()}
 
 
+def _stored_dtype(param: Tensor, compute: torch.dtype) -> torch.dtype:
+    """A patched weight's dtype: the parameter's, or the compute dtype when it is wider (half
+    weights upcast per layer keep their patched values in the dtype they are used in)."""
+    if param.is_floating_point() and compute.itemsize > param.element_size():
+        return compute
+    return param.dtype
+
+
 def patched_nbytes(module: nn.Module, patch_set: PatchSet) -> int:
     """Bytes ``patched_copy(module, patch_set)`` adds (one copy of each patched parameter)."""
-    return sum(p.numel() * p.element_size() for p in _parameters(module, patch_set).values())
+    compute = compute_dtype_of(module)
+    return sum(p.numel() * _stored_dtype(p, compute).itemsize
+               for p in _parameters(module, patch_set).values())
 
 
-def _patched_weight(key: str, param: nn.Parameter, patches: list[WeightPatch]) -> Tensor:
+def _patched_weight(key: str, param: nn.Parameter, patches: list[WeightPatch],
+                    dtype: torch.dtype) -> Tensor:
     weight = param.detach().float()  # no copy when the base is already float32
     for patch in patches:
         weight = patch.apply(weight)
@@ -54,7 +69,7 @@ def _patched_weight(key: str, param: nn.Parameter, patches: list[WeightPatch]) -
             f"patches for {key!r} returned shape {tuple(weight.shape)}, "
             f"need {tuple(param.shape)}"
         )
-    weight = weight.to(device=param.device, dtype=param.dtype)
+    weight = weight.to(device=param.device, dtype=dtype)
     if weight.data_ptr() == param.data_ptr():  # a patch returned its input: still a new tensor
         weight = weight.clone()
     return weight
@@ -76,10 +91,12 @@ def patched_weights(module: nn.Module, patch_set: PatchSet) -> dict[str, Tensor]
     Source models read by patches (merges) are resident and pinned only during this call.
     """
     params = _parameters(module, patch_set)
+    compute = compute_dtype_of(module)
     with ExitStack() as stack, torch.no_grad():
         _pin_sources(stack, patch_set)
         return {
-            key: _patched_weight(key, params[key], patches)
+            key: _patched_weight(key, params[key], patches,
+                                 _stored_dtype(params[key], compute))
             for key, patches in patch_set.by_key().items()
         }
 

@@ -27,6 +27,7 @@ from diffusion.control import (
     merge_difference,
 )
 from diffusion.loading.files import read_tensor_file
+from diffusion.weight_cast import compute_dtype_of
 from nodes.api import CONTROL_NET, MODEL, Link, Output, RunContext
 from nodes.models.pickers import ModelPickerNode, model_picker
 from nodes.payloads import DiffusionModel
@@ -107,7 +108,7 @@ class DiffControlNetLoader(ModelPickerNode):
             return (spec,)
         with ctx.models.use(model.unet, model.patches) as unet:
             param = next(unet.parameters())
-            net = opened.load("controlnet", dtype=param.dtype)
+            net = opened.load("controlnet", dtype=compute_dtype_of(unet))
             assert isinstance(net, ControlNetModel)
             net.to(param.device)
             merged = merge_difference(net, unet.state_dict())

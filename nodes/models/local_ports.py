@@ -13,10 +13,11 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
+from diffusion.dtypes import keeps_half
 from diffusion.memory import ModelManager, device_dtype_policy
 from diffusion.text.tokenizer import CLIPTokenizer
 from nodes.api import Ports
@@ -27,6 +28,7 @@ from nodes.models.sources import open_model_file
 logger = logging.getLogger(__name__)
 
 _DEFAULT_RAM_SHARE = 0.5
+IDLE_SHARE = 8  # idle models keep at most budget / IDLE_SHARE while a sampler runs (CPU)
 
 
 class TokenizerCache:
@@ -95,17 +97,29 @@ def local_ports(
     budget_bytes: int | None = None,
     dtype: torch.dtype | None = None,
     text: SharedText | None = None,
+    keep_half: bool | None = None,
+    sampling_idle_bytes: int | None | Literal["auto"] = "auto",
 ) -> Ports:
     """The ports of a local engine: a ModelManager on ``device`` (default: CUDA when present),
     ``folders``, the shared tokenizer and the device description.
 
-    ``dtype`` None: per component and family (``diffusion.dtypes``: fp32 on CPU).
+    ``dtype`` None: per component and family (``diffusion.dtypes``: fp32 on CPU). ``keep_half``
+    None: fp16/bf16 weights stay as stored and are upcast per layer on CPU
+    (``diffusion.dtypes.keeps_half``). ``sampling_idle_bytes`` (see ``ModelManager``) "auto":
+    where half weights are kept, an eighth of the budget (when a sampler starts, idle text
+    encoders, VAEs and other UNets beyond that are dropped, least recently used first; mapping
+    them again from the page cache is nearly free), else None (kept until the budget is needed).
     """
     target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     budget = budget_bytes if budget_bytes is not None else default_budget(target)
+    keep = keeps_half(target) if keep_half is None else keep_half
+    idle = ((budget // IDLE_SHARE if keep else None) if sampling_idle_bytes == "auto"
+            else sampling_idle_bytes)
     manager = ModelManager(budget_bytes=budget, device=target,
-                           dtype=dtype or device_dtype_policy(target), opener=open_model_file)
-    logger.info("model manager on %s, budget %.1f GiB", target, budget / 2**30)
+                           dtype=dtype or device_dtype_policy(target), opener=open_model_file,
+                           keep_half=keep, sampling_idle_bytes=idle)
+    logger.info("model manager on %s, budget %.1f GiB, half weights %s, idle while sampling %s",
+                target, budget / 2**30, "kept" if keep else "converted", idle)
     return Ports(models=manager, model_files=folders, text=text or SharedText(),
                  devices=lambda: describe_devices(target))
 

@@ -29,6 +29,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -45,6 +46,7 @@ from diffusion.loading.checkpoint import (
     load_into,
     prediction_type,
     read_one,
+    stored_nbytes,
 )
 from diffusion.loading.detect import (
     UNET_PREFIX,
@@ -108,13 +110,17 @@ class ComponentFile:
         with torch.device("meta"):
             return self.build()
 
-    def nbytes(self, name: str, *, dtype: torch.dtype = torch.float32) -> int:
-        module = self.empty(name)
-        return sum(t.numel() for t in [*module.parameters(), *module.buffers()]) * dtype.itemsize
+    supports_keep_half: ClassVar[bool] = True  # ``load``/``nbytes`` take ``keep_half``
 
-    def load(self, name: str, *, dtype: torch.dtype = torch.float32) -> nn.Module:
+    def nbytes(self, name: str, *, dtype: torch.dtype = torch.float32,
+               keep_half: bool = False) -> int:
+        return stored_nbytes(self.empty(name), self.prefix, self.source, dtype,
+                             keep_half=keep_half)
+
+    def load(self, name: str, *, dtype: torch.dtype = torch.float32,
+             keep_half: bool = False) -> nn.Module:
         module = self.empty(name)
-        load_into({self.prefix: module}, self.source, dtype)
+        load_into({self.prefix: module}, self.source, dtype, keep_half=keep_half)
         return module
 
 

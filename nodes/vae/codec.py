@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from diffusion.vae import AutoencoderKL, decode_tiled, encode_tiled
+from diffusion.weight_cast import compute_dtype_of
 from nodes.payloads import Vae
 
 
@@ -39,7 +40,7 @@ def _run(vae: Vae, x: Tensor, fn: Callable[[AutoencoderKL, Tensor], Tensor]) -> 
     with vae.handle.use() as module, torch.no_grad():
         assert isinstance(module, AutoencoderKL)
         weight = next(module.parameters())
-        return fn(module, x.to(weight.device, weight.dtype)).float().cpu()
+        return fn(module, x.to(weight.device, compute_dtype_of(module))).float().cpu()
 
 
 def encode_pixels(vae: Vae, pixels: Tensor, what: str, *,

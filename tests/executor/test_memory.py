@@ -4,6 +4,7 @@ byte budget."""
 from __future__ import annotations
 
 import gc
+import os
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -13,8 +14,14 @@ import pytest
 from executor.cache import ByteBudgetCache, CacheEntry, LruCache, make_cache
 from executor.engine import Engine
 from executor.errors import PromptError
-from executor.jobs import JobRequest
-from executor.memory import budget_from_devices, default_cache_bytes, host_memory
+from executor.jobs import JobOutcome, JobRequest
+from executor.memory import (
+    budget_from_devices,
+    default_cache_bytes,
+    host_memory,
+    peak_rss_bytes,
+    reset_peak_rss,
+)
 from nodes.api import (
     FingerprintContext,
     Int,
@@ -237,3 +244,29 @@ def test_budget_from_devices() -> None:
         raise RuntimeError("driver gone")
 
     assert budget_from_devices(broken)().device_is_host
+
+
+class Touch(Node):
+    """Allocates and touches ``mib`` MiB, frees it before the job ends."""
+
+    output_node = True
+    inputs = (Int("mib", default=1, min=1, max=1024),)
+
+    def run(self, ctx: RunContext, mib: int) -> NodeResult:
+        block = bytearray(mib << 20)  # zero-filled: every page is touched
+        return NodeResult((), {"len": [len(block)]})
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"),
+                    reason="the RSS high-water mark is Linux's /proc/self/status VmHWM")
+def test_each_job_records_its_own_peak_rss() -> None:
+    registry = Registry()
+    registry.register_all([Touch], module="tests")
+    eng = Engine(registry, make_cache("none"), ports=Ports(models=CountingModels()))
+    gc.collect()
+    big = eng.execute(JobRequest("big", {"1": {"class_type": "Touch", "inputs": {"mib": 96}}}))
+    small = eng.execute(JobRequest("small", {"1": {"class_type": "Touch", "inputs": {"mib": 1}}}))
+    assert big.ok and small.ok and big.peak_rss_bytes and small.peak_rss_bytes
+    assert big.peak_rss_bytes - small.peak_rss_bytes > 64 << 20  # reset between jobs
+    assert JobOutcome.from_dict(big.to_dict()).peak_rss_bytes == big.peak_rss_bytes
+    assert reset_peak_rss() and (peak_rss_bytes() or 0) > 0

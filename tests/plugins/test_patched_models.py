@@ -44,7 +44,9 @@ def engine_for(workspace: Workspace, barrier: threading.Barrier | None = None) -
     return build_engine(registry, folders)
 
 
-def txt2img(sampler: str, patched: bool) -> dict[str, Any]:
+def txt2img(sampler: str, patched: bool, out: str = "out") -> dict[str, Any]:
+    """The job; ``out`` names its KSampler node (the engine's history of cache keys is per node
+    id, so jobs running at once name theirs apart to read their own outputs back)."""
     model = ["patch", 0] if patched else ["ckpt", 0]
     prompt: dict[str, Any] = {
         "ckpt": {"class_type": "CheckpointLoaderSimple",
@@ -53,7 +55,7 @@ def txt2img(sampler: str, patched: bool) -> dict[str, Any]:
         "neg": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["ckpt", 1]}},
         "latent": {"class_type": "EmptyLatentImage",
                    "inputs": {"width": 64, "height": 64, "batch_size": 1}},
-        "out": {"class_type": "KSampler", "inputs": {
+        out: {"class_type": "KSampler", "inputs": {
             "model": model, "seed": 3, "steps": STEPS, "cfg": 7.0, "sampler_name": sampler,
             "scheduler": "normal", "positive": ["pos", 0], "negative": ["neg", 0],
             "latent_image": ["latent", 0], "denoise": 1.0}},
@@ -64,10 +66,10 @@ def txt2img(sampler: str, patched: bool) -> dict[str, Any]:
     return prompt
 
 
-def sampled(engine: Engine, prompt: dict[str, Any], job: str) -> torch.Tensor:
-    result: JobOutcome = engine.execute(JobRequest(job, prompt, ("out",)))
+def sampled(engine: Engine, prompt: dict[str, Any], job: str, out: str = "out") -> torch.Tensor:
+    result: JobOutcome = engine.execute(JobRequest(job, prompt, (out,)))
     assert result.ok, result.failure
-    return cached_output(engine, prompt, "out").samples
+    return cached_output(engine, prompt, out).samples
 
 
 def test_patched_and_unpatched_jobs_interleave_without_seeing_each_other(
@@ -84,7 +86,8 @@ def test_patched_and_unpatched_jobs_interleave_without_seeing_each_other(
 
     def job(name: str, patched: bool) -> None:
         try:
-            results[name] = sampled(shared, txt2img("lockstep_euler", patched), name)
+            out = f"out-{name}"
+            results[name] = sampled(shared, txt2img("lockstep_euler", patched, out), name, out)
         except BaseException:
             barrier.abort()  # never leave the other job waiting
             raise
