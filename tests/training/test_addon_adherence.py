@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from training import shapes_data
 from training.addon_adherence import (
@@ -73,3 +74,19 @@ def test_style_targets_and_monotone() -> None:
     prompts = style_targets(20)
     assert len(prompts) == 20 and all(t.shape != "ring" and not t.held_out for t in prompts)
     assert is_monotone([0.0, 0.1, 0.1, 0.9]) and not is_monotone([0.0, 0.5, 0.4])
+
+
+def test_style_pictures_go_through_the_round_trip_and_leave_out_rings() -> None:
+    from diffusion.vae.model import AutoencoderKL, VAEConfig
+    from training.style_classifier import style_pictures, vae_round_trip
+
+    plain = style_pictures(12, seed=5, style="outlined", resolution=64)
+    assert plain and all(p.shape == (64, 64, 3) and p.dtype == np.uint8 for p in plain)
+    torch.manual_seed(0)
+    vae = AutoencoderKL(VAEConfig(ch=32, ch_mult=(1, 2), num_res_blocks=1)).eval()
+    through = style_pictures(12, seed=5, style="outlined", resolution=64,
+                             round_trip=vae_round_trip(vae))
+    assert len(through) == len(plain)  # the same scenes, rings left out before the round trip
+    assert all(t.shape == p.shape and t.dtype == np.uint8 for t, p in zip(through, plain,
+                                                                           strict=True))
+    assert not all(np.array_equal(t, p) for t, p in zip(through, plain, strict=True))
