@@ -184,6 +184,23 @@ CAST_TYPES: dict[type[nn.Module], type[nn.Module]] = {
 }
 
 
+def register_cast_type(base: type[nn.Module], cast: type[nn.Module]) -> None:
+    """Another layer type whose own tensors are upcast per call: ``cast`` subclasses ``base``
+    and ``CastLayer`` and computes in ``active_dtype`` (e.g. OpenCLIP's fused attention, whose
+    ``in_proj_weight`` is a parameter of its own)."""
+    if not (issubclass(cast, base) and issubclass(cast, _Cast)):
+        raise TypeError(f"cast={cast.__name__} must subclass {base.__name__} and CastLayer")
+    CAST_TYPES[base] = cast
+
+
+def compute_input(x: Tensor, dtype: torch.dtype) -> Tensor:
+    """``x`` in ``dtype`` when it is floating (ids and masks pass unchanged)."""
+    return _input(x, dtype)
+
+
+CastLayer = _Cast
+
+
 @dataclass(frozen=True)
 class CastReport:
     layers: int  # layers that upcast per call
@@ -256,5 +273,6 @@ def compute_dtype_of(module: nn.Module) -> torch.dtype:
 
 
 __all__ = [
-    "CAST_TYPES", "CastReport", "CastScratch", "cast_weights", "compute_dtype_of", "computing_in",
+    "CAST_TYPES", "CastLayer", "CastReport", "CastScratch", "cast_weights", "compute_dtype_of",
+    "compute_input", "computing_in", "register_cast_type",
 ]

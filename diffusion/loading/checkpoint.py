@@ -32,6 +32,7 @@ from diffusion.loading.diffusers_folder import (
 )
 from diffusion.loading.errors import UnknownModelError
 from diffusion.loading.files import TensorSource, read_tensor_file
+from diffusion.meta_init import meta_init_skipped
 from diffusion.text.clip import CLIPTextModel, OpenCLIPTextModel, TextEncoderConfig
 from diffusion.unet.model import UNetModel
 from diffusion.vae.model import AutoencoderKL
@@ -131,12 +132,14 @@ def _text_module(slot: TextSlot, cfg: TextEncoderConfig) -> nn.Module:
 
 
 def build_modules(layout: CheckpointLayout) -> dict[str, nn.Module]:
-    """Our modules for ``layout`` keyed by checkpoint prefix, on the current default device."""
-    modules: dict[str, nn.Module] = {UNET_PREFIX: UNetModel(layout.unet)}
-    if layout.vae is not None:
-        modules[VAE_PREFIX] = AutoencoderKL(layout.vae)
-    for slot, cfg in layout.text:
-        modules[slot.prefix] = _text_module(slot, cfg)
+    """Our modules for ``layout`` keyed by checkpoint prefix, on the current default device
+    (on meta, without running the layers' initialisation: ``diffusion.meta_init``)."""
+    with meta_init_skipped():
+        modules: dict[str, nn.Module] = {UNET_PREFIX: UNetModel(layout.unet)}
+        if layout.vae is not None:
+            modules[VAE_PREFIX] = AutoencoderKL(layout.vae)
+        for slot, cfg in layout.text:
+            modules[slot.prefix] = _text_module(slot, cfg)
     return modules
 
 

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from diffusion.weight_cast import CastLayer, compute_input, register_cast_type
+
 Activation = Literal["quick_gelu", "gelu"]
 
 
@@ -195,6 +197,22 @@ class _FusedAttention(nn.Module):
             3, dim=-1
         )  # 3 x (B, T, width)
         return self.out_proj(_causal_attention(q, k, v, self.heads))
+
+
+class _CastFusedAttention(_FusedAttention, CastLayer):
+    """Keeps a half-precision ``in_proj`` as stored and upcasts it per call
+    (``diffusion.weight_cast``), like the other layers of a model keeping half weights."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        dtype = self.active_dtype
+        with self.cast_scratch.cast((self.in_proj_weight, self.in_proj_bias), dtype) as (w, b):
+            assert w is not None
+            qkv = F.linear(compute_input(x, dtype), w, b)  # (B, T, 3 * width)
+        q, k, v = qkv.chunk(3, dim=-1)
+        return self.out_proj(_causal_attention(q, k, v, self.heads))
+
+
+register_cast_type(_FusedAttention, _CastFusedAttention)
 
 
 class _OpenCLIPMLP(nn.Module):

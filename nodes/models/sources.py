@@ -61,6 +61,7 @@ from diffusion.loading.detect import (
 from diffusion.loading.diffusers_folder import MappedSource, add_open_clip, add_unet, add_vae
 from diffusion.loading.files import TensorFile, TensorSource, read_tensor_file
 from diffusion.memory import ComponentSource
+from diffusion.meta_init import meta_init_skipped
 from diffusion.style import open_style_file
 from diffusion.text.clip import CLIPTextModel, OpenCLIPTextModel, TextEncoderConfig
 from diffusion.unet.config import Family
@@ -107,7 +108,7 @@ class ComponentFile:
         """The component built on the meta device (names and shapes, no weights)."""
         if name != self.component:
             raise KeyError(f"component {name!r} not in {self.source.path}; has {self.component!r}")
-        with torch.device("meta"):
+        with torch.device("meta"), meta_init_skipped():
             return self.build()
 
     supports_keep_half: ClassVar[bool] = True  # ``load``/``nbytes`` take ``keep_half``
@@ -134,7 +135,7 @@ def _prefixed(file: TensorFile, prefix: str, skip: tuple[str, ...] = ()) -> Mapp
 
 
 def _checked(source: TensorSource, prefix: str, build: Callable[[], nn.Module]) -> None:
-    with torch.device("meta"):
+    with torch.device("meta"), meta_init_skipped():
         module = build()
     expected = {prefix + k: tuple(v.shape) for k, v in module.state_dict().items()}
     found = {k: v for k, v in source.shapes.items() if k.startswith(prefix)}

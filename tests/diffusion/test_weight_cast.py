@@ -132,3 +132,26 @@ def test_computing_in_overrides_the_compute_dtype_in_this_thread_only() -> None:
         assert torch.equal(out, reference(x.half()))
     with torch.no_grad():
         assert layer(x).dtype == torch.float32
+
+
+def test_openclip_fused_attention_keeps_its_half_in_proj_and_matches_an_upcast() -> None:
+    """OpenCLIP's fused ``in_proj_weight`` is a parameter of its own: registered as a cast
+    type, it stays as stored (no float32 copy of SDXL's biggest text tensors) and computes as
+    the load-time upcast does."""
+    from diffusion.text.clip import OpenCLIPTextModel, TextEncoderConfig
+
+    torch.manual_seed(0)
+    cfg = TextEncoderConfig(vocab_size=64, width=32, layers=2, heads=4, max_positions=16,
+                            activation="gelu", projection_dim=16, eos_token_id=63)
+    half = OpenCLIPTextModel(cfg).half().eval().requires_grad_(False)
+    upcast = copy.deepcopy(half).float()
+    report = cast_weights(half, torch.float32)
+    attention = half.transformer.resblocks[0].attn
+    assert attention.in_proj_weight.dtype == torch.float16
+    assert compute_dtype_of(attention) == torch.float32
+    ids = torch.tensor([[1, 5, 9, 63, 0, 0]])
+    with torch.no_grad():
+        got, want = half(ids), upcast(ids)
+    assert torch.equal(got.hidden, want.hidden)
+    # only the model's own bare parameters: positional_embedding, text_projection, logit_scale
+    assert report.converted == 3
