@@ -17,6 +17,11 @@ process's anonymous and file-backed RSS after each, and what the model manager h
     python benchmarks/txt2img.py            # 256×256, 10 steps, full-size SD1.5 (slow on CPU)
     python benchmarks/txt2img.py --smoke    # tiny model, 64×64, 3 steps (< 30 s)
     python benchmarks/txt2img.py --memory --size 512 --steps 4 [--file sd15.safetensors]
+    python benchmarks/txt2img.py --memory --pipeline sdxl-refiner --size 1024 --steps 2
+    python benchmarks/txt2img.py --memory --pipeline switch --size 256 --steps 1 --budget 6G
+
+``--pipeline sdxl-refiner`` runs SDXL base → refiner (``benchmarks/memory_workflows.py``) and
+``switch`` one job per file over three SD1.5 files, twice round, under ``--budget``.
 """
 
 from __future__ import annotations
@@ -36,12 +41,19 @@ from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.memory_workflows import refiner_workflow  # noqa: E402
 from diffusion.checkpoint_maker import checkpoint_layout, make_checkpoint  # noqa: E402
 from diffusion.text.tokenizer import DEFAULT_VOCAB_PATH, read_bpe_file  # noqa: E402
 from diffusion.unet.config import UNetConfig  # noqa: E402
 from diffusion.vae.model import VAEConfig  # noqa: E402
 from executor.jobs import JobOutcome, JobRequest  # noqa: E402
-from latentgraph.app import build_engine, build_registry, folders_under  # noqa: E402
+from latentgraph.app import (  # noqa: E402
+    build_engine,
+    build_registry,
+    default_model_folders,
+    folders_under,
+)
+from latentgraph.cli_serve import parse_size  # noqa: E402
 
 NEGATIVE = "blurry, low quality"
 
@@ -261,20 +273,69 @@ def rss_mib() -> dict[str, float]:
     return fields
 
 
+def place_file(base: Path, name: str, given: Path | None, arch: str, seed: int,
+               smoke: bool) -> None:
+    """``given`` linked into the models folder as ``name``, or a random fp16 file made there."""
+    path = base / "models" / "checkpoints" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if given is not None:
+        path.symlink_to(given.resolve())
+        return
+    with timed() as made:
+        make_checkpoint(arch, path, tiny=smoke, dtype="fp16", seed=seed)  # type: ignore[arg-type]
+    print(f"{name}: {path.stat().st_size / 2**20:.0f} MiB written in {made[0]:.1f} s")
+
+
+def memory_jobs(args: argparse.Namespace, base: Path
+                ) -> list[tuple[str, dict[str, Any]]]:
+    """(job name, prompt) pairs of the ``--pipeline``, their files placed under ``base``."""
+    size, steps = (64, 3) if args.smoke else (args.size, args.steps)
+    texts = ("a lighthouse at dusk", "a red bicycle, studio")
+    if args.pipeline == "sdxl-refiner":
+        place_file(base, "sdxl.safetensors", args.file, "sdxl", 0, args.smoke)
+        place_file(base, "sdxl-refiner.safetensors", args.refiner_file, "sdxl-refiner", 1,
+                   args.smoke)
+        if steps < 2:
+            raise SystemExit("--pipeline sdxl-refiner needs --steps 2 or more (base, refiner)")
+        switch = min(steps - 1, max(1, round(steps * 0.8)))  # the refiner runs at least one
+        return [(job, refiner_workflow(text, 1, size, steps, switch))
+                for job, text in zip(("cold", "warm"), texts, strict=True)]
+    if args.pipeline == "switch":
+        names = [f"sd15-{n}.safetensors" for n in range(3)]
+        for n, name in enumerate(names):
+            place_file(base, name, None, "sd15", n, args.smoke)
+        jobs = []
+        for n in range(2 * len(names)):
+            prompt = workflow(texts[n % 2], n, size, steps)
+            prompt["4"]["inputs"]["ckpt_name"] = names[n % len(names)]
+            jobs.append((f"{names[n % len(names)]}#{n}", prompt))
+        return jobs
+    place_file(base, "sd15.safetensors", args.file, "sd15", 0, args.smoke)
+    return [(job, workflow(text, 1, size, steps))
+            for job, text in zip(("cold", "warm"), texts, strict=True)]
+
+
 def memory(args: argparse.Namespace, base: Path) -> None:
     size, steps = (64, 3) if args.smoke else (args.size, args.steps)
-    place_checkpoint(args, base)
+    jobs = memory_jobs(args, base)
     folders = folders_under(base)
-    engine = build_engine(build_registry(folders), folders)
-    print(f"{size}x{size}, {steps} steps; before any job: {rss_mib()}")
-    for job, text in [("cold", "a lighthouse at dusk"), ("warm", "a red bicycle, studio")]:
-        seconds, result = run_ours(engine, workflow(text, 1, size, steps), job)
+    ports = None
+    if args.budget is not None:
+        from nodes.models import local_ports
+
+        ports = local_ports(default_model_folders(folders), budget_bytes=args.budget)
+    engine = build_engine(build_registry(folders), folders, ports=ports)
+    manager = engine.ports.models
+    print(f"{args.pipeline} {size}x{size}, {steps} steps, model budget "
+          f"{manager.budget_bytes / 2**30:.2f} GiB; before any job: {rss_mib()}")
+    for job, prompt in jobs:
+        seconds, result = run_ours(engine, prompt, job)
         peak = (result.peak_rss_bytes or 0) / 2**30
         now = rss_mib()
-        held = [(name, on) for _, name, on in engine.ports.models.resident()]
+        held = [(name, on) for _, name, on in manager.resident()]
         print(f"{job} job {seconds:.1f} s: job peak RSS {peak:.2f} GiB | after: anon "
               f"{now['RssAnon'] / 1024:.2f} GiB, file {now['RssFile'] / 1024:.2f} GiB | "
-              f"models held {held}")
+              f"models {manager.device_bytes / 2**30:.2f} GiB held {held}")
 
 
 def benchmark(args: argparse.Namespace, base: Path) -> None:
@@ -317,7 +378,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory", action="store_true",
                         help="ours only: peak RSS of a cold and a warm job")
     parser.add_argument("--file", type=Path,
-                        help="fp16 SD1.5 checkpoint to use (default: make one)")
+                        help="fp16 SD1.5 (SDXL base with --pipeline sdxl-refiner) checkpoint "
+                             "to use (default: make one)")
+    parser.add_argument("--pipeline", choices=("sd15", "sdxl-refiner", "switch"),
+                        default="sd15", help="--memory: one SD1.5 file, SDXL base -> refiner "
+                        "(80 %% of the steps on the base), or three SD1.5 files in turn")
+    parser.add_argument("--refiner-file", type=Path, help="fp16 SDXL refiner to use")
+    parser.add_argument("--budget", type=parse_size, default=None,
+                        help="the model manager's budget (e.g. 6G; default: half the RAM)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="lg-bench-") as tmp:
         (memory if args.memory else benchmark)(args, Path(tmp))

@@ -73,7 +73,10 @@ class TensorFile:
     another dtype allocates once, and same-dtype tensors stay file-backed pages (written to, a
     page becomes a private copy; the file never changes). The map lives as long as a tensor
     views it: this object holds it only weakly, so once every tensor read from it is freed (a
-    component converted on load, or dropped) its pages leave the process.
+    component converted on load, or dropped) its pages leave the process. Each ``tensors`` call
+    (one component's load) maps the file anew: a dropped component's pages leave the process
+    even while another component of the same file (its VAE, say) stays loaded, since pages a
+    map has faulted in count as the process's until the whole map is unmapped.
     """
 
     path: Path
@@ -85,7 +88,7 @@ class TensorFile:
 
     def tensors(self, keys: list[str] | None = None) -> Iterator[tuple[str, Tensor]]:
         """Yields (key, tensor) one at a time, so callers can convert and place each in turn."""
-        mapped = self._mapping()  # held for the whole iteration: mapped once
+        mapped = self._mapping(fresh=True)  # held for the whole iteration: mapped once
         for key in list(self.shapes) if keys is None else keys:
             yield key, self._read(mapped, key)
 
@@ -113,10 +116,10 @@ class TensorFile:
         for start, end in _merged(ranges):
             _populate(mapped, start, end)
 
-    def _mapping(self) -> mmap.mmap | None:
+    def _mapping(self, *, fresh: bool = False) -> mmap.mmap | None:
         if self._tensors is not None:
             return None
-        mapped = self._map_ref() if self._map_ref is not None else None
+        mapped = self._map_ref() if self._map_ref is not None and not fresh else None
         if mapped is None:
             with self.path.open("rb") as fh:
                 mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)

@@ -81,11 +81,17 @@ def test_kept_weights_view_the_file_map_and_converted_ones_do_not(tiny_fp16: Pat
     key = "model.diffusion_model.input_blocks.0.0.weight"
     assert source.dtype_of(key) == torch.float16
     opened = open_checkpoint(tiny_fp16)
-    kept = opened.load("unet", keep_half=True).input_blocks[0][0].weight
-    converted = opened.load("unet").input_blocks[0][0].weight
-    raw = opened.source.get(key)  # same private map while ``kept`` holds it
+    unet = opened.load("unet", keep_half=True)
+    kept = unet.input_blocks[0][0].weight
+    raw = opened.source.get(key)  # the map of the latest load, while ``kept`` holds it
     assert kept.untyped_storage().data_ptr() == raw.untyped_storage().data_ptr()
+    converted = opened.load("unet").input_blocks[0][0].weight
     assert converted.untyped_storage().data_ptr() != raw.untyped_storage().data_ptr()
+    # each component load maps the file anew (a dropped component's pages leave the process
+    # whatever else of the file stays loaded): the same key now reads from another map
+    vae = opened.load("vae", keep_half=True)
+    assert opened.source.get(key).data_ptr() != kept.data_ptr()
+    del vae
     opened.source.populate([kept])  # faulting in again is harmless
     assert torch.equal(kept, raw)
 
