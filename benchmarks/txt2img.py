@@ -41,6 +41,7 @@ from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.load import rss_mib  # noqa: E402
 from benchmarks.memory_workflows import refiner_workflow  # noqa: E402
 from diffusion.checkpoint_maker import checkpoint_layout, make_checkpoint  # noqa: E402
 from diffusion.text.tokenizer import DEFAULT_VOCAB_PATH, read_bpe_file  # noqa: E402
@@ -253,24 +254,8 @@ def seed_only_rerun(engine: Any, prompt: dict[str, Any]) -> None:
 
 def place_checkpoint(args: argparse.Namespace, base: Path) -> Path:
     """``--file`` linked into the models folder, or a random fp16 SD1.5 written there."""
-    path = base / "models" / "checkpoints" / "sd15.safetensors"
-    path.parent.mkdir(parents=True)
-    if args.file is not None:
-        path.symlink_to(args.file.resolve())
-        return path
-    with timed() as made:
-        make_checkpoint("sd15", path, tiny=args.smoke, dtype="fp16", seed=0)
-    print(f"checkpoint {path.stat().st_size / 2**20:.0f} MiB written in {made[0]:.1f} s")
-    return path
-
-
-def rss_mib() -> dict[str, float]:
-    fields = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("RssAnon", "RssFile", "VmHWM"):
-            fields[name] = int(value.split()[0]) / 1024
-    return fields
+    place_file(base, "sd15.safetensors", args.file, "sd15", 0, args.smoke)
+    return base / "models" / "checkpoints" / "sd15.safetensors"
 
 
 def place_file(base: Path, name: str, given: Path | None, arch: str, seed: int,
@@ -310,7 +295,7 @@ def memory_jobs(args: argparse.Namespace, base: Path
             prompt["4"]["inputs"]["ckpt_name"] = names[n % len(names)]
             jobs.append((f"{names[n % len(names)]}#{n}", prompt))
         return jobs
-    place_file(base, "sd15.safetensors", args.file, "sd15", 0, args.smoke)
+    place_checkpoint(args, base)
     return [(job, workflow(text, 1, size, steps))
             for job, text in zip(("cold", "warm"), texts, strict=True)]
 

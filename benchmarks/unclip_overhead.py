@@ -21,10 +21,7 @@ Run (heavy, ~4 GB RAM): flock /tmp/heavy.lock python benchmarks/unclip_overhead.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.step_timing import interleaved_times, print_overheads  # noqa: E402
 from diffusion.guidance import Cond, guided_denoiser  # noqa: E402
 from diffusion.guidance.cond import UnclipEntry  # noqa: E402
 from diffusion.guidance.unclip import UNCLIP_MERGE, AdmNoise, NoiseAugmentor  # noqa: E402
@@ -75,24 +73,10 @@ def main() -> None:
     args = parser.parse_args()
     cfg, embed, latent = _config(args.smoke)
     steps = _denoisers(cfg, embed, latent)
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    with torch.inference_mode():
-        for step in steps.values():  # warm-up
-            step()
-        for _ in range(args.repeat):
-            for name, step in steps.items():
-                start = time.perf_counter()
-                step()
-                times[name].append(time.perf_counter() - start)
-    plain = statistics.median(times["plain"])
+    times = interleaved_times(steps, args.repeat)
     print(f"SD2.1 unCLIP-H {'smoke ' if args.smoke else ''}{latent * 8}px, batch 1 + CFG, fp32, "
           f"{torch.get_num_threads()} threads, median of {args.repeat} steps")
-    for name, values in times.items():
-        median = statistics.median(values)
-        print(f"{name:8s} {median * 1000:9.1f} ms/step   x{median / plain:.3f} of plain   "
-              f"(+{(median - plain) * 1000:.1f} ms)")
-    load = os.getloadavg()
-    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min)")
+    print_overheads(times)
 
 
 if __name__ == "__main__":
