@@ -23,7 +23,10 @@ half the bytes of float32 — and upcasts them per layer as it computes
 in the page cache. ``sampling_idle_bytes`` (None: off) releases idle components (text encoders,
 the VAE, other UNets, idle patched copies) when a UNet is taken for sampling, least recently used
 first, until the idle ones hold at most that many bytes: dropped on CPU, offloaded to the host on
-an accelerator.
+an accelerator. Taking any other component (a text encoder, a VAE) does the same for the idle
+components of *other* files only: an SDXL refiner's UNet is released when the base's VAE decodes
+(``benchmarks/txt2img.py --memory --pipeline sdxl-refiner``), while a job on one checkpoint keeps
+all of that checkpoint's components from job to job.
 """
 
 from __future__ import annotations
@@ -216,8 +219,9 @@ class ModelManager:
 
     def _acquire(self, handle: ModelHandle, patches: PatchSet) -> list[_Resident]:
         """Pins the base and, with patches, its patched copy (which keeps the base pinned)."""
-        if handle.component in SAMPLED_COMPONENTS and self.sampling_idle_bytes is not None:
-            self._release_idle(handle, self.sampling_idle_bytes)
+        if self.sampling_idle_bytes is not None:
+            other_files = handle.component not in SAMPLED_COMPONENTS
+            self._release_idle(handle, self.sampling_idle_bytes, other_files=other_files)
         base = self._ensure_on_device(handle)
         base.pins += 1
         if not patches:
@@ -297,12 +301,16 @@ class ModelManager:
         logger.info("unloaded %d idle models (components and patched copies)", len(idle))
         return len(idle)
 
-    def _release_idle(self, taken: ModelHandle, allowance: int) -> None:
+    def _release_idle(self, taken: ModelHandle, allowance: int, *,
+                      other_files: bool = False) -> None:
         """Evicts idle modules (LRU first, not ``taken``'s own) until they hold ``allowance``
-        bytes or fewer: the start of a sampling phase."""
+        bytes or fewer: the start of a sampling phase — or, with ``other_files``, of a phase
+        on ``taken``'s file (encoding or decoding with it), counting only other files' modules,
+        so a job on one checkpoint never evicts that checkpoint's own components."""
         def idle() -> list[tuple[_Key, _Resident]]:
             return [(k, r) for k, r in self._resident.items()
-                    if not r.pins and r.on_device and k.handle is not taken]
+                    if not r.pins and r.on_device and k.handle is not taken
+                    and not (other_files and k.handle.key == taken.key)]
 
         for key, entry in idle():
             if sum(r.nbytes for _, r in idle()) <= allowance:

@@ -28,7 +28,7 @@ from nodes.models.sources import open_model_file
 logger = logging.getLogger(__name__)
 
 _DEFAULT_RAM_SHARE = 0.5
-IDLE_SHARE = 8  # idle models keep at most budget / IDLE_SHARE while a sampler runs (CPU)
+IDLE_SHARE = 16  # idle models keep at most budget / IDLE_SHARE while a sampler runs (CPU)
 
 
 class TokenizerCache:
@@ -106,7 +106,7 @@ def local_ports(
     ``dtype`` None: per component and family (``diffusion.dtypes``: fp32 on CPU). ``keep_half``
     None: fp16/bf16 weights stay as stored and are upcast per layer on CPU
     (``diffusion.dtypes.keeps_half``). ``sampling_idle_bytes`` (see ``ModelManager``) "auto":
-    where half weights are kept, an eighth of the budget (when a sampler starts, idle text
+    where half weights are kept, a sixteenth of the budget (when a sampler starts, idle text
     encoders, VAEs and other UNets beyond that are dropped, least recently used first; mapping
     them again from the page cache is nearly free), else None (kept until the budget is needed).
     """

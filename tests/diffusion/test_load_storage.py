@@ -133,6 +133,31 @@ def test_taking_a_unet_releases_idle_components_beyond_the_allowance(tiny_fp16: 
     assert len(keeping.resident()) == 2
 
 
+def test_other_components_release_only_other_files_idle_ones(tiny_fp16: Path,
+                                                              tmp_path: Path) -> None:
+    """A base → refiner job: decoding with the base's VAE releases the refiner's idle UNet; a
+    job on one checkpoint keeps every component of it however often its VAE or CLIP runs."""
+    refiner = tmp_path / "refiner.safetensors"
+    refiner.write_bytes(tiny_fp16.read_bytes())
+    manager = ModelManager(budget_bytes=1 << 30, keep_half=True, sampling_idle_bytes=0)
+    base, other = manager.open(tiny_fp16), manager.open(refiner)
+    for handle in (base["unet"], base["clip_l"], base["vae"]):  # the UNet first: sampling
+        with handle.use():  # releases what is idle; the CLIP and VAE after it, of its file, not
+            pass
+    assert sorted(name for _, name, _ in manager.resident()) == ["clip_l", "unet", "vae"]
+    loads = manager.loads
+    with base["clip_l"].use(), base["vae"].use():  # the same file: nothing released
+        pass
+    assert manager.loads == loads and len(manager.resident()) == 3
+    with other["unet"].use():  # sampling: every idle component beyond the allowance goes
+        pass
+    assert [(Path(f).name, n) for f, n, _ in manager.resident()] == [("refiner.safetensors",
+                                                                      "unet")]
+    with base["vae"].use():  # decoding with the base's VAE releases the refiner's UNet
+        assert [(Path(f).name, n) for f, n, _ in manager.resident()] == [(tiny_fp16.name,
+                                                                          "vae")]
+
+
 def test_negative_idle_allowance_is_named() -> None:
     with pytest.raises(ValueError, match="sampling_idle_bytes=-1"):
         ModelManager(budget_bytes=1, sampling_idle_bytes=-1)
