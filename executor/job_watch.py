@@ -71,21 +71,67 @@ class WorkerJobError(RuntimeError):
         self.remote_traceback = traceback
 
 
-class JobWatch:
-    """Runs ``request`` on ``handle``; used once."""
+class RemoteJob:
+    """What a job running elsewhere (a worker process, a Ray actor) tracks while its messages
+    arrive: the node running now, the nodes executed, the events passed to ``sink``; and how
+    its end messages and a kill after the cancel grace become an outcome."""
 
-    def __init__(self, handle: WorkerHandle, request: JobRequest, sink: EventSink,
-                 cancel: threading.Event, grace: float, memory_limit: int | None = None
-                 ) -> None:
-        self.handle, self.request, self.sink = handle, request, sink
-        self.cancel, self.grace, self.memory_limit = cancel, grace, memory_limit
-        self.over_limit: str | None = None  # why the worker was killed for its memory
+    def __init__(self, request: JobRequest, sink: EventSink, grace: float) -> None:
+        self.request, self.sink, self.grace = request, sink, grace
         self.node: tuple[str, str] | None = None  # the node running now (id, type)
         self.executed: list[str] = []
 
     @property
     def job_id(self) -> str:
         return self.request.job_id
+
+    def _forward(self, event: Event) -> None:
+        if isinstance(event, NodeStarted):
+            self.node = (event.node_id, event.node_type)
+        elif isinstance(event, NodeFinished):
+            self.executed.append(event.node_id)
+            self.node = None
+        self.sink(event)
+
+    def _end(self, message: Message, who: str) -> JobOutcome | None:
+        """The outcome an ``outcome`` message carries; raises what ``prompt_error`` and
+        ``job_error`` report; None (logged) for any other kind from ``who``."""
+        kind = message.get("kind")
+        if kind == "outcome":
+            return JobOutcome.from_dict(message["outcome"])
+        if kind == "prompt_error":
+            raise prompt_error_from_wire(message)
+        if kind == "job_error":
+            raise WorkerJobError(str(message.get("type")), str(message.get("message")),
+                                 list(message.get("traceback") or []))
+        logger.error("unknown message kind %r from %s; ignored", kind, who)
+        return None
+
+    def _where(self) -> str:
+        return f" while node {self.node[0]} ({self.node[1]}) was running" if self.node else ""
+
+    def _killed_after_cancel(self, replaced: str) -> JobOutcome:
+        """The job interrupted: it did not stop within the grace and its worker (``replaced``
+        says how it was replaced) was killed."""
+        node_id, node_type = self.node or (None, None)
+        self.sink(JobInterrupted(self.job_id, node_id, node_type, tuple(self.executed)))
+        notes: dict[str, dict[str, Any]] = {}
+        if node_id is not None:
+            notes[node_id] = {"worker_killed": f"did not stop within {self.grace:g} s of the "
+                                               f"cancel; {replaced}"}
+        return JobOutcome(self.job_id, JobStatus.INTERRUPTED, executed=list(self.executed),
+                          interrupted_at=node_id, notes=notes)
+
+
+class JobWatch(RemoteJob):
+    """Runs ``request`` on ``handle``; used once."""
+
+    def __init__(self, handle: WorkerHandle, request: JobRequest, sink: EventSink,
+                 cancel: threading.Event, grace: float, memory_limit: int | None = None
+                 ) -> None:
+        super().__init__(request, sink, grace)
+        self.handle, self.cancel, self.memory_limit = handle, cancel, memory_limit
+        self.over_limit: str | None = None  # why the worker was killed for its memory
 
     def run(self) -> JobOutcome:
         """The job's outcome; raises ``PromptError`` (the worker's re-validation),
@@ -123,26 +169,13 @@ class JobWatch:
         if kind == "event":
             self._forward(event_from_wire(message))
             return None
-        if kind == "outcome":
-            return JobOutcome.from_dict(message["outcome"])
-        if kind == "prompt_error":
-            raise prompt_error_from_wire(message)
-        if kind == "job_error":
-            raise WorkerJobError(str(message.get("type")), str(message.get("message")),
-                                 list(message.get("traceback") or []))
-        logger.error("unknown message kind %r from the worker; ignored", kind)
-        return None
+        return self._end(message, "the worker")
 
     def _forward(self, event: Event) -> None:
         if event.job_id != self.job_id:
             logger.warning("dropping a stale %s of job %s", type(event).__name__, event.job_id)
             return
-        if isinstance(event, NodeStarted):
-            self.node = (event.node_id, event.node_type)
-        elif isinstance(event, NodeFinished):
-            self.executed.append(event.node_id)
-            self.node = None
-        self.sink(event)
+        super()._forward(event)
 
     def _check_memory(self, limit: int) -> None:
         used = self.handle.resident_bytes()
@@ -153,9 +186,6 @@ class JobWatch:
         logger.error("job %s: the worker process %s %s%s; killing it", self.job_id,
                      self.handle.pid, self.over_limit, self._where())
         self.handle.kill()  # its exit arrives as the "exited" message: _crashed
-
-    def _where(self) -> str:
-        return f" while node {self.node[0]} ({self.node[1]}) was running" if self.node else ""
 
     def _crashed(self) -> JobOutcome:
         exit_code = self.handle.process.exitcode
@@ -172,11 +202,4 @@ class JobWatch:
                        "process %s", self.job_id, self.grace, self._where(), self.handle.pid)
         self.handle.kill()
         self.handle.exited.wait(REAP_TIMEOUT_S)
-        node_id, node_type = self.node or (None, None)
-        self.sink(JobInterrupted(self.job_id, node_id, node_type, tuple(self.executed)))
-        notes: dict[str, dict[str, Any]] = {}
-        if node_id is not None:
-            notes[node_id] = {"worker_killed": f"did not stop within {self.grace:g} s of the "
-                                               "cancel; the worker process was restarted"}
-        return JobOutcome(self.job_id, JobStatus.INTERRUPTED, executed=list(self.executed),
-                          interrupted_at=node_id, notes=notes)
+        return self._killed_after_cancel("the worker process was restarted")

@@ -21,14 +21,13 @@ from typing import Any
 import ray
 from ray.exceptions import ActorUnavailableError, RayActorError
 
-from executor.events import Event, EventSink, JobInterrupted, NodeFinished, NodeStarted
-from executor.job_watch import WorkerJobError, crash_outcome
-from executor.jobs import JobOutcome, JobRequest, JobStatus
+from executor.events import EventSink
+from executor.job_watch import RemoteJob, WorkerJobError, crash_outcome
+from executor.jobs import JobOutcome, JobRequest
 from executor.ray_actor import inside
 from executor.worker_wire import (
     Message,
     event_from_wire,
-    prompt_error_from_wire,
     request_to_wire,
 )
 
@@ -37,22 +36,17 @@ POLL_S = 0.05
 ACTOR_GONE = (RayActorError, ActorUnavailableError)
 
 
-class RayJob:
+class RayJob(RemoteJob):
     """Runs ``request`` on ``actor`` (named ``worker``); used once."""
 
     def __init__(self, actor: Any, worker: str, request: JobRequest, sink: EventSink,
                  cancel: threading.Event, grace: float, output_dir: Path | None,
                  kill: Callable[[], None]) -> None:
-        self.actor, self.worker, self.request, self.sink = actor, worker, request, sink
-        self.cancel, self.grace, self.output_dir, self._kill = cancel, grace, output_dir, kill
-        self.node: tuple[str, str] | None = None
-        self.executed: list[str] = []
+        super().__init__(request, sink, grace)
+        self.actor, self.worker, self.cancel = actor, worker, cancel
+        self.output_dir, self._kill = output_dir, kill
         self.killed = False
         self._done = threading.Event()
-
-    @property
-    def job_id(self) -> str:
-        return self.request.job_id
 
     def run(self) -> JobOutcome:
         """The outcome; raises ``PromptError`` or ``WorkerJobError`` as the process
@@ -95,24 +89,9 @@ class RayJob:
             self._forward(event_from_wire(message))
         elif kind == "file":
             self._write(message)
-        elif kind == "outcome":
-            return JobOutcome.from_dict(message["outcome"])
-        elif kind == "prompt_error":
-            raise prompt_error_from_wire(message)
-        elif kind == "job_error":
-            raise WorkerJobError(str(message.get("type")), str(message.get("message")),
-                                 list(message.get("traceback") or []))
         else:
-            logger.error("unknown message kind %r from the Ray worker; ignored", kind)
+            return self._end(message, "the Ray worker")
         return None
-
-    def _forward(self, event: Event) -> None:
-        if isinstance(event, NodeStarted):
-            self.node = (event.node_id, event.node_type)
-        elif isinstance(event, NodeFinished):
-            self.executed.append(event.node_id)
-            self.node = None
-        self.sink(event)
 
     def _write(self, message: Message) -> None:
         """An output file into the server's output folder (unless already there as is)."""
@@ -134,21 +113,10 @@ class RayJob:
         tmp.write_bytes(data)
         tmp.replace(path)
 
-    def _where(self) -> str:
-        return f" while node {self.node[0]} ({self.node[1]}) was running" if self.node else ""
-
     def _crashed(self, exc: BaseException) -> JobOutcome:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         message = f"the Ray worker {self.worker} died{self._where()}: {reason}"
         return crash_outcome(self.job_id, self.node, self.executed, message, self.sink)
 
     def _interrupted(self) -> JobOutcome:
-        node_id, node_type = self.node or (None, None)
-        self.sink(JobInterrupted(self.job_id, node_id, node_type, tuple(self.executed)))
-        notes: dict[str, dict[str, Any]] = {}
-        if node_id is not None:
-            notes[node_id] = {"worker_killed": f"did not stop within {self.grace:g} s of the "
-                                               f"cancel; the Ray worker {self.worker} was "
-                                               "replaced"}
-        return JobOutcome(self.job_id, JobStatus.INTERRUPTED, executed=list(self.executed),
-                          interrupted_at=node_id, notes=notes)
+        return self._killed_after_cancel(f"the Ray worker {self.worker} was replaced")
