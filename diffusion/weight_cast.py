@@ -132,22 +132,24 @@ class CastLinear(nn.Linear, _Cast):
             return F.linear(_input(x, dtype), w, b)
 
 
+def _cast_conv(layer: nn.Conv1d | nn.Conv2d, x: Tensor) -> Tensor:
+    """A convolution layer's forward with its weights upcast per call (``_Cast`` layers)."""
+    cast_layer: _Cast = layer  # type: ignore[assignment]
+    dtype = cast_layer.active_dtype
+    with cast_layer.cast_scratch.cast((layer.weight, layer.bias), dtype) as (w, b):
+        assert w is not None
+        out: Tensor = layer._conv_forward(_input(x, dtype), w, b)
+        return out
+
+
 class CastConv1d(nn.Conv1d, _Cast):
     def forward(self, x: Tensor) -> Tensor:
-        dtype = self.active_dtype
-        with self.cast_scratch.cast((self.weight, self.bias), dtype) as (w, b):
-            assert w is not None
-            out: Tensor = self._conv_forward(_input(x, dtype), w, b)
-            return out
+        return _cast_conv(self, x)
 
 
 class CastConv2d(nn.Conv2d, _Cast):
     def forward(self, x: Tensor) -> Tensor:
-        dtype = self.active_dtype
-        with self.cast_scratch.cast((self.weight, self.bias), dtype) as (w, b):
-            assert w is not None
-            out: Tensor = self._conv_forward(_input(x, dtype), w, b)
-            return out
+        return _cast_conv(self, x)
 
 
 class CastGroupNorm(nn.GroupNorm, _Cast):
