@@ -27,7 +27,6 @@ process's anonymous and file-backed RSS after each, and what the model manager h
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -41,12 +40,11 @@ from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.diffusers_ref import clip_tokenizer, unet_config, vae_config  # noqa: E402
 from benchmarks.load import rss_mib  # noqa: E402
 from benchmarks.memory_workflows import refiner_workflow  # noqa: E402
 from diffusion.checkpoint_maker import checkpoint_layout, make_checkpoint  # noqa: E402
-from diffusion.text.tokenizer import DEFAULT_VOCAB_PATH, read_bpe_file  # noqa: E402
-from diffusion.unet.config import UNetConfig  # noqa: E402
-from diffusion.vae.model import VAEConfig  # noqa: E402
+from diffusion.latent_format import SD15  # noqa: E402
 from executor.jobs import JobOutcome, JobRequest  # noqa: E402
 from latentgraph.app import (  # noqa: E402
     build_engine,
@@ -101,48 +99,6 @@ class Timer:
 
 # ---------------------------------------------------------------- diffusers from the same file
 
-def unet_config(cfg: UNetConfig) -> dict[str, Any]:
-    """UNet2DConditionModel kwargs for an SD1-style ``cfg`` (uniform res blocks per level)."""
-    nrb = cfg.num_res_blocks[0]
-    depth = [cfg.transformer_depth[level * nrb] for level in range(len(cfg.channel_mult))]
-    channels = [cfg.model_channels * m for m in cfg.channel_mult]
-    heads = cfg.num_heads if cfg.num_heads > 0 else [c // cfg.num_head_channels for c in channels]
-    return {
-        "sample_size": 64, "in_channels": cfg.in_channels, "out_channels": cfg.out_channels,
-        "down_block_types": ["CrossAttnDownBlock2D" if d else "DownBlock2D" for d in depth],
-        "up_block_types": ["CrossAttnUpBlock2D" if d else "UpBlock2D" for d in reversed(depth)],
-        "block_out_channels": channels, "layers_per_block": nrb,
-        "cross_attention_dim": cfg.context_dim, "attention_head_dim": heads,
-        "use_linear_projection": cfg.use_linear_in_transformer,
-        "transformer_layers_per_block": [d or 1 for d in depth],
-        "norm_num_groups": cfg.norm_groups, "norm_eps": cfg.resnet_eps, "act_fn": "silu",
-    }
-
-
-def vae_config(cfg: VAEConfig) -> dict[str, Any]:
-    levels = len(cfg.ch_mult)
-    return {
-        "in_channels": cfg.in_channels, "out_channels": cfg.out_ch,
-        "down_block_types": ["DownEncoderBlock2D"] * levels,
-        "up_block_types": ["UpDecoderBlock2D"] * levels,
-        "block_out_channels": [cfg.ch * m for m in cfg.ch_mult],
-        "layers_per_block": cfg.num_res_blocks, "act_fn": "silu",
-        "latent_channels": cfg.z_channels, "norm_num_groups": cfg.norm_groups,
-        "sample_size": 256,
-    }
-
-
-def clip_tokenizer(folder: Path) -> Any:
-    """transformers' CLIPTokenizer from the vocabulary we ship (no hub access)."""
-    import transformers
-
-    vocab, merges = read_bpe_file(DEFAULT_VOCAB_PATH)
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(f"{a} {b}" for a, b in merges))
-    return transformers.CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"),
-                                      model_max_length=77, pad_token="<|endoftext|>")
-
-
 def diffusers_pipeline(path: Path, tiny: bool, scratch: Path) -> Any:
     import diffusers
     import transformers
@@ -158,7 +114,7 @@ def diffusers_pipeline(path: Path, tiny: bool, scratch: Path) -> Any:
     unet = diffusers.UNet2DConditionModel(**u_cfg).eval()
     unet.load_state_dict(convert_ldm_unet_checkpoint(state, u_cfg), strict=True)
     assert layout.vae is not None
-    v_cfg = vae_config(layout.vae)
+    v_cfg = vae_config(layout.vae, SD15.scale_factor)
     vae = diffusers.AutoencoderKL(**v_cfg).eval()
     vae.load_state_dict(convert_ldm_vae_checkpoint(state, v_cfg), strict=True)
     t = layout.text[0][1]
