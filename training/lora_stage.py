@@ -2,12 +2,12 @@
 
 The base model only ever saw filled shapes; this stage trains kohya-format adapters
 (``training.lora_layers``, rank ``RANK``) on the frozen base UNet with the same scenes drawn in the
-``outlined`` style (``shapes_data``: a band of the shape's colour around a background-coloured
-interior) and their ordinary captions, no trigger word, 10 % of them empty (the CFG branch), so
-the LoRA's strength alone sets the style. The loss is the base stage's v-loss. The style gain (the
-held batch's v-loss without the LoRA vs with it, t >= 300) is logged as it trains. The stage
-ends by exporting the fp16 file and mapping it through ``diffusion.patching.lora`` (every key
-must land on the base UNet).
+``outlined`` style (``shapes_data``: a band of the shape's colour just outside its edge, the shape
+itself in the background's colour) and their ordinary captions, no trigger word, 10 % of them empty
+(the CFG branch), so the LoRA's strength alone sets the style. The loss is the base stage's v-loss.
+The style gain (the held batch's v-loss without the LoRA vs with it, t >= 300) is logged as it
+trains. The stage ends by exporting the fp16 file and mapping it through
+``diffusion.patching.lora`` (every key must land on the base UNet).
 """
 
 from __future__ import annotations
