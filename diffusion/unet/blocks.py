@@ -15,6 +15,7 @@ from diffusion.unet.attention import (
     BlockId,
     multihead_attention,
 )
+from diffusion.unet.small_conv import SmallMapConv2d
 
 
 def timestep_embedding(timesteps: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
@@ -42,14 +43,14 @@ class ResBlock(nn.Module):
         self.in_layers = nn.Sequential(
             nn.GroupNorm(groups, channels, eps=eps),
             nn.SiLU(),
-            nn.Conv2d(channels, out_channels, 3, padding=1),
+            SmallMapConv2d(channels, out_channels, 3, padding=1),
         )
         self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_channels, out_channels))
         self.out_layers = nn.Sequential(
             nn.GroupNorm(groups, out_channels, eps=eps),
             nn.SiLU(),
             nn.Dropout(0.0),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1),
+            SmallMapConv2d(out_channels, out_channels, 3, padding=1),
         )
         self.skip_connection: nn.Module = (
             nn.Identity() if out_channels == channels else nn.Conv2d(channels, out_channels, 1)
