@@ -152,7 +152,9 @@ def test_perp_neg_patch_shares_perp_neg_guiders_maths(model: GuidedModel) -> Non
     empty = (text(0.0, channels=24),)
     patched = with_patch(model, mp.PerpNegCFG(empty, 0.7))
     guider = PerpNegGuider(model, POSITIVE, NEGATIVE, empty, 5.0, 0.7)
-    assert torch.allclose(run(patched), run(model, guider=guider), atol=1e-4, rtol=1e-4)
+    got, want = run(patched), run(model, guider=guider)
+    # the same maths batched differently: float rounding only, measured ~6e-7 of the largest value
+    assert float((got - want).abs().max()) <= 1e-5 * float(want.abs().max())
 
 
 def test_differential_diffusion_reshapes_the_inpainting_mask(model: GuidedModel) -> None:
