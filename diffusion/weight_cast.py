@@ -132,7 +132,7 @@ class CastLinear(nn.Linear, _Cast):
             return F.linear(_input(x, dtype), w, b)
 
 
-def cast_conv(layer: nn.Conv1d | nn.Conv2d, x: Tensor) -> Tensor:
+def _cast_conv(layer: nn.Conv1d | nn.Conv2d, x: Tensor) -> Tensor:
     """A convolution layer's forward with its weights upcast per call (``_Cast`` layers)."""
     cast_layer: _Cast = layer  # type: ignore[assignment]
     dtype = cast_layer.active_dtype
@@ -144,12 +144,12 @@ def cast_conv(layer: nn.Conv1d | nn.Conv2d, x: Tensor) -> Tensor:
 
 class CastConv1d(nn.Conv1d, _Cast):
     def forward(self, x: Tensor) -> Tensor:
-        return cast_conv(self, x)
+        return _cast_conv(self, x)
 
 
 class CastConv2d(nn.Conv2d, _Cast):
     def forward(self, x: Tensor) -> Tensor:
-        return cast_conv(self, x)
+        return _cast_conv(self, x)
 
 
 class CastGroupNorm(nn.GroupNorm, _Cast):
@@ -275,6 +275,6 @@ def compute_dtype_of(module: nn.Module) -> torch.dtype:
 
 
 __all__ = [
-    "CAST_TYPES", "CastLayer", "CastReport", "CastScratch", "cast_conv", "cast_weights",
-    "compute_dtype_of", "compute_input", "computing_in", "register_cast_type",
+    "CAST_TYPES", "CastLayer", "CastReport", "CastScratch", "cast_weights", "compute_dtype_of",
+    "compute_input", "computing_in", "register_cast_type",
 ]

@@ -29,11 +29,8 @@ Mode = Literal["train", "eval", "all"]
 MODES: tuple[Mode, ...] = ("train", "eval", "all")
 Style = Literal["filled", "outlined"]
 STYLES: tuple[Style, ...] = ("filled", "outlined")
-# Outline band width outside the shape's edge, as a fraction of its radius (5.6-8.7 px at 128 px).
-# The band lies outside so the hole is the whole shape: a small star's or triangle's interior is
-# two latent cells across, which the demo VAE keeps (an inner band left thin shapes a hole under
-# one cell that the decoder filled in: 68.7 % of round-tripped pictures still read as outlined,
-# against 97.6 % for the outer band; model card).
+# Outline band width outside the shape's edge, as a fraction of its radius (5.4-8.8 px at 128 px).
+# Outside, so the hole is the whole shape and survives the demo VAE (model card, "LoRA").
 OUTLINE_WIDTH = 0.3
 
 COLOURS: dict[str, tuple[int, int, int]] = {

@@ -10,15 +10,15 @@ beside the benchmark (``benchmarks/style_classifier.safetensors``, made by
 
 The pictures it reads come out of the demo model's VAE decoder, which softens details under a
 latent cell (8 px). The outlined style draws its band outside the shape, so the hole is the whole
-shape and survives the decoder (an earlier style with the band inside the edge left small stars and
-triangles a hole under a cell: the classifier of that time read 68.7 % of round-tripped outlined
-scenes as outlined, and 97.6 % of the outer-band ones). ``training_set`` takes an optional
-``round_trip`` (``vae_round_trip``): every picture of both styles goes through the VAE first, so a
-classifier learns the decoder's picture of each style (``benchmarks/train_style_classifier.py
---round-trip``, how the committed weights were made: 99.6 % on 2 x 500 fresh round trips, and 99.8
-% / 100 % of another 427 outlined / filled ones read right; trained without, a classifier read only
-91.8 % of the outlined round trips right). How a classifier reads round trips of fresh scenes is
-the ceiling a LoRA can reach.
+shape and survives the decoder (an earlier style with the band inside the edge left small stars
+and triangles a hole under a cell: the classifier of that time read 68.7 % of round-tripped
+outlined scenes as outlined, and 97.6 % of the outer-band ones). ``training_set`` takes an
+optional ``round_trip`` (``vae_round_trip``): every picture of both styles goes through the VAE
+first, so a classifier learns the decoder's picture of each style
+(``benchmarks/train_style_classifier.py --round-trip``, how the committed weights were made:
+99.6 % on 2 x 500 fresh round trips, and 99.8 % / 100 % of another 427 outlined / filled ones
+read right; trained without, a classifier read only 91.8 % of the outlined round trips right).
+How a classifier reads round trips of fresh scenes is the ceiling a LoRA can reach.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from diffusion.weight_cast import CastLayer, cast_conv, register_cast_type
+from diffusion.weight_cast import CastConv2d, register_cast_type
 
 SMALL_MAP = 100  # output pixels per image (H * W) up to which the product is used
 
@@ -52,11 +52,9 @@ class SmallMapConv2d(nn.Conv2d):
         return super()._conv_forward(x, weight, bias)
 
 
-class CastSmallMapConv2d(SmallMapConv2d, CastLayer):
-    """``SmallMapConv2d`` with its weights upcast per call (``diffusion.weight_cast``)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return cast_conv(self, x)
+class CastSmallMapConv2d(SmallMapConv2d, CastConv2d):
+    """``SmallMapConv2d`` with its weights upcast per call (``CastConv2d``'s forward, this
+    class's ``_conv_forward``)."""
 
 
 register_cast_type(SmallMapConv2d, CastSmallMapConv2d)
