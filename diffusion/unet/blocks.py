@@ -15,7 +15,7 @@ from diffusion.unet.attention import (
     BlockId,
     multihead_attention,
 )
-from diffusion.unet.small_conv import SmallMapConv2d
+from diffusion.unet.fast_conv import FastConv2d
 
 
 def timestep_embedding(timesteps: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
@@ -43,14 +43,14 @@ class ResBlock(nn.Module):
         self.in_layers = nn.Sequential(
             nn.GroupNorm(groups, channels, eps=eps),
             nn.SiLU(),
-            SmallMapConv2d(channels, out_channels, 3, padding=1),
+            FastConv2d(channels, out_channels, 3, padding=1),
         )
         self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_channels, out_channels))
         self.out_layers = nn.Sequential(
             nn.GroupNorm(groups, out_channels, eps=eps),
             nn.SiLU(),
             nn.Dropout(0.0),
-            SmallMapConv2d(out_channels, out_channels, 3, padding=1),
+            FastConv2d(out_channels, out_channels, 3, padding=1),
         )
         self.skip_connection: nn.Module = (
             nn.Identity() if out_channels == channels else nn.Conv2d(channels, out_channels, 1)
@@ -78,7 +78,7 @@ class Upsample(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv = FastConv2d(channels, channels, 3, padding=1)
 
     def forward(self, x: Tensor, size: tuple[int, int] | None = None) -> Tensor:
         if size is None:

@@ -57,7 +57,7 @@ def test_adapters_start_at_zero_and_only_they_train() -> None:
     trainable = {id(p) for p in wrapped.parameters() if p.requires_grad}
     assert trainable == {id(p) for p in lora_parameters(layers)}
     bases = [layer.base for layer in layers.values()]
-    assert all(isinstance(b, nn.Linear | nn.Conv2d) for b in bases)  # SmallMapConv2d is a Conv2d
+    assert all(isinstance(b, nn.Linear | nn.Conv2d) for b in bases)  # FastConv2d is a Conv2d
     assert any(isinstance(b, nn.Linear) for b in bases) and any(isinstance(b, nn.Conv2d)
                                                                   for b in bases)
     assert any(name.endswith("in_layers.2") for name in layers)

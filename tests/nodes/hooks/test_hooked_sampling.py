@@ -58,6 +58,12 @@ def sampled(env: ModelEnv, graph: dict[str, Any], out: str = "out") -> Tensor:
     return samples
 
 
+def assert_same_up_to_rounding(got: Tensor, want: Tensor) -> None:
+    """Equal but for float rounding: a hooked run batches cond and uncond apart, and a GEMM's
+    rounding depends on its batch (measured max |diff| ~2e-7 of the largest value)."""
+    assert (got - want).abs().max() <= 1e-5 * want.abs().max()
+
+
 def split_run(env: ModelEnv, base: dict[str, Any]) -> Tensor:
     """The LoraLoader model for the steps before SWITCH, then the plain model."""
     k = window_steps(env.probe(base, "ckpt"))
@@ -79,7 +85,7 @@ def test_hooking_both_sides_equals_the_lora_model_for_the_window(
               "out": ksampler(["ckpt", 0], ["pair", 0], ["pair", 1], steps=STEPS, cfg=CFG)}
     got = sampled(env, hooked)
     copies = env.manager.patched_copies
-    assert torch.allclose(got, split_run(env, base), atol=1e-5, rtol=1e-5)
+    assert_same_up_to_rounding(got, split_run(env, base))
     plain = sampled(env, {**base, "out": ksampler(["ckpt", 0], ["pos", 0], ["neg", 0],
                                                   steps=STEPS, cfg=CFG)})
     assert (got - plain).abs().max() > 1e-2
@@ -186,4 +192,4 @@ def test_default_entries_take_over_where_the_hooked_range_ends(
                           negative=["hooked", 1], positive_DEFAULT=["pos", 0],
                           negative_DEFAULT=["neg", 0]),
              "out": ksampler(["ckpt", 0], ["both", 0], ["both", 1], steps=STEPS, cfg=CFG)}
-    assert torch.allclose(sampled(env, graph), split_run(env, base), atol=1e-5, rtol=1e-5)
+    assert_same_up_to_rounding(sampled(env, graph), split_run(env, base))

@@ -1,0 +1,140 @@
+"""3x3 convolutions by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray, 2015).
+
+Each 2x2 block of output pixels comes from a 4x4 tile of the padded input: the tile and the
+3x3 kernel are each taken to a 4x4 "Winograd domain" by fixed matrices (B^T d B, G g G^T), the
+convolution there is 16 independent channel products (one batched GEMM of (O, C) by (C, tiles)),
+and A^T m A takes each 4x4 product back to 2x2 outputs. The GEMM does 16 multiplies per
+2x2 outputs where the direct convolution does 36: 2.25x fewer FLOPs, for three transforms that
+only read and write memory. On this 2-core CPU a 3x3 convolution over a UNet map of 16x16 to
+64x64 pixels ran 1.1-1.7x faster than oneDNN's direct one (``benchmarks/conv3x3.py``).
+
+Every function is pure (its inputs are never written) and works without autograd: the
+transforms write through ``out=`` views, so callers use it only where no gradient is needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import Tensor
+
+Rows = tuple[tuple[float, ...], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Scheme:
+    """F(m x m, 3 x 3): ``m`` outputs per tile side from ``m + 2`` inputs; B^T (m+2, m+2),
+    G (m+2, 3) and A^T (m, m+2) as Lavin & Gray give them."""
+
+    m: int
+    bt: Rows
+    g: Rows
+    at: Rows
+
+    @property
+    def tile(self) -> int:
+        return self.m + 2
+
+    def kernel_transform(self) -> Tensor:
+        """kron(G, G) ((m+2)^2, 9): a flattened 3x3 kernel to its flattened tile."""
+        g = torch.tensor(self.g, dtype=torch.float64)
+        return torch.kron(g, g).float()
+
+
+F2 = Scheme(
+    m=2,
+    bt=((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)),
+    g=((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1)),
+    at=((1, 1, 1, 0), (0, 1, -1, -1)),
+)
+F4 = Scheme(
+    m=4,
+    bt=((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
+        (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1)),
+    g=((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
+       (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1)),
+    at=((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1)),
+)
+
+
+def _combine(row: tuple[float, ...], sources: list[Tensor], out: Tensor) -> None:
+    """out = sum of row[j] * sources[j] over the nonzero coefficients."""
+    terms = [(c, src) for c, src in zip(row, sources, strict=True) if c != 0]
+    (c0, s0), rest = terms[0], terms[1:]
+    if c0 == 1 and rest:
+        (c1, s1), rest = rest[0], rest[1:]
+        torch.add(s0, s1, alpha=c1, out=out)
+    else:
+        torch.mul(s0, c0, out=out)
+    for c, src in rest:
+        out.add_(src, alpha=c)
+
+
+def transform_weight(weight: Tensor, scheme: Scheme = F2) -> Tensor:
+    """G g G^T for every (out, in) kernel: weight (O, C, 3, 3) -> ((m+2)^2, O, C)."""
+    o, c = weight.shape[:2]
+    kernels = weight.reshape(o * c, 9).t()  # (9, O*C)
+    return (scheme.kernel_transform().to(weight) @ kernels).reshape(-1, o, c)
+
+
+def _input_1d(src: Tensor, dim: int, tiles: int, scheme: Scheme, out: Tensor) -> None:
+    """B^T along ``dim`` of ``src`` (tiles of m+2, stride m) into out's slices along dim 0."""
+    step = (slice(None),) * dim + (slice(None, None, scheme.m),)
+    span = scheme.m * (tiles - 1) + 1
+    sources = [src.narrow(dim, i, span)[step] for i in range(scheme.tile)]
+    for i, row in enumerate(scheme.bt):
+        _combine(row, sources, out[i])
+
+
+def transform_input(x: Tensor, scheme: Scheme = F2) -> Tensor:
+    """B^T d B for every (m+2)^2 tile (stride m) of x zero-padded by 1: x (B, C, H, W) with H
+    and W multiples of m -> ((m+2)^2, C, B*H/m*W/m)."""
+    b, c, h, w = x.shape
+    a, th, tw = scheme.tile, h // scheme.m, w // scheme.m
+    padded = x.new_zeros(c, b, h + 2, w + 2)  # (C, B, H+2, W+2)
+    padded[:, :, 1:-1, 1:-1] = x.transpose(0, 1)
+    rows = x.new_empty(a, c, b, th, w + 2)  # transformed along H
+    _input_1d(padded, 2, th, scheme, rows)
+    tiles = x.new_empty(a, a, c, b, th, tw)  # (row index, column index, C, B, th, tw)
+    _input_1d(rows, 4, tw, scheme, tiles.transpose(0, 1))
+    return tiles.view(a * a, c, b * th * tw)  # ((m+2)^2, C, tiles)
+
+
+def _output_1d(src: Tensor, scheme: Scheme, out: Tensor) -> None:
+    """A^T over dim 0 of src (m+2, ...) into out (m, ...)."""
+    sources = list(src.unbind(0))
+    for i, row in enumerate(scheme.at):
+        _combine(row, sources, out[i])
+
+
+def transform_output(m: Tensor, shape: tuple[int, int, int], bias: Tensor | None,
+                     scheme: Scheme = F2) -> Tensor:
+    """A^T m A for every tile, placed as m x m output blocks, plus bias: m ((m+2)^2, O, tiles)
+    and shape (B, H, W) -> (B, O, H, W)."""
+    b, h, w = shape
+    a, n = scheme.tile, scheme.m
+    o, th, tw = m.shape[1], h // n, w // n
+    tiles = m.view(a, a, o, b, th, tw)
+    half = m.new_empty(n, a, o, b, th, tw)  # reduced over the row index
+    _output_1d(tiles, scheme, half)
+    out = m.new_empty(b, o, th, n, tw, n)  # (B, O, th, row in block, tw, column in block)
+    blocks = out.permute(3, 5, 1, 0, 2, 4)  # (m, m, O, B, th, tw) view of out
+    for row in range(n):
+        _output_1d(half[row], scheme, blocks[row])
+    result = out.view(b, o, h, w)  # (B, O, H, W)
+    if bias is not None:
+        result.add_(bias.to(result.dtype)[:, None, None])
+    return result
+
+
+def winograd_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None,
+                     scheme: Scheme = F2) -> Tensor:
+    """A stride-1, padding-1 3x3 convolution of x (B, C, H, W), H and W multiples of the
+    scheme's m, by weight (O, C, 3, 3): ``F.conv2d(x, weight, bias, padding=1)`` up to rounding."""
+    if x.shape[-2] % scheme.m or x.shape[-1] % scheme.m:
+        raise ValueError(f"winograd_conv3x3 F({scheme.m}x{scheme.m}, 3x3) needs a map whose "
+                         f"sides are multiples of {scheme.m}; got x of shape {tuple(x.shape)}")
+    products = torch.bmm(transform_weight(weight, scheme), transform_input(x, scheme))
+    # products: ((m+2)^2, O, tiles)
+    return transform_output(products, (x.shape[0], x.shape[2], x.shape[3]), bias, scheme)
