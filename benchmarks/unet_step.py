@@ -162,7 +162,9 @@ def main() -> None:
             want = ref(x, t, context).sample
         rel = float((got - want).abs().max() / want.abs().max())
         times: dict[str, list[float]] = {"ours": [], "diffusers": []}
+        peaks = []  # the matmul rate, measured in every round (the machine's speed drifts)
         for _ in range(args.repeat):
+            peaks.append(matmul_flops())
             for name, fn in (
                 ("ours", lambda: ours(x, t, context)),
                 ("diffusers", lambda: ref(x, t, context)),
@@ -172,7 +174,7 @@ def main() -> None:
                 times[name].append(time.perf_counter() - start)
     ours_s, ref_s = statistics.median(times["ours"]), statistics.median(times["diffusers"])
     flops = counter.get_total_flops()
-    peak = matmul_flops()
+    peak = statistics.median(peaks)
     storage = "fp16 weights upcast per layer" if args.keep_half else "fp32 weights"
     print(f"unet {'smoke' if args.smoke else 'sd15'} batch 2 latent {args.latent}x{args.latent} "
           f"fp32 compute, ours: {storage}")
@@ -184,6 +186,9 @@ def main() -> None:
         f"forward {flops / 1e9:.1f} GFLOP  achieved {flops / ours_s / 1e9:.1f} GFLOP/s  "
         f"matmul {peak / 1e9:.1f} GFLOP/s  efficiency {flops / ours_s / peak:.2f}"
     )
+    print("matmul per round " + " ".join(f"{p / 1e9:.1f}" for p in peaks) + " GFLOP/s; ours "
+          + " ".join(f"{s:.2f}" for s in times["ours"]) + " s; diffusers "
+          + " ".join(f"{s:.2f}" for s in times["diffusers"]) + " s")
     print(f"ours executed {executed.get_total_flops() / 1e9:.1f} GFLOP (Winograd convolutions "
           f"multiply less); diffusers achieved {flops / ref_s / 1e9:.1f} GFLOP/s, efficiency "
           f"{flops / ref_s / peak:.2f}")

@@ -20,6 +20,8 @@ import torch
 from torch import Tensor
 
 Rows = tuple[tuple[float, ...], ...]
+BLOCK_BYTES = 16 << 20  # the largest temporary winograd_conv3x3 makes (below glibc's 32 MiB
+# mmap ceiling, so freed blocks are reused instead of mapped and faulted in again)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,18 +89,34 @@ def _input_1d(src: Tensor, dim: int, tiles: int, scheme: Scheme, out: Tensor) ->
         _combine(row, sources, out[i])
 
 
+def _padded(x: Tensor) -> Tensor:
+    """x (B, C, H, W) zero-padded by 1, channels first: (C, B, H+2, W+2)."""
+    b, c, h, w = x.shape
+    padded = x.new_empty(c, b, h + 2, w + 2)
+    padded[:, :, (0, -1)] = 0
+    padded[:, :, :, (0, -1)] = 0
+    padded[:, :, 1:-1, 1:-1] = x.transpose(0, 1)
+    return padded
+
+
+def _tiles(padded: Tensor, scheme: Scheme, first: int, stop: int) -> Tensor:
+    """B^T d B for the tiles of tile rows first..stop-1 of padded (C, B, H+2, W+2):
+    ((m+2)^2, C, B*(stop-first)*W/m), tiles ordered (B, tile row, tile column)."""
+    c, b, _, wp = padded.shape
+    a, n = scheme.tile, scheme.m
+    th, tw = stop - first, (wp - 2) // n
+    band = padded.narrow(2, first * n, th * n + 2)  # (C, B, th*m+2, W+2)
+    rows = padded.new_empty(a, c, b, th, wp)  # transformed along H
+    _input_1d(band, 2, th, scheme, rows)
+    tiles = padded.new_empty(a, a, c, b, th, tw)  # (row index, column index, C, B, th, tw)
+    _input_1d(rows, 4, tw, scheme, tiles.transpose(0, 1))
+    return tiles.view(a * a, c, b * th * tw)
+
+
 def transform_input(x: Tensor, scheme: Scheme = F2) -> Tensor:
     """B^T d B for every (m+2)^2 tile (stride m) of x zero-padded by 1: x (B, C, H, W) with H
     and W multiples of m -> ((m+2)^2, C, B*H/m*W/m)."""
-    b, c, h, w = x.shape
-    a, th, tw = scheme.tile, h // scheme.m, w // scheme.m
-    padded = x.new_zeros(c, b, h + 2, w + 2)  # (C, B, H+2, W+2)
-    padded[:, :, 1:-1, 1:-1] = x.transpose(0, 1)
-    rows = x.new_empty(a, c, b, th, w + 2)  # transformed along H
-    _input_1d(padded, 2, th, scheme, rows)
-    tiles = x.new_empty(a, a, c, b, th, tw)  # (row index, column index, C, B, th, tw)
-    _input_1d(rows, 4, tw, scheme, tiles.transpose(0, 1))
-    return tiles.view(a * a, c, b * th * tw)  # ((m+2)^2, C, tiles)
+    return _tiles(_padded(x), scheme, 0, x.shape[2] // scheme.m)
 
 
 def _output_1d(src: Tensor, scheme: Scheme, out: Tensor) -> None:
@@ -108,33 +126,62 @@ def _output_1d(src: Tensor, scheme: Scheme, out: Tensor) -> None:
         _combine(row, sources, out[i])
 
 
+def _store(m: Tensor, scheme: Scheme, out: Tensor) -> None:
+    """A^T m A for every tile of m ((m+2)^2, O, B*th*tw), written as m x m blocks into out
+    (B, O, th*m, tw*m), a view whose last dimension is contiguous."""
+    b, o, h, w = out.shape
+    a, n = scheme.tile, scheme.m
+    th, tw = h // n, w // n
+    tiles = m.view(a, a, o, b, th, tw)
+    half = m.new_empty(n, a, o, b, th, tw)  # reduced over the row index
+    _output_1d(tiles, scheme, half)
+    blocks = out.unflatten(3, (tw, n)).unflatten(2, (th, n)).permute(3, 5, 1, 0, 2, 4)
+    # blocks: (row in block, column in block, O, B, th, tw) view of out
+    for row in range(n):
+        _output_1d(half[row], scheme, blocks[row])
+
+
 def transform_output(m: Tensor, shape: tuple[int, int, int], bias: Tensor | None,
                      scheme: Scheme = F2) -> Tensor:
     """A^T m A for every tile, placed as m x m output blocks, plus bias: m ((m+2)^2, O, tiles)
     and shape (B, H, W) -> (B, O, H, W)."""
     b, h, w = shape
-    a, n = scheme.tile, scheme.m
-    o, th, tw = m.shape[1], h // n, w // n
-    tiles = m.view(a, a, o, b, th, tw)
-    half = m.new_empty(n, a, o, b, th, tw)  # reduced over the row index
-    _output_1d(tiles, scheme, half)
-    out = m.new_empty(b, o, th, n, tw, n)  # (B, O, th, row in block, tw, column in block)
-    blocks = out.permute(3, 5, 1, 0, 2, 4)  # (m, m, O, B, th, tw) view of out
-    for row in range(n):
-        _output_1d(half[row], scheme, blocks[row])
-    result = out.view(b, o, h, w)  # (B, O, H, W)
+    out = m.new_empty(b, m.shape[1], h, w)
+    _store(m, scheme, out)
     if bias is not None:
-        result.add_(bias.to(result.dtype)[:, None, None])
-    return result
+        out.add_(bias.to(out.dtype)[:, None, None])
+    return out
 
 
 def winograd_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None,
                      scheme: Scheme = F2) -> Tensor:
     """A stride-1, padding-1 3x3 convolution of x (B, C, H, W), H and W multiples of the
-    scheme's m, by weight (O, C, 3, 3): ``F.conv2d(x, weight, bias, padding=1)`` up to rounding."""
+    scheme's m, by weight (O, C, 3, 3): ``F.conv2d(x, weight, bias, padding=1)`` up to rounding.
+
+    The transformed weight and input are made block by block, each at most ``BLOCK_BYTES``
+    (blocks of output channels where the weight is the larger, bands of tile rows where the
+    map is), so the allocator reuses its free memory instead of mapping fresh pages per call.
+    """
     if x.shape[-2] % scheme.m or x.shape[-1] % scheme.m:
         raise ValueError(f"winograd_conv3x3 F({scheme.m}x{scheme.m}, 3x3) needs a map whose "
                          f"sides are multiples of {scheme.m}; got x of shape {tuple(x.shape)}")
-    products = torch.bmm(transform_weight(weight, scheme), transform_input(x, scheme))
-    # products: ((m+2)^2, O, tiles)
-    return transform_output(products, (x.shape[0], x.shape[2], x.shape[3]), bias, scheme)
+    b, c, h, w = x.shape
+    o, a2, n = weight.shape[0], scheme.tile**2, scheme.m
+    out = x.new_empty(b, o, h, w)  # (B, O, H, W)
+    padded = _padded(x)
+    if o >= b * (h // n) * (w // n):  # the weight outweighs the map: output-channel blocks
+        tiles = _tiles(padded, scheme, 0, h // n)  # ((m+2)^2, C, tiles)
+        step = max(1, BLOCK_BYTES // (a2 * c * x.element_size()))
+        for first in range(0, o, step):
+            products = torch.bmm(transform_weight(weight[first:first + step], scheme), tiles)
+            _store(products, scheme, out[:, first:first + step])
+    else:  # bands of tile rows
+        kernels = transform_weight(weight, scheme)  # ((m+2)^2, O, C)
+        step = max(1, BLOCK_BYTES // (a2 * max(c, o) * b * (w // n) * x.element_size()))
+        for first in range(0, h // n, step):
+            stop = min(h // n, first + step)
+            products = torch.bmm(kernels, _tiles(padded, scheme, first, stop))
+            _store(products, scheme, out[:, :, first * n:stop * n])
+    if bias is not None:
+        out.add_(bias.to(out.dtype)[:, None, None])
+    return out

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from diffusion.unet import winograd
 from diffusion.unet.winograd import (
     F2,
     F4,
@@ -99,3 +100,17 @@ def test_maps_the_tile_step_does_not_divide_are_refused_with_the_shape_named() -
     x, weight, bias = _data(1, 4, 4, 6, 8)
     with pytest.raises(ValueError, match=r"F\(4x4, 3x3\).*multiples of 4.*\(1, 4, 6, 8\)"):
         winograd_conv3x3(x, weight, bias, F4)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("shape", [(1, 8, 40, 4, 8), (2, 6, 5, 16, 12)],
+                         ids=["output-channel blocks", "tile-row bands"])
+def test_blocks_and_bands_give_the_whole_result(
+        shape: tuple[int, int, int, int, int], scheme: Scheme,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    x, weight, bias = _data(*shape, seed=5)
+    whole = winograd_conv3x3(x, weight, bias, scheme)
+    monkeypatch.setattr(winograd, "BLOCK_BYTES", 4 * scheme.tile**2 * 8 * 3)  # a few per block
+    blocked = winograd_conv3x3(x, weight, bias, scheme)
+    _assert_conv(blocked, whole)  # the same sums, rounded in another order
+    _assert_conv(blocked, F.conv2d(x, weight, bias, padding=1))
