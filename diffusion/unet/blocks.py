@@ -138,8 +138,10 @@ class GEGLU(nn.Module):
         self.proj = nn.Linear(dim_in, dim_out * 2)
 
     def forward(self, x: Tensor) -> Tensor:
-        x, gate = self.proj(x).chunk(2, dim=-1)
-        return x * F.gelu(gate)
+        value, gate = self.proj(x).chunk(2, dim=-1)  # (B, N, dim_out) each
+        if value.requires_grad:
+            return value * F.gelu(gate)
+        return F.gelu(gate).mul_(value)  # no autograd: one fresh tensor instead of two
 
 
 class FeedForward(nn.Module):

@@ -146,3 +146,4 @@ def test_upsample_and_resblock_convolutions_are_fast_convs() -> None:
     assert isinstance(block.in_layers[2], FastConv2d)
     assert isinstance(block.out_layers[3], FastConv2d)
     assert isinstance(Upsample(8).conv, FastConv2d)
+
