@@ -9,8 +9,8 @@ machine per SD1.5 shape at 64x64 latents (``benchmarks/conv3x3.py``):
 - above that, Winograd (``diffusion.unet.winograd``) ran faster wherever both channel counts
   are at least ``WINOGRAD_MIN_CHANNELS`` (below that its transforms cost more than they save):
   F(2x2, 3x3) on maps of up to ``F2_MAX_MAP`` pixels (16x16, 32x32), where F(4x4, 3x3)'s
-  4x larger transformed weight costs more than its 1.8x smaller product saves, and F(4x4, 3x3)
-  on larger maps (64x64), where F(2x2, 3x3) only drew even with oneDNN.
+  2.25x larger transformed weight costs as much as or more than its 1.8x smaller product
+  saves, and F(4x4, 3x3) on larger maps (64x64), where it beat F(2x2, 3x3) on 3 of 4 shapes.
 
 ``FastConv2d`` is an ``nn.Conv2d`` (same parameters and state-dict keys) whose
 ``_conv_forward`` picks the path per call (``conv3x3_path``) and otherwise takes the ordinary

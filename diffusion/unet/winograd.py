@@ -1,12 +1,13 @@
-"""3x3 convolutions by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray, 2015).
+"""3x3 convolutions by Winograd's minimal filtering F(m x m, 3 x 3) (Lavin & Gray, 2015).
 
-Each 2x2 block of output pixels comes from a 4x4 tile of the padded input: the tile and the
-3x3 kernel are each taken to a 4x4 "Winograd domain" by fixed matrices (B^T d B, G g G^T), the
-convolution there is 16 independent channel products (one batched GEMM of (O, C) by (C, tiles)),
-and A^T m A takes each 4x4 product back to 2x2 outputs. The GEMM does 16 multiplies per
-2x2 outputs where the direct convolution does 36: 2.25x fewer FLOPs, for three transforms that
-only read and write memory. On this 2-core CPU a 3x3 convolution over a UNet map of 16x16 to
-64x64 pixels ran 1.1-1.7x faster than oneDNN's direct one (``benchmarks/conv3x3.py``).
+Each m x m block of output pixels comes from an (m+2) x (m+2) tile of the padded input: the tile
+and the 3x3 kernel are each taken to the "Winograd domain" by fixed matrices (B^T d B, G g G^T),
+the convolution there is (m+2)^2 independent channel products (one batched GEMM of (O, C) by
+(C, tiles)), and A^T m A takes each product tile back to m x m outputs. F(2x2, 3x3) (``F2``)
+multiplies 16 times per 4 outputs where the direct convolution does 36 (2.25x fewer), F(4x4,
+3x3) (``F4``) 36 times per 16 (4x fewer), for transforms that only read and write memory. On
+this 2-core CPU a 3x3 convolution over a UNet map of 16x16 to 64x64 pixels ran 1.3-2.0x faster
+than oneDNN's direct one (``benchmarks/conv3x3.py``).
 
 Every function is pure (its inputs are never written) and works without autograd: the
 transforms write through ``out=`` views, so callers use it only where no gradient is needed.
