@@ -3,10 +3,10 @@
 Full-size SD1.5 UNet, fp32, batch 2, 32x32 latents (``--latent 64`` for 64x64). Both models share
 the very same parameter tensors (diffusers' converter only renames keys, and the reference loads
 them with ``assign=True``), so only one copy of the weights is in memory. Also reports achieved
-FLOP/s (FLOPs counted by ``torch.utils.flop_counter`` on our forward) divided by the machine's
-measured fp32 matmul FLOP/s. The FLOPs are the model's (``torch.utils.flop_counter`` on diffusers'
-forward, which runs every convolution directly): our Winograd convolutions do fewer multiplies
-for the same result, so ours reports effective FLOP/s, and its executed FLOPs too.
+FLOP/s divided by the machine's fp32 matmul FLOP/s (measured every round). The FLOPs are the
+model's (``torch.utils.flop_counter`` on diffusers' forward, which runs every convolution
+directly): our Winograd convolutions do fewer multiplies for the same result, so ours reports
+effective FLOP/s, and its executed FLOPs too.
 
 Run: python benchmarks/unet_step.py [--latent 32|64] [--repeat 3] [--smoke] [--compiled]
     [--keep-half]

@@ -16,6 +16,7 @@ transforms write through ``out=`` views, so callers use it only where no gradien
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import torch
 from torch import Tensor
@@ -39,8 +40,9 @@ class Scheme:
     def tile(self) -> int:
         return self.m + 2
 
+    @functools.cached_property
     def kernel_transform(self) -> Tensor:
-        """kron(G, G) ((m+2)^2, 9): a flattened 3x3 kernel to its flattened tile."""
+        """kron(G, G) ((m+2)^2, 9): a flattened 3x3 kernel to its flattened tile (made once)."""
         g = torch.tensor(self.g, dtype=torch.float64)
         return torch.kron(g, g).float()
 
@@ -78,7 +80,7 @@ def transform_weight(weight: Tensor, scheme: Scheme = F2) -> Tensor:
     """G g G^T for every (out, in) kernel: weight (O, C, 3, 3) -> ((m+2)^2, O, C)."""
     o, c = weight.shape[:2]
     kernels = weight.reshape(o * c, 9).t()  # (9, O*C)
-    return (scheme.kernel_transform().to(weight) @ kernels).reshape(-1, o, c)
+    return (scheme.kernel_transform.to(weight) @ kernels).reshape(-1, o, c)
 
 
 def _input_1d(src: Tensor, dim: int, tiles: int, scheme: Scheme, out: Tensor) -> None:
