@@ -61,35 +61,82 @@ def node_types(workflow: dict[str, Any]) -> list[str]:
     return sorted(str(n["type"]) for n in workflow["nodes"])
 
 
-def empty_spot(page: Any) -> tuple[float, float]:
-    """Page coordinates of a canvas point with no node or group under it."""
-    x, y = page.evaluate("""() => {
+def empty_spot(page: Any, room: tuple[float, float] = (0, 0)) -> tuple[float, float]:
+    """Page coordinates of a canvas point with no node or group under it. With ``room``
+    (width, height in page pixels), also the rectangle that size to its lower right is on the
+    canvas and clear: where a node put at the point shows whole."""
+    x, y = page.evaluate("""([w, h]) => {
       const box = lgEditor.canvas.canvas.getBoundingClientRect();
-      for (let y = box.bottom - 20; y > box.top + 20; y -= 20) {
-        for (let x = box.left + 20; x < box.right - 20; x += 20) {
-          const [gx, gy] = lgEditor.canvas.ds.convertCanvasToOffset([x - box.left, y - box.top]);
+      const graphPos = (x, y) => lgEditor.canvas.ds.convertCanvasToOffset(
+        [x - box.left, y - box.top]);
+      const clear = (x, y) => {
+        const [gx, gy] = graphPos(x, y);
+        const [gx2, gy2] = graphPos(x + w, y + h);
+        const overlaps = ([bx, by, bw, bh]) => gx <= bx + bw && gx2 >= bx && gy <= by + bh
+          && gy2 >= by;
+        return !lgEditor.graph._nodes.some((n) => overlaps(n.getBounding()))
+          && !lgEditor.graph._groups.some((g) => overlaps(g._bounding))
+          && [[x + w, y], [x, y + h], [x + w, y + h]].every(
+            ([px, py]) => document.elementFromPoint(px, py) === lgEditor.canvas.canvas);
+      };
+      for (let y = box.bottom - 20 - h; y > box.top + 20; y -= 20) {
+        for (let x = box.left + 20; x + w < box.right - 20; x += 20) {
+          const [gx, gy] = graphPos(x, y);
           const hit = lgEditor.graph.getNodeOnPos(gx, gy) || lgEditor.graph._groups.some(
             (g) => { const [bx, by, bw, bh] = g._bounding;
                      return gx >= bx && gy >= by && gx <= bx + bw && gy <= by + bh; });
-          if (!hit && document.elementFromPoint(x, y) === lgEditor.canvas.canvas) return [x, y];
+          if (!hit && document.elementFromPoint(x, y) === lgEditor.canvas.canvas
+              && (!(w || h) || clear(x, y))) return [x, y];
         }
       }
       throw new Error("no empty spot on the canvas");
-    }""")
+    }""", list(room))
     return x, y
 
 
-def open_palette(page: Any) -> None:
-    """Double-click empty canvas. Litegraph times double clicks (300 ms between the two
-    pointerdowns by event timestamps), which a loaded CI machine can miss: try up to 3 times."""
+def open_palette(page: Any, room: tuple[float, float] = (0, 0)) -> None:
+    """Double-click empty canvas (see ``empty_spot`` for ``room``). Litegraph times double
+    clicks (300 ms between the two pointerdowns by event timestamps), which a loaded CI machine
+    can miss: try up to 3 times."""
     for _ in range(3):
-        page.mouse.dblclick(*empty_spot(page))
+        page.mouse.dblclick(*empty_spot(page, room))
         try:
             page.wait_for_selector("#lg-palette-input", timeout=3_000)
             return
         except Exception:  # noqa: BLE001 (playwright's TimeoutError)
             continue
     raise AssertionError("double-clicking the canvas did not open the node palette")
+
+
+def add_node(page: Any, query: str, node_type: str, room: tuple[float, float] = (0, 0)) -> int:
+    """Add a node as a person does: double-click empty canvas (with ``room`` for it, see
+    ``empty_spot``), type ``query`` in the palette, check ``node_type`` is the first match,
+    press Enter. The new node's id."""
+    before = {node["id"] for node in snapshot(page)["nodes"]}
+    open_palette(page, room)
+    page.fill("#lg-palette-input", query)
+    assert page.locator("#lg-palette-list li").first.get_attribute("data-type") == node_type
+    page.press("#lg-palette-input", "Enter")
+    page.wait_for_selector("#lg-palette-input", state="detached")
+    added = [node for node in snapshot(page)["nodes"] if node["id"] not in before]
+    assert [node["type"] for node in added] == [node_type]
+    return int(added[0]["id"])
+
+
+def drop_file(page: Any, point: tuple[float, float], name: str, mime: str, data: bytes,
+              target: str = "#graph-canvas") -> None:
+    """Drop a file at a page point as a person does from a file manager: dragenter, dragover
+    and drop, carrying a DataTransfer that holds the file."""
+    transfer = page.evaluate_handle("""([bytes, name, mime]) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(bytes)], name, { type: mime }));
+      return transfer;
+    }""", [list(data), name, mime])
+    x, y = point
+    for kind in ("dragenter", "dragover", "drop"):
+        page.locator(target).dispatch_event(kind, {"dataTransfer": transfer, "clientX": x,
+                                                   "clientY": y})
+    transfer.dispose()
 
 
 def autosaved(page: Any) -> dict[str, Any]:

@@ -15,8 +15,12 @@ from tests.server.stub_pack import png_bytes
 from tests.web.conftest import PageErrors, Server, open_editor, screenshot
 from tests.web.helpers import (
     DEFAULT_TYPES,
+    add_node,
     click_title,
+    click_widget,
+    drop_file,
     intercept_queue,
+    node_point,
     node_types,
     open_palette,
     snapshot,
@@ -237,29 +241,17 @@ def test_api_format_file_opens_and_save_round_trips(page: Any, tmp_path: Path) -
 
 
 def test_image_upload_into_load_image_shows_a_thumbnail(page: Any, server: Server) -> None:
-    page.evaluate("""() => {
-      const node = LiteGraph.createNode("LoadImage");
-      node.pos = [100, 700];
-      lgEditor.graph.add(node);
-      window.__loadImage = node.id;
-    }""")
-    node = page.evaluate("() => window.__loadImage")
-    x, y = page.evaluate("""(id) => { const n = lgEditor.getNode(id);
-      return lgEditor.screenPos(n.pos[0] + 20, n.pos[1] + 20); }""", node)
-    page.evaluate("""async ([bytes, x, y]) => {
-      const file = new File([new Uint8Array(bytes)], "dropped.png", { type: "image/png" });
-      const transfer = new DataTransfer();
-      transfer.items.add(file);
-      document.getElementById("graph-canvas").dispatchEvent(new DragEvent("drop", {
-        dataTransfer: transfer, bubbles: true, cancelable: true, clientX: x, clientY: y }));
-    }""", [list(png_bytes(size=32)), x, y])
+    # added as a person does (palette), where it shows whole: its body and upload button
+    node = add_node(page, "Load Image", "LoadImage", room=(240, 140))
+    drop_file(page, node_point(page, node, 20, 20), "dropped.png", "image/png",
+              png_bytes(size=32))  # an image dropped on the node's body uploads into it
     page.wait_for_function("""(id) => lgEditor.run.images.get(String(id))?.[0]?.naturalWidth
       === 32""", arg=node)
     value = page.evaluate("(id) => lgEditor.getNode(id).widgets[0].value", node)
     assert value == "dropped.png"
     assert server.read("/api/view?filename=dropped.png&type=input") == png_bytes(size=32)
     with page.expect_file_chooser() as chooser:  # the button opens a file picker
-        page.evaluate("(id) => lgEditor.getNode(id).widgets[1].callback()", node)
+        click_widget(page, node, "upload")
     chooser.value.set_files(files=[{"name": "picked.png", "mimeType": "image/png",
                                     "buffer": png_bytes((0, 0, 255, 255), size=16)}])
     page.wait_for_function("""(id) => lgEditor.getNode(id).widgets[0].value === "picked.png"
