@@ -2,7 +2,7 @@
 
 The shapes and how often each runs come from a forward of the full-size UNet on the meta device
 (batch 2, ``--latent`` latents). Each distinct shape is timed by each path, interleaved, on
-random data; the paths ``FastConv2d`` picks (``diffusion.unet.fast_conv.conv3x3_path``) are
+random data; the paths ``FastConv2d`` picks (``diffusion.ops.fast_conv.conv3x3_path``) are
 marked. Last line: the whole forward's 3x3 convolution time with oneDNN only vs the picked
 paths (sum of count x median).
 
@@ -24,14 +24,14 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from diffusion.unet import UNetModel, sd1_config  # noqa: E402
-from diffusion.unet.fast_conv import (  # noqa: E402
+from diffusion.ops.fast_conv import (  # noqa: E402
     SCHEMES,
     FastConv2d,
     conv3x3_path,
     conv3x3_product,
 )
-from diffusion.unet.winograd import winograd_conv3x3  # noqa: E402
+from diffusion.ops.winograd import winograd_conv3x3  # noqa: E402
+from diffusion.unet import UNetModel, sd1_config  # noqa: E402
 
 Shape = tuple[int, int, int, int]  # in channels, out channels, height, width
 

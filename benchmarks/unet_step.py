@@ -8,7 +8,7 @@ model's (``torch.utils.flop_counter`` on diffusers' forward, which runs every co
 directly): our Winograd convolutions do fewer multiplies for the same result, so ours reports
 effective FLOP/s, and its executed FLOPs too.
 
-Run: python benchmarks/unet_step.py [--latent 32|64] [--repeat 3] [--smoke] [--compiled]
+Run: python benchmarks/unet_step.py [--latent 32|64] [--repeat 5] [--smoke] [--compiled]
     [--keep-half]
 Goal (issue 3): ours / diffusers <= 1.0. ``--size`` is another name for ``--latent``.
 
@@ -28,6 +28,7 @@ import logging
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -138,7 +139,7 @@ def main() -> None:
     parser.add_argument("--latent", "--size", type=int, default=32, choices=(32, 64))
     parser.add_argument("--keep-half", action="store_true",
                         help="our weights stored fp16, upcast per layer (diffusers: fp32)")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--smoke", action="store_true", help="tiny UNet, finishes in seconds")
     parser.add_argument("--compiled", action="store_true",
                         help="compiled (TorchCompileModel) vs eager instead of vs diffusers")
@@ -161,37 +162,58 @@ def main() -> None:
         with FlopCounterMode(display=False) as counter:
             want = ref(x, t, context).sample
         rel = float((got - want).abs().max() / want.abs().max())
-        times: dict[str, list[float]] = {"ours": [], "diffusers": []}
-        peaks = []  # the matmul rate, measured in every round (the machine's speed drifts)
-        for _ in range(args.repeat):
-            peaks.append(matmul_flops())
-            for name, fn in (
-                ("ours", lambda: ours(x, t, context)),
-                ("diffusers", lambda: ref(x, t, context)),
-            ):
-                start = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - start)
-    ours_s, ref_s = statistics.median(times["ours"]), statistics.median(times["diffusers"])
-    flops = counter.get_total_flops()
-    peak = statistics.median(peaks)
+        times, peaks = timed_rounds({"ours": lambda: ours(x, t, context),
+                                     "diffusers": lambda: ref(x, t, context)}, args.repeat)
     storage = "fp16 weights upcast per layer" if args.keep_half else "fp32 weights"
     print(f"unet {'smoke' if args.smoke else 'sd15'} batch 2 latent {args.latent}x{args.latent} "
           f"fp32 compute, ours: {storage}")
+    report(times, peaks, counter.get_total_flops(), executed.get_total_flops(), rel, "forward")
+
+
+def timed_rounds(fns: dict[str, Callable[[], object]],
+                 repeat: int) -> tuple[dict[str, list[float]], list[float]]:
+    """Seconds per call of each of ``fns``, interleaved, and the matmul rate of every round: the
+    mean of a measurement before each call (the machine's speed drifts within a round)."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    peaks = []
+    for _ in range(repeat):
+        rates = []
+        for name, fn in fns.items():
+            rates.append(matmul_flops())
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+        peaks.append(statistics.fmean(rates))
+    return times, peaks
+
+
+def report(times: dict[str, list[float]], peaks: list[float], flops: float, executed: float,
+           rel: float, what: str) -> None:
+    """Prints ours vs diffusers (median seconds; the median of the per-round ratios too),
+    achieved FLOP/s and the efficiency: FLOP/s over the matmul rate, as the median of the
+    rounds' own (each round's FLOP/s over its own matmul rate) and of the medians. ``flops``
+    are counted on diffusers' call, ``executed`` on ours."""
+    ours, ref = times["ours"], times["diffusers"]
+    ours_s, ref_s = statistics.median(ours), statistics.median(ref)
+    peak = statistics.median(peaks)
+    ratios = [a / b for a, b in zip(ours, ref, strict=True)]
+    rounds = [flops / s / p for s, p in zip(ours, peaks, strict=True)]
     print(
         f"ours {ours_s:.3f} s  diffusers {ref_s:.3f} s  ratio {ours_s / ref_s:.3f}  "
-        f"(max rel diff {rel:.1e})"
+        f"(median per-round ratio {statistics.median(ratios):.3f}; max rel diff {rel:.1e})"
     )
     print(
-        f"forward {flops / 1e9:.1f} GFLOP  achieved {flops / ours_s / 1e9:.1f} GFLOP/s  "
-        f"matmul {peak / 1e9:.1f} GFLOP/s  efficiency {flops / ours_s / peak:.2f}"
+        f"{what} {flops / 1e9:.1f} GFLOP  achieved {flops / ours_s / 1e9:.1f} GFLOP/s  "
+        f"matmul {peak / 1e9:.1f} GFLOP/s  efficiency {flops / ours_s / peak:.2f}  "
+        f"(median per-round efficiency {statistics.median(rounds):.2f})"
     )
     print("matmul per round " + " ".join(f"{p / 1e9:.1f}" for p in peaks) + " GFLOP/s; ours "
-          + " ".join(f"{s:.2f}" for s in times["ours"]) + " s; diffusers "
-          + " ".join(f"{s:.2f}" for s in times["diffusers"]) + " s")
-    print(f"ours executed {executed.get_total_flops() / 1e9:.1f} GFLOP (Winograd convolutions "
-          f"multiply less); diffusers achieved {flops / ref_s / 1e9:.1f} GFLOP/s, efficiency "
-          f"{flops / ref_s / peak:.2f}")
+          + " ".join(f"{s:.2f}" for s in ours) + " s; diffusers "
+          + " ".join(f"{s:.2f}" for s in ref) + " s; ratios "
+          + " ".join(f"{r:.3f}" for r in ratios))
+    fewer = " (Winograd convolutions multiply less)" if executed < flops else ""
+    print(f"ours executed {executed / 1e9:.1f} GFLOP{fewer}; diffusers achieved "
+          f"{flops / ref_s / 1e9:.1f} GFLOP/s, efficiency {flops / ref_s / peak:.2f}")
 
 
 if __name__ == "__main__":

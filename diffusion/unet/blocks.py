@@ -9,13 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from diffusion.ops.fast_conv import FastConv2d
 from diffusion.unet.attention import (
     AttentionHooks,
     AttentionInfo,
     BlockId,
     multihead_attention,
 )
-from diffusion.unet.fast_conv import FastConv2d
 
 
 def timestep_embedding(timesteps: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
@@ -67,7 +67,7 @@ class Downsample(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.op = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+        self.op = FastConv2d(channels, channels, 3, stride=2, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.op(x)
@@ -144,7 +144,19 @@ class GEGLU(nn.Module):
         return F.gelu(gate).mul_(value)  # no autograd: one fresh tensor instead of two
 
 
+FF_MMAP_BYTES = 32 << 20  # glibc serves larger allocations by fresh mmap (faulted per call)
+FF_BLOCK_BYTES = 16 << 20  # the largest GEGLU projection a chunk makes
+
+
 class FeedForward(nn.Module):
+    """GEGLU projection to 8x ``dim``, then back to ``dim``.
+
+    Without autograd, a projection over ``FF_MMAP_BYTES`` (SD1.5's 64x64 level: 8,192 x 2,560
+    floats, 84 MB) is computed in equal row chunks of at most ``FF_BLOCK_BYTES``: every
+    temporary is then reused heap memory instead of fresh pages (measured 198.5 -> 166.8 ms per
+    call on this 2-core CPU; smaller projections gain nothing from chunks, so they take none).
+    """
+
     def __init__(self, dim: int, mult: int = 4) -> None:
         super().__init__()
         self.net = nn.Sequential(
@@ -152,7 +164,19 @@ class FeedForward(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        rows = x.numel() // x.shape[-1]
+        projected = rows * self.net[0].proj.out_features * x.element_size()  # bytes
+        if projected <= FF_MMAP_BYTES or _needs_grad(x, self):
+            return self.net(x)
+        chunks = -(-projected // FF_BLOCK_BYTES)
+        flat = x.reshape(rows, x.shape[-1])  # (B*N, dim)
+        return torch.cat([self.net(part) for part in flat.chunk(chunks)]).view(x.shape)
+
+
+def _needs_grad(x: Tensor, module: nn.Module) -> bool:
+    if not torch.is_grad_enabled():
+        return False
+    return x.requires_grad or any(p.requires_grad for p in module.parameters())
 
 
 class BasicTransformerBlock(nn.Module):

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from diffusion.ops.fast_conv import FastConv2d
+
 
 @dataclass(frozen=True)
 class VAEConfig:
@@ -41,9 +43,9 @@ class ResnetBlock(nn.Module):
     def __init__(self, cfg: VAEConfig, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.norm1 = _norm(cfg, in_channels)
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.conv1 = FastConv2d(in_channels, out_channels, 3, padding=1)
         self.norm2 = _norm(cfg, out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        self.conv2 = FastConv2d(out_channels, out_channels, 3, padding=1)
         if in_channels != out_channels:
             self.nin_shortcut = nn.Conv2d(in_channels, out_channels, 1)
 
@@ -92,7 +94,7 @@ class Downsample(nn.Module):
 class Upsample(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv = FastConv2d(channels, channels, 3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))  # (B, C, 2H, 2W)

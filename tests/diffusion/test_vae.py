@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from diffusion import latent_format
+from diffusion.ops.fast_conv import conv3x3_path
 from diffusion.vae import AutoencoderKL, VAEConfig, decode_tiled, encode_tiled, tiled_apply
 
 diffusers = pytest.importorskip("diffusers")
@@ -66,6 +67,24 @@ def test_decode_matches_diffusers(vae_pair, rel_err) -> None:
     with torch.no_grad():
         got, want = ours.decode(z), ref.decode(z).sample
     assert got.shape == (2, 3, 32, 40)
+    assert rel_err(got, want) <= 1e-5
+
+
+def test_decode_with_winograd_convolutions_matches_diffusers(randomize, rel_err) -> None:
+    cfg = VAEConfig(ch=64, ch_mult=(1, 1), num_res_blocks=1)  # 64 channels: Winograd's floor
+    torch.manual_seed(0)
+    ours = AutoencoderKL(cfg).eval()
+    randomize(ours, 98)
+    ref_config = _reference_config(cfg)
+    ref = diffusers.AutoencoderKL(**ref_config).eval()
+    checkpoint = {"first_stage_model." + k: v for k, v in ours.state_dict().items()}
+    ref.load_state_dict(convert_ldm_vae_checkpoint(checkpoint, ref_config), strict=True)
+    z = torch.randn(1, 4, 12, 16, generator=torch.Generator().manual_seed(7))
+    conv = ours.decoder.mid.block_1.conv1
+    with torch.no_grad():
+        assert conv3x3_path(conv, torch.empty(1, 64, 12, 16), conv.weight) == "winograd-f2"
+        got, want = ours.decode(z), ref.decode(z).sample  # maps 12x16 (F2), 24x32 (F2)
+    assert got.shape == (1, 3, 24, 32)
     assert rel_err(got, want) <= 1e-5
 
 

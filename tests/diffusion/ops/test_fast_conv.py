@@ -8,8 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from diffusion.unet.blocks import ResBlock
-from diffusion.unet.fast_conv import (
+from diffusion.ops.fast_conv import (
     F2_MAX_MAP,
     SMALL_MAP,
     WINOGRAD_MIN_CHANNELS,
@@ -18,6 +17,7 @@ from diffusion.unet.fast_conv import (
     conv3x3_path,
     conv3x3_product,
 )
+from diffusion.unet.blocks import ResBlock
 from diffusion.weight_cast import cast_weights
 
 
@@ -41,13 +41,25 @@ def test_product_matches_conv2d_on_small_maps(hw: tuple[int, int]) -> None:
                                F.conv2d(x, layer.weight, None, padding=1), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("hw", [(16, 16), (7, 9), (20, 20)])
+def test_stride_2_takes_the_product_when_its_output_is_small(hw: tuple[int, int]) -> None:
+    layer = _layer(stride=2)  # a UNet downsampler: 16x16 -> 8x8, 7x9 -> 4x5, 20x20 -> 10x10
+    x = torch.randn(2, 12, *hw, generator=torch.Generator().manual_seed(2))  # (B, C, H, W)
+    assert takes_product(layer, x)
+    want = F.conv2d(x, layer.weight, layer.bias, stride=2, padding=1)
+    got = layer(x)
+    assert got.shape == want.shape == (2, 10, (hw[0] + 1) // 2, (hw[1] + 1) // 2)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert not takes_product(layer, torch.randn(2, 12, 22, 22))  # 11x11 = 121 > SMALL_MAP
+
+
 def test_large_maps_other_kernels_and_other_dtypes_take_the_ordinary_path() -> None:
     layer = _layer()
     assert not takes_product(layer, torch.randn(1, 12, 16, 16))  # 256 > SMALL_MAP
     assert SMALL_MAP < 16 * 16
     assert not takes_product(layer, torch.randn(1, 12, 8, 8, dtype=torch.float64))
     strided = _layer(stride=2)
-    assert not takes_product(strided, torch.randn(1, 12, 8, 8))
+    assert conv3x3_path(strided, torch.randn(1, 12, 32, 32), strided.weight) is None  # 16x16
     grouped = _layer(groups=2)
     assert not takes_product(grouped, torch.randn(1, 12, 8, 8))
     one = FastConv2d(12, 10, 1)

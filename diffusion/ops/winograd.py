@@ -92,13 +92,20 @@ def _input_1d(src: Tensor, dim: int, tiles: int, scheme: Scheme, out: Tensor) ->
         _combine(row, sources, out[i])
 
 
-def _padded(x: Tensor) -> Tensor:
-    """x (B, C, H, W) zero-padded by 1, channels first: (C, B, H+2, W+2)."""
+def _padded(x: Tensor, first: int = 0, stop: int | None = None) -> Tensor:
+    """Rows first..stop-1 of x (B, C, H, W) zero-padded by 1 (with the row above and below them,
+    zeros outside x), channels first: (C, B, stop-first+2, W+2); all of x by default."""
     b, c, h, w = x.shape
-    padded = x.new_empty(c, b, h + 2, w + 2)
-    padded[:, :, (0, -1)] = 0
+    stop = h if stop is None else stop
+    padded = x.new_empty(c, b, stop - first + 2, w + 2)
     padded[:, :, :, (0, -1)] = 0
-    padded[:, :, 1:-1, 1:-1] = x.transpose(0, 1)
+    lo, hi = max(first - 1, 0), min(stop + 1, h)  # the rows of x inside the band
+    top = lo - (first - 1)  # padded row of x's row lo
+    padded[:, :, top:top + hi - lo, 1:-1] = x[:, :, lo:hi].transpose(0, 1)
+    if first == 0:
+        padded[:, :, 0] = 0
+    if stop == h:
+        padded[:, :, -1] = 0
     return padded
 
 
@@ -163,7 +170,8 @@ def winograd_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None,
 
     The transformed weight and input are made block by block, each at most ``BLOCK_BYTES``
     (blocks of output channels where the weight is the larger, bands of tile rows where the
-    map is), so the allocator reuses its free memory instead of mapping fresh pages per call.
+    map is: then each band pads its own rows of x), so the allocator reuses its free memory
+    instead of mapping fresh pages per call.
     """
     if x.shape[-2] % scheme.m or x.shape[-1] % scheme.m:
         raise ValueError(f"winograd_conv3x3 F({scheme.m}x{scheme.m}, 3x3) needs a map whose "
@@ -171,9 +179,8 @@ def winograd_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None,
     b, c, h, w = x.shape
     o, a2, n = weight.shape[0], scheme.tile**2, scheme.m
     out = x.new_empty(b, o, h, w)  # (B, O, H, W)
-    padded = _padded(x)
     if o >= b * (h // n) * (w // n):  # the weight outweighs the map: output-channel blocks
-        tiles = _tiles(padded, scheme, 0, h // n)  # ((m+2)^2, C, tiles)
+        tiles = _tiles(_padded(x), scheme, 0, h // n)  # ((m+2)^2, C, tiles)
         step = max(1, BLOCK_BYTES // (a2 * c * x.element_size()))
         for first in range(0, o, step):
             products = torch.bmm(transform_weight(weight[first:first + step], scheme), tiles)
@@ -183,7 +190,8 @@ def winograd_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None,
         step = max(1, BLOCK_BYTES // (a2 * max(c, o) * b * (w // n) * x.element_size()))
         for first in range(0, h // n, step):
             stop = min(h // n, first + step)
-            products = torch.bmm(kernels, _tiles(padded, scheme, first, stop))
+            band = _padded(x, first * n, stop * n)  # (C, B, (stop-first)*m+2, W+2)
+            products = torch.bmm(kernels, _tiles(band, scheme, 0, stop - first))
             _store(products, scheme, out[:, :, first * n:stop * n])
     if bias is not None:
         out.add_(bias.to(out.dtype)[:, None, None])

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from diffusion.unet import winograd
-from diffusion.unet.winograd import (
+from diffusion.ops import winograd
+from diffusion.ops.winograd import (
     F2,
     F4,
     Scheme,
@@ -114,3 +114,14 @@ def test_blocks_and_bands_give_the_whole_result(
     blocked = winograd_conv3x3(x, weight, bias, scheme)
     _assert_conv(blocked, whole)  # the same sums, rounded in another order
     _assert_conv(blocked, F.conv2d(x, weight, bias, padding=1))
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("rows_per_band", [2, 3])
+def test_uneven_bands_pad_their_own_rows(scheme: Scheme, rows_per_band: int,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    x, weight, bias = _data(2, 6, 5, 28, 12, seed=6)  # 14 or 7 tile rows: a short last band
+    row_bytes = scheme.tile**2 * 6 * 2 * (12 // scheme.m) * 4  # one tile row, transformed
+    monkeypatch.setattr(winograd, "BLOCK_BYTES", rows_per_band * row_bytes)
+    _assert_conv(winograd_conv3x3(x, weight, bias, scheme),
+                 F.conv2d(x, weight, bias, padding=1))

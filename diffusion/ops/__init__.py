@@ -1,0 +1,1 @@
+"""Tensor operations shared by the models: faster CPU convolutions (Winograd, im2col)."""
