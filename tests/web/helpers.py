@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 DEFAULT_TYPES = sorted(["CLIPTextEncode", "CLIPTextEncode", "EmptyLatentImage", "KSampler",
@@ -50,11 +51,31 @@ def click_title(page: Any, node_id: int) -> None:
 
 
 def set_widget(page: Any, node_id: int, name: str, value: Any) -> None:
-    page.evaluate("""([id, name, value]) => {
+    """Set a widget as a person does: click its middle; a combo opens a menu, where the entry
+    is clicked; anything else opens the value prompt, where the value is typed and OK pressed.
+    Waits until the widget shows the value."""
+    page.wait_for_function("""([id, name]) => lgEditor.getNode(id).widgets
+      .find((x) => x.name === name)?.last_y > 0""", arg=[node_id, name])
+    kind, x, y, shown = page.evaluate("""([id, name]) => {
       const w = lgEditor.getNode(id).widgets.find((x) => x.name === name);
-      w.value = value;
-      lgEditor.changed();
-    }""", [node_id, name, value])
+      const [x, y] = lgEditor.widgetScreenPos(id, name);
+      return [w.type, x, y, document.elementFromPoint(x, y) === lgEditor.canvas.canvas];
+    }""", [node_id, name])
+    assert shown, f"widget {name!r} of node {node_id} is not on screen to click"
+    text = str(value)
+    page.mouse.click(x, y)
+    if kind == "combo":
+        menu = page.locator(".litecontextmenu").last
+        menu.wait_for()
+        menu.locator(".litemenu-entry").filter(
+            has_text=re.compile(f"^{re.escape(text)}$")).first.click()
+        page.wait_for_selector(".litecontextmenu", state="detached")
+    else:
+        page.fill("#lg-prompt .lg-prompt-value", text)  # a field, or a text area (multiline)
+        page.click("#lg-prompt .lg-ok")
+        page.wait_for_selector("#lg-prompt", state="detached")
+    page.wait_for_function("""([id, name, text]) => String(lgEditor.getNode(id).widgets
+      .find((x) => x.name === name).value) === text""", arg=[node_id, name, text])
 
 
 def node_types(workflow: dict[str, Any]) -> list[str]:
@@ -202,6 +223,12 @@ def intercept_queue(page: Any) -> list[dict[str, Any]]:
 
 
 def open_json(page: Any, workflow: Any, name: str = "workflow.json") -> None:
-    """Open a workflow as a person does: the Open button's file input."""
+    """Open a workflow as a person does: the Open button's file input. Waits until the editor
+    shows it (its title is the file's name without the extension, which must differ from the
+    title shown before)."""
+    title = re.sub(r"\.(json|png)$", "", name, flags=re.IGNORECASE)
+    assert page.locator("#workflow-title").text_content() != title, "open it under a new name"
     page.set_input_files("#open-file", files=[{
         "name": name, "mimeType": "application/json", "buffer": json.dumps(workflow).encode()}])
+    page.wait_for_function("(title) => document.getElementById('workflow-title').textContent"
+                           " === title", arg=title)
