@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.web.conftest import PageErrors, open_editor, start_server
+from tests.web.helpers import open_json
 
 log = logging.getLogger(__name__)
 REDRAW_P95_LIMIT_MS = 33.0
@@ -112,9 +113,9 @@ def test_run_state_resyncs_from_jobs_after_a_server_restart(browser: Any, tmp_pa
     errors = PageErrors()
     page = open_editor(browser, server.url, errors)
     try:
-        page.evaluate("""() => lgEditor.openData({
-          "1": {"class_type": "Sleep", "inputs": {"ms": 60000, "n": 3}},
-          "2": {"class_type": "Shout", "inputs": {"value": ["1", 0]}}}, "sleepy")""")
+        open_json(page, {"1": {"class_type": "Sleep", "inputs": {"ms": 60000, "n": 3}},
+                         "2": {"class_type": "Shout", "inputs": {"value": ["1", 0]}}},
+                  "sleepy.json")
         page.click("#queue-button")
         page.wait_for_function("() => document.body.dataset.running === 'true'", timeout=20_000)
         prompt_id = page.evaluate("() => lgEditor.run.running.prompt")

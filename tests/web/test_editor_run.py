@@ -19,7 +19,12 @@ from tests.web.helpers import (
     MAX_SEED,
     RECORDER,
     click_widget,
+    drag,
+    drop_file,
+    empty_spot,
+    open_json,
     set_widget,
+    slot_point,
     snapshot,
     title_point,
 )
@@ -160,17 +165,11 @@ def test_png_from_the_engine_dropped_on_the_page_restores_the_graph(
     data = server.read(f"/api/view?filename={image['filename']}&type=output")
     embedded = json.loads(Image.open(io.BytesIO(data)).text["workflow"])
     page = txt2img["page"]
-    page.evaluate("() => { lgEditor.graph.clear(); lgEditor.changed(); }")
-    assert page.evaluate("() => lgEditor.graph._nodes.length") == 0
-    page.evaluate("""async (bytes) => {
-      const file = new File([new Uint8Array(bytes)], "result.png", { type: "image/png" });
-      const transfer = new DataTransfer();
-      transfer.items.add(file);
-      const canvas = document.getElementById("graph-canvas");
-      const box = canvas.getBoundingClientRect();
-      canvas.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true,
-        cancelable: true, clientX: box.left + 20, clientY: box.top + 20 }));
-    }""", list(data))
+    page.mouse.click(*empty_spot(page))  # the canvas focused: select all, delete
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Delete")
+    page.wait_for_function("() => lgEditor.graph._nodes.length === 0")
+    drop_file(page, empty_spot(page), "result.png", "image/png", data)
     page.wait_for_function("() => lgEditor.graph._nodes.length === 7")
     restored = snapshot(page)
     key = lambda n: n["id"]  # noqa: E731
@@ -186,9 +185,9 @@ def test_png_from_the_engine_dropped_on_the_page_restores_the_graph(
 
 
 def test_cancel_stops_a_running_job(page: Any, server: Server) -> None:
-    page.evaluate("""() => lgEditor.openData({
-      "1": {"class_type": "Sleep", "inputs": {"ms": 30000, "n": 7}},
-      "2": {"class_type": "Shout", "inputs": {"value": ["1", 0]}}}, "sleepy")""")
+    open_json(page, {"1": {"class_type": "Sleep", "inputs": {"ms": 30000, "n": 7}},
+                     "2": {"class_type": "Shout", "inputs": {"value": ["1", 0]}}},
+              "sleepy.json")
     page.click("#queue-button")
     page.wait_for_selector("#queue-list li.in_progress button.cancel", timeout=20_000)
     prompt_id = page.evaluate("() => lgEditor.lastPromptId")
@@ -204,9 +203,9 @@ def test_cancel_stops_a_running_job(page: Any, server: Server) -> None:
 
 
 def test_cancel_a_pending_job(page: Any, server: Server) -> None:
-    page.evaluate("""() => lgEditor.openData({
-      "1": {"class_type": "Sleep", "inputs": {"ms": 30000, "n": 8}},
-      "2": {"class_type": "Shout", "inputs": {"value": ["1", 0]}}}, "sleepy")""")
+    open_json(page, {"1": {"class_type": "Sleep", "inputs": {"ms": 30000, "n": 8}},
+                     "2": {"class_type": "Shout", "inputs": {"value": ["1", 0]}}},
+              "sleepy.json")
     page.fill("#batch-count", "2")
     page.click("#queue-button")
     page.wait_for_selector("#queue-list li.pending button.cancel", timeout=20_000)
@@ -219,7 +218,8 @@ def test_cancel_a_pending_job(page: Any, server: Server) -> None:
 
 
 def test_broken_link_outlines_the_node_with_its_message(page: Any) -> None:
-    page.evaluate("() => { lgEditor.getNode(8).disconnectInput(0); lgEditor.changed(); }")
+    drag(page, slot_point(page, 8, True, 0), empty_spot(page))  # the link dragged off
+    page.wait_for_function("() => lgEditor.getNode(8).inputs[0].link === null")
     page.click("#queue-button")
     page.wait_for_selector("#error-panel[data-kind=validation]")
     text = page.locator("#error-panel").inner_text()
@@ -229,8 +229,8 @@ def test_broken_link_outlines_the_node_with_its_message(page: Any) -> None:
     assert state["flag"] is True
     assert state["errors"][0]["input"] == "samples" and state["errors"][0]["message"]
     screenshot(page, "editor-validation.png")
-    page.evaluate("() => lgEditor.undo()")  # the link comes back; errors clear on the next queue
-    assert page.evaluate("() => lgEditor.getNode(8).inputs[0].link") is not None
+    page.keyboard.press("Control+z")  # the link comes back; errors clear on the next queue
+    page.wait_for_function("() => lgEditor.getNode(8).inputs[0].link !== null")
 
 
 def test_second_run_marks_cached_nodes(txt2img: dict[str, Any]) -> None:
@@ -246,8 +246,7 @@ def test_second_run_marks_cached_nodes(txt2img: dict[str, Any]) -> None:
 
 def test_execution_error_shows_node_message_and_a_folded_traceback(page: Any) -> None:
     message = "<img src=x onerror=\"window.__xss=1\"> went wrong"
-    page.evaluate("(m) => lgEditor.openData({'1': {'class_type': 'Boom', "
-                  "'inputs': {'message': m}}}, 'boom')", message)
+    open_json(page, {"1": {"class_type": "Boom", "inputs": {"message": message}}}, "boom.json")
     page.click("#queue-button")
     page.wait_for_selector("#error-panel[data-kind=execution]", timeout=20_000)
     panel = page.locator("#error-panel")
