@@ -18,15 +18,28 @@ from tests.web.helpers import (
     add_node,
     click_title,
     click_widget,
+    drag,
     drop_file,
+    empty_spot,
     intercept_queue,
     node_point,
     node_types,
+    open_json,
     open_palette,
+    set_widget,
+    slot_point,
     snapshot,
+    title_point,
 )
 
 XSS = '<img src=x onerror="window.__xss=1">'
+IN_VIEW = """() => { const c = lgEditor.canvas;  // [nodes shown whole, nodes shown at all]
+  c.ds.computeVisibleArea(c.viewport); const [x, y, w, h] = c.visible_area;
+  const nodes = lgEditor.graph._nodes;
+  return [nodes.filter((n) => n.pos[0] >= x && n.pos[1] >= y &&
+    n.pos[0] + n.size[0] <= x + w && n.pos[1] + n.size[1] <= y + h).length,
+    nodes.filter((n) => n.pos[0] < x + w && n.pos[1] - LiteGraph.NODE_TITLE_HEIGHT < y + h
+      && n.pos[0] + n.size[0] > x && n.pos[1] + n.size[1] > y).length]; }"""
 
 
 def test_default_graph_matches_what_the_server_offers(page: Any, server: Server) -> None:
@@ -63,21 +76,16 @@ def test_widgets_follow_the_definitions(page: Any) -> None:
       return {slot, type: ks.inputs[slot].type};
     }""")
     assert converted["slot"] >= 0 and converted["type"] == "INT"
-    linked = page.evaluate("""async (slot) => {
-      const source = LiteGraph.createNode("IntValue");
-      source.pos = [600, 700];
-      lgEditor.graph.add(source);
-      const ks = lgEditor.getNode(3);
-      const link = source.connect(0, ks, slot);
-      lgEditor.canvas.draw(true, true);
-      const steps = ks.widgets.find((w) => w.name === "steps");
-      return {linked: Boolean(link), disabled: steps.computedDisabled, source: String(source.id)};
-    }""", converted["slot"])
-    assert linked["linked"] and linked["disabled"] is True
+    source = add_node(page, "IntValue", "IntValue", room=(240, 120))  # the palette
+    drag(page, slot_point(page, source, False, 0), slot_point(page, 3, True, converted["slot"]))
+    page.wait_for_function("""([id, slot]) => lgEditor.graph._links.get(
+      lgEditor.getNode(3).inputs[slot].link)?.origin_id === id""", arg=[source, converted["slot"]])
+    page.wait_for_function("""() => lgEditor.getNode(3).widgets.find((w) => w.name === "steps")
+      .computedDisabled === true""")  # the widget shows it is driven by the link
     queued = intercept_queue(page)
     page.click("#queue-button")
     page.wait_for_function("() => lgEditor.lastPromptId === 'intercepted-1'")
-    assert queued[0]["prompt"]["3"]["inputs"]["steps"] == [linked["source"], 0]  # the link
+    assert queued[0]["prompt"]["3"]["inputs"]["steps"] == [str(source), 0]  # the link
 
 
 def test_box_select_with_ctrl_drag_selects_several_nodes(page: Any) -> None:
@@ -99,22 +107,19 @@ def test_box_select_with_ctrl_drag_selects_several_nodes(page: Any) -> None:
 
 
 def test_palette_search_adds_a_node_and_sockets_are_type_checked(page: Any) -> None:
-    open_palette(page)
-    page.fill("#lg-palette-input", "vae decode")
-    first = page.locator("#lg-palette-list li").first
-    assert first.get_attribute("data-type") == "VAEDecode"
-    page.press("#lg-palette-input", "Enter")
-    page.wait_for_function("() => lgEditor.graph._nodes.length === 8")
-    result = page.evaluate("""() => {
-      const node = lgEditor.graph._nodes.at(-1);
-      const ckpt = lgEditor.getNode(4);
-      const wrong = ckpt.connect(0, node, 0);   // MODEL into LATENT: refused
-      const right = ckpt.connect(2, node, 1);   // VAE into vae: accepted
-      return {type: node.type, wrong: Boolean(wrong), right: Boolean(right),
-              vaeLink: node.inputs[1].link !== null, samplesLink: node.inputs[0].link};
-    }""")
-    assert result == {"type": "VAEDecode", "wrong": False, "right": True, "vaeLink": True,
-                      "samplesLink": None}
+    node = add_node(page, "vae decode", "VAEDecode", room=(240, 120))  # first match: VAEDecode
+    links = len(snapshot(page)["links"])
+    drag(page, slot_point(page, 4, False, 0), slot_point(page, node, True, 0))  # MODEL→LATENT
+    page.wait_for_function("() => !lgEditor.canvas.linkConnector.isConnecting")
+    drag(page, slot_point(page, 4, False, 2), slot_point(page, node, True, 1))  # VAE→vae
+    page.wait_for_function("(id) => lgEditor.getNode(id).inputs[1].link !== null", arg=node)
+    workflow = snapshot(page)
+    added = next(n for n in workflow["nodes"] if n["id"] == node)
+    assert added["type"] == "VAEDecode"
+    assert added["inputs"][0]["link"] is None  # the wrong type was refused
+    assert len(workflow["links"]) == links + 1  # the right one accepted: the only new link
+    vae = next(link for link in workflow["links"] if link[0] == added["inputs"][1]["link"])
+    assert vae[1:5] == [4, 2, node, 1]
 
 
 def test_undo_restores_a_deleted_node(page: Any) -> None:
@@ -135,20 +140,24 @@ def test_undo_restores_a_deleted_node(page: Any) -> None:
 
 
 def test_copy_paste_keeps_links_between_copied_nodes_and_groups(page: Any) -> None:
-    result = page.evaluate("""() => {
-      const c = lgEditor.canvas;
-      c.selectItems([lgEditor.getNode(4), lgEditor.getNode(6)]);
-      c.copyToClipboard();
-      c.graph_mouse[0] = 100; c.graph_mouse[1] = 900;
-      c.pasteFromClipboard({});
-      const pasted = lgEditor.graph._nodes.slice(-2);
-      const enc = pasted.find((n) => n.type === "CLIPTextEncode");
-      const link = lgEditor.graph._links.get(enc.inputs[0].link);
-      return {count: lgEditor.graph._nodes.length, linkedToPasted:
-        pasted.some((n) => n.id === link.origin_id), text: enc.widgets[0].value};
-    }""")
-    assert result["count"] == 9 and result["linkedToPasted"]
-    assert result["text"].startswith("a large red circle")
+    before = {n["id"] for n in snapshot(page)["nodes"]}
+    click_title(page, 4)  # select two nodes with the mouse, copy, paste where the pointer is
+    page.keyboard.down("Shift")
+    page.mouse.click(*title_point(page, 6))
+    page.keyboard.up("Shift")
+    assert page.evaluate("() => Object.keys(lgEditor.canvas.selected_nodes).sort()") == [
+        "4", "6"]
+    page.keyboard.press("Control+c")
+    page.mouse.move(*empty_spot(page))
+    page.keyboard.press("Control+v")
+    page.wait_for_function("() => lgEditor.graph._nodes.length === 9")
+    workflow = snapshot(page)
+    pasted = {n["id"]: n for n in workflow["nodes"] if n["id"] not in before}
+    assert len(workflow["nodes"]) == 9 and len(pasted) == 2
+    enc = next(n for n in pasted.values() if n["type"] == "CLIPTextEncode")
+    link = next(link for link in workflow["links"] if link[0] == enc["inputs"][0]["link"])
+    assert link[1] in pasted  # linked to the pasted checkpoint loader, not the original
+    assert enc["widgets_values"][0].startswith("a large red circle")
     page.keyboard.press("Control+g")
     groups = snapshot(page)["groups"]
     assert len(groups) == 1 and groups[0]["bounding"][2] > 100
@@ -199,7 +208,7 @@ def test_unknown_nodes_and_subgraphs_are_kept_and_saved_back_unchanged(page: Any
                     "outputNode": {"id": -20, "bounding": [400, 0, 75, 100]},
                     "inputs": [], "outputs": [], "widgets": [], "nodes": [], "links": [],
                     "groups": []}]}}
-    page.evaluate("(w) => lgEditor.openData(w, 'plugin')", workflow)
+    open_json(page, workflow, "plugin.json")
     saved = snapshot(page)
     assert saved["nodes"] == [unknown, instance]
     assert saved["definitions"] == workflow["definitions"]
@@ -286,19 +295,21 @@ def test_shortcuts_help_and_fit_view(page: Any) -> None:
     page.wait_for_selector("#lg-help")
     assert "Ctrl+Enter" in page.locator("#lg-help").inner_text()
     page.keyboard.press("Escape")
-    page.evaluate("() => { lgEditor.canvas.ds.offset = [5000, 5000]; }")
+    for _ in range(6):  # drag the empty canvas up until no node is in view
+        if page.evaluate(IN_VIEW)[1] == 0:
+            break
+        x, y = empty_spot(page)
+        top = page.evaluate("() => lgEditor.canvas.canvas.getBoundingClientRect().top")
+        drag(page, (x, y), (x, top + 5))
+    assert page.evaluate(IN_VIEW) == [0, 0]  # the view is off the graph
     page.keyboard.press(".")
-    visible = page.evaluate("""() => { const c = lgEditor.canvas;
-      c.ds.computeVisibleArea(c.viewport); const [x, y, w, h] = c.visible_area;
-      return lgEditor.graph._nodes.every((n) => n.pos[0] >= x && n.pos[1] >= y &&
-        n.pos[0] + n.size[0] <= x + w && n.pos[1] + n.size[1] <= y + h); }""")
-    assert visible
+    assert page.evaluate(IN_VIEW) == [7, 7]  # fitted: every node shows whole
 
 
 def test_autosave_restores_the_graph_after_a_reload(page: Any) -> None:
-    page.evaluate("() => { lgEditor.getNode(6).widgets[0].value = 'kept across reloads'; "
-                  "lgEditor.changed(); }")
-    page.wait_for_timeout(50)
+    set_widget(page, 6, "text", "kept across reloads")  # typed into the prompt's text area
+    page.wait_for_function("() => localStorage.getItem('lg.autosave')"
+                           ".includes('kept across reloads')")
     page.reload()
     page.wait_for_selector("body[data-ready=true]")
     assert page.evaluate("() => lgEditor.getNode(6).widgets[0].value") == "kept across reloads"
