@@ -180,7 +180,8 @@ def test_untrusted_text_is_rendered_as_text(page: Any) -> None:
       return lgEditor.screenPos(n.pos[0] + 30, n.pos[1] - 10); }""", node)
     page.mouse.click(x, y, button="right")  # litegraph's context menu shows the title
     page.wait_for_selector(".litecontextmenu")
-    page.evaluate("() => LiteGraph.closeAllContextMenus()")
+    page.keyboard.press("Escape")  # Escape closes it
+    page.wait_for_selector(".litecontextmenu", state="detached")
     open_palette(page)  # the palette lists definitions as text
     page.keyboard.press("Escape")
     page.wait_for_timeout(100)
