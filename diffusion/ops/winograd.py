@@ -66,6 +66,7 @@ F4 = Scheme(
 def _combine(row: tuple[float, ...], sources: list[Tensor], out: Tensor) -> None:
     """out = sum of row[j] * sources[j] over the nonzero coefficients."""
     terms = [(c, src) for c, src in zip(row, sources, strict=True) if c != 0]
+    terms.sort(key=lambda term: term[0] != 1)  # a coefficient-1 term first: one op fewer
     (c0, s0), rest = terms[0], terms[1:]
     if c0 == 1 and rest:
         (c1, s1), rest = rest[0], rest[1:]

@@ -63,9 +63,10 @@ def test_one_impulse_reproduces_the_flipped_kernel_around_it(scheme: Scheme) -> 
     x[0, 0, 2, 3] = 1.0
     weight = torch.arange(1.0, 10.0).reshape(1, 1, 3, 3)
     got = winograd_conv3x3(x, weight, None, scheme)[0, 0]  # (8, 8)
-    torch.testing.assert_close(got[1:4, 2:5], weight[0, 0].flip(0, 1))
+    # up to rounding of F(4x4, 3x3)'s fractions: 1e-5 of the largest value, as _assert_conv
+    torch.testing.assert_close(got[1:4, 2:5], weight[0, 0].flip(0, 1), rtol=0, atol=9e-5)
     got[1:4, 2:5] = 0
-    assert got.abs().max() < 1e-5
+    assert got.abs().max() < 9e-5
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
