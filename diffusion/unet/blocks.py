@@ -164,9 +164,12 @@ class FeedForward(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        width = getattr(self.net[0].proj, "out_features", None)  # None: a wrapper (LoRA training)
         rows = x.numel() // x.shape[-1]
-        projected = rows * self.net[0].proj.out_features * x.element_size()  # bytes
-        if projected <= FF_MMAP_BYTES or _needs_grad(x, self):
+        if not isinstance(width, int) or _needs_grad(x, self):
+            return self.net(x)
+        projected = rows * width * x.element_size()  # bytes
+        if projected <= FF_MMAP_BYTES:
             return self.net(x)
         chunks = -(-projected // FF_BLOCK_BYTES)
         flat = x.reshape(rows, x.shape[-1])  # (B*N, dim)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from diffusion.unet import blocks
 from diffusion.unet.blocks import GEGLU, FeedForward
@@ -40,3 +41,23 @@ def test_feed_forward_in_row_chunks_equals_one_pass(monkeypatch: pytest.MonkeyPa
     x.requires_grad_(True)
     layer(x).sum().backward()  # autograd: one pass, as before
     assert len(calls) == 1 and x.grad is not None
+
+
+def test_feed_forward_with_a_wrapped_projection_takes_one_pass(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    class Wrapper(nn.Module):  # as LoRA training wraps a Linear: no out_features
+        def __init__(self, base: nn.Module) -> None:
+            super().__init__()
+            self.base = base
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.base(x)
+
+    torch.manual_seed(0)
+    layer = FeedForward(8).eval()
+    x = torch.randn(2, 37, 8)
+    with torch.no_grad():
+        want = layer(x)
+        layer.net[0].proj = Wrapper(layer.net[0].proj)
+        monkeypatch.setattr(blocks, "FF_MMAP_BYTES", 1024)
+        torch.testing.assert_close(layer(x), want, rtol=0, atol=0)
