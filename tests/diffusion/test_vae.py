@@ -32,16 +32,21 @@ def _reference_config(cfg: VAEConfig) -> dict[str, object]:
     }
 
 
-@pytest.fixture
-def vae_pair(randomize):
+def _pair(cfg: VAEConfig, randomize, seed: int):
+    """Ours with random weights (``seed``) and diffusers' AutoencoderKL loaded from them."""
     torch.manual_seed(0)
-    ours = AutoencoderKL(TINY).eval()
-    randomize(ours, 99)
-    ref_config = _reference_config(TINY)
+    ours = AutoencoderKL(cfg).eval()
+    randomize(ours, seed)
+    ref_config = _reference_config(cfg)
     ref = diffusers.AutoencoderKL(**ref_config).eval()
     checkpoint = {"first_stage_model." + k: v for k, v in ours.state_dict().items()}
     ref.load_state_dict(convert_ldm_vae_checkpoint(checkpoint, ref_config), strict=True)
     return ours, ref
+
+
+@pytest.fixture
+def vae_pair(randomize):
+    return _pair(TINY, randomize, 99)
 
 
 def _pixels(height: int = 32, width: int = 40) -> torch.Tensor:
@@ -72,13 +77,7 @@ def test_decode_matches_diffusers(vae_pair, rel_err) -> None:
 
 def test_decode_with_winograd_convolutions_matches_diffusers(randomize, rel_err) -> None:
     cfg = VAEConfig(ch=64, ch_mult=(1, 1), num_res_blocks=1)  # 64 channels: Winograd's floor
-    torch.manual_seed(0)
-    ours = AutoencoderKL(cfg).eval()
-    randomize(ours, 98)
-    ref_config = _reference_config(cfg)
-    ref = diffusers.AutoencoderKL(**ref_config).eval()
-    checkpoint = {"first_stage_model." + k: v for k, v in ours.state_dict().items()}
-    ref.load_state_dict(convert_ldm_vae_checkpoint(checkpoint, ref_config), strict=True)
+    ours, ref = _pair(cfg, randomize, 98)
     z = torch.randn(1, 4, 12, 16, generator=torch.Generator().manual_seed(7))
     conv = ours.decoder.mid.block_1.conv1
     with torch.no_grad():
