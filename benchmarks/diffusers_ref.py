@@ -57,6 +57,18 @@ def vae_config(cfg: VAEConfig, scaling: float) -> dict[str, Any]:
     }
 
 
+def diffusers_twin(ours: torch.nn.Module, prefix: str, model_class: Any, config: dict[str, Any],
+                   convert: Any) -> torch.nn.Module:
+    """diffusers' ``model_class(**config)`` holding the very tensors of ``ours`` (its state dict
+    under ``prefix`` through diffusers' single-file ``convert``, loaded with ``assign=True``:
+    one copy of the weights in memory), in eval mode without gradients."""
+    with torch.device("meta"):
+        ref = model_class(**config)
+    checkpoint = {prefix + k: v for k, v in ours.state_dict().items()}
+    ref.load_state_dict(convert(checkpoint, config), strict=True, assign=True)
+    return ref.eval().requires_grad_(False)
+
+
 def clip_tokenizer(folder: Path, pad: str = "<|endoftext|>") -> Any:
     """transformers' CLIPTokenizer from the vocabulary we ship (no hub access)."""
     import transformers

@@ -28,7 +28,6 @@ import logging
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -36,6 +35,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.diffusers_ref import diffusers_twin  # noqa: E402
+from benchmarks.step_timing import report, timed_rounds  # noqa: E402
 from diffusion.model_patches import TorchCompile  # noqa: E402
 from diffusion.unet import UNetConfig, UNetModel, sd1_config  # noqa: E402
 from diffusion.weight_cast import cast_weights  # noqa: E402
@@ -75,13 +76,9 @@ def build_pair(cfg: UNetConfig) -> tuple[UNetModel, torch.nn.Module]:
 
     torch.manual_seed(0)
     ours = UNetModel(cfg).eval().requires_grad_(False)
-    ref_config = _reference_config(cfg)
-    with torch.device("meta"):
-        ref = diffusers.UNet2DConditionModel(**ref_config)
-    checkpoint = {"model.diffusion_model." + k: v for k, v in ours.state_dict().items()}
-    converted = convert_ldm_unet_checkpoint(checkpoint, ref_config)
-    ref.load_state_dict(converted, strict=True, assign=True)
-    return ours, ref.eval().requires_grad_(False)
+    ref = diffusers_twin(ours, "model.diffusion_model.", diffusers.UNet2DConditionModel,
+                         _reference_config(cfg), convert_ldm_unet_checkpoint)
+    return ours, ref
 
 
 def keep_half(model: UNetModel) -> UNetModel:
@@ -94,15 +91,6 @@ def keep_half(model: UNetModel) -> UNetModel:
                                                                   requires_grad=False)
     cast_weights(model, torch.float32)
     return model
-
-
-def matmul_flops(size: int = 2048, repeat: int = 5) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    start = time.perf_counter()
-    for _ in range(repeat):
-        a @ b
-    return 2 * size**3 * repeat / (time.perf_counter() - start)
 
 
 def compiled_vs_eager(cfg: UNetConfig, latent: int, repeat: int, label: str) -> None:
@@ -168,52 +156,6 @@ def main() -> None:
     print(f"unet {'smoke' if args.smoke else 'sd15'} batch 2 latent {args.latent}x{args.latent} "
           f"fp32 compute, ours: {storage}")
     report(times, peaks, counter.get_total_flops(), executed.get_total_flops(), rel, "forward")
-
-
-def timed_rounds(fns: dict[str, Callable[[], object]],
-                 repeat: int) -> tuple[dict[str, list[float]], list[float]]:
-    """Seconds per call of each of ``fns``, interleaved, and the matmul rate of every round: the
-    mean of a measurement before each call (the machine's speed drifts within a round)."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    peaks = []
-    for _ in range(repeat):
-        rates = []
-        for name, fn in fns.items():
-            rates.append(matmul_flops())
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-        peaks.append(statistics.fmean(rates))
-    return times, peaks
-
-
-def report(times: dict[str, list[float]], peaks: list[float], flops: float, executed: float,
-           rel: float, what: str) -> None:
-    """Prints ours vs diffusers (median seconds; the median of the per-round ratios too),
-    achieved FLOP/s and the efficiency: FLOP/s over the matmul rate, as the median of the
-    rounds' own (each round's FLOP/s over its own matmul rate) and of the medians. ``flops``
-    are counted on diffusers' call, ``executed`` on ours."""
-    ours, ref = times["ours"], times["diffusers"]
-    ours_s, ref_s = statistics.median(ours), statistics.median(ref)
-    peak = statistics.median(peaks)
-    ratios = [a / b for a, b in zip(ours, ref, strict=True)]
-    rounds = [flops / s / p for s, p in zip(ours, peaks, strict=True)]
-    print(
-        f"ours {ours_s:.3f} s  diffusers {ref_s:.3f} s  ratio {ours_s / ref_s:.3f}  "
-        f"(median per-round ratio {statistics.median(ratios):.3f}; max rel diff {rel:.1e})"
-    )
-    print(
-        f"{what} {flops / 1e9:.1f} GFLOP  achieved {flops / ours_s / 1e9:.1f} GFLOP/s  "
-        f"matmul {peak / 1e9:.1f} GFLOP/s  efficiency {flops / ours_s / peak:.2f}  "
-        f"(median per-round efficiency {statistics.median(rounds):.2f})"
-    )
-    print("matmul per round " + " ".join(f"{p / 1e9:.1f}" for p in peaks) + " GFLOP/s; ours "
-          + " ".join(f"{s:.2f}" for s in ours) + " s; diffusers "
-          + " ".join(f"{s:.2f}" for s in ref) + " s; ratios "
-          + " ".join(f"{r:.3f}" for r in ratios))
-    fewer = " (Winograd convolutions multiply less)" if executed < flops else ""
-    print(f"ours executed {executed / 1e9:.1f} GFLOP{fewer}; diffusers achieved "
-          f"{flops / ref_s / 1e9:.1f} GFLOP/s, efficiency {flops / ref_s / peak:.2f}")
 
 
 if __name__ == "__main__":

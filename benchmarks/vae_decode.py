@@ -21,8 +21,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.diffusers_ref import vae_config  # noqa: E402
-from benchmarks.unet_step import report, timed_rounds  # noqa: E402
+from benchmarks.diffusers_ref import diffusers_twin, vae_config  # noqa: E402
+from benchmarks.step_timing import report, timed_rounds  # noqa: E402
 from diffusion.vae import AutoencoderKL, VAEConfig  # noqa: E402
 
 
@@ -32,13 +32,9 @@ def build_pair(cfg: VAEConfig) -> tuple[AutoencoderKL, torch.nn.Module]:
 
     torch.manual_seed(0)
     ours = AutoencoderKL(cfg).eval().requires_grad_(False)
-    ref_config = vae_config(cfg, 0.18215)
-    with torch.device("meta"):
-        ref = diffusers.AutoencoderKL(**ref_config)
-    checkpoint = {"first_stage_model." + k: v for k, v in ours.state_dict().items()}
-    converted = convert_ldm_vae_checkpoint(checkpoint, ref_config)
-    ref.load_state_dict(converted, strict=True, assign=True)
-    return ours, ref.eval().requires_grad_(False)
+    ref = diffusers_twin(ours, "first_stage_model.", diffusers.AutoencoderKL,
+                         vae_config(cfg, 0.18215), convert_ldm_vae_checkpoint)
+    return ours, ref
 
 
 def main() -> None:
